@@ -1,0 +1,39 @@
+# Two commands set everything up on a fresh machine: `make test` and `make bench`.
+# Both create .venv on first use and install the project (with its test extras) into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+BENCH_ARGS ?=
+
+.PHONY: all test bench bench-quick bench-full microbench venv clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m bench run --profile default $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(PY) -m bench run --profile quick $(BENCH_ARGS)
+
+bench-full: $(STAMP)
+	$(PY) -m bench run --profile full $(BENCH_ARGS)
+
+microbench: $(STAMP)
+	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
+		--benchmark-json=results/microbench/microbench.json -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
