@@ -15,6 +15,10 @@ MODELS: dict[str, str] = {
     "nonblocking": "servers.nonblocking",
     "select": "servers.select_loop",
     "selectors": "servers.selectors_loop",
+    "poll": "servers.poll_loop",
+    "epoll": "servers.epoll_loop",
+    "asyncio": "servers.asyncio_server",
+    "uvloop": "servers.uvloop_server",
 }
 
 
