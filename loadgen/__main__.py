@@ -1,0 +1,141 @@
+"""python -m loadgen: command line (DESIGN §2) and output.
+
+With --json the last stdout line is one JSON object (keys: /work/briefs/loadgen-json.md,
+documented in the README); without it, a short human summary. Exit status: 0 when at
+least one request succeeded, 1 when none did, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .coordinator import RunSpec, run
+
+MAX_PAYLOAD = 1 << 20
+
+
+def _cpu_list(text: str) -> list[int]:
+    """'1', '0,2', '0-3' or a mix: the cores workers are pinned to (round-robin)."""
+    cpus: list[int] = []
+    try:
+        for part in text.split(","):
+            if "-" in part:
+                low, high = map(int, part.split("-"))
+                cpus.extend(range(low, high + 1))
+            elif part.strip():
+                cpus.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a CPU list: {text!r}") from None
+    allowed = os.sched_getaffinity(0)
+    bad = [c for c in cpus if c not in allowed]
+    if not cpus or bad:
+        raise argparse.ArgumentTypeError(
+            f"CPUs {bad or text} not available (allowed: {sorted(allowed)})")
+    return cpus
+
+
+def _ranged(kind, low, high=None):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"must be >= {low}" + (f" and <= {high}" if high is not None else ""))
+        return value
+
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m loadgen",
+        description="Drive an iomodels server: closed loop (default), sessions "
+                    "(--requests-per-conn) or open loop at a fixed rate (--rate).")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_ranged(int, 1, 65535), required=True)
+    p.add_argument("--connections", type=_ranged(int, 1), required=True)
+    p.add_argument("--processes", type=_ranged(int, 1), default=None,
+                   help="worker processes (default: len(--cpus), else the cores but one, >= 1)")
+    p.add_argument("--duration", type=_ranged(float, 0.01), default=5.0,
+                   help="measured window in seconds (default 5)")
+    p.add_argument("--warmup", type=_ranged(float, 0.0), default=1.0,
+                   help="load before the window, not counted (default 1 s)")
+    p.add_argument("--payload", type=_ranged(int, 0, MAX_PAYLOAD), default=64,
+                   help="request payload in bytes (default 64)")
+    p.add_argument("--requests-per-conn", type=_ranged(int, 1), default=None,
+                   help="sessions: R requests per connection, then close and reconnect")
+    p.add_argument("--rate", type=_ranged(float, 0.001), default=None,
+                   help="open loop: total requests per second, scheduled")
+    p.add_argument("--timeout-ms", type=_ranged(int, 1), default=2000,
+                   help="per request and per connect (default 2000)")
+    p.add_argument("--cpus", type=_cpu_list, default=None,
+                   help="pin workers to these cores, round-robin: '1', '0,1', '2-3'")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object on the last stdout line")
+    p.add_argument("--interval", type=_ranged(float, 0.05), default=None,
+                   help="print live throughput and p99 to stderr every SECONDS")
+    return p
+
+
+def default_processes(cpus: list[int] | None) -> int:
+    if cpus:
+        return len(cpus)
+    return max(1, len(os.sched_getaffinity(0)) - 1)
+
+
+def human(result: dict) -> str:
+    r = result
+    lines = [
+        f"{r['mode']} loop, {r['connected']}/{r['connections']} connections, "
+        f"{r['processes']} process(es), {r['payload_bytes']} B, {r['duration_s']:.2f} s window",
+        f"  {r['requests']} ok of {r['sent']} sent: {r['rps']:.0f} req/s"
+        + (f" (offered {r['offered_rps']:.0f})" if r["offered_rps"] else ""),
+        f"  latency us: p50 {r['p50_us']}  p90 {r['p90_us']}  p99 {r['p99_us']}  "
+        f"p99.9 {r['p999_us']}  max {r['max_us']}",
+    ]
+    if r["uncorrected"]:
+        u = r["uncorrected"]
+        lines.append(f"  uncorrected: p50 {u['p50_us']}  p99 {u['p99_us']}  max {u['max_us']}")
+    errors = {k: v for k, v in r["errors"].items() if v}
+    lines.append(f"  errors: {errors or 'none'}; in flight at end {r['in_flight_at_end']}; "
+                 f"balance {'ok' if r['balance_ok'] else 'BROKEN'}")
+    lines.append(f"  fairness (Jain) {r['fairness_jain']}, starved {r['starved_connections']}")
+    lines.append(f"  client CPU {r['client_cpu_s']} s = {r['client_cpu_pct']}% of its cores"
+                 + (" -- SATURATED: the client may be the bottleneck"
+                    if r["client_saturated"] else ""))
+    lines.append(f"  exit: {r['exit_reason']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.rate is not None and args.requests_per_conn is not None:
+        parser.error("--rate and --requests-per-conn cannot be combined")
+    spec = RunSpec(
+        host=args.host, port=args.port, connections=args.connections,
+        processes=args.processes or default_processes(args.cpus),
+        duration_s=args.duration, warmup_s=args.warmup, payload_bytes=args.payload,
+        requests_per_conn=args.requests_per_conn, rate=args.rate,
+        timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval)
+    try:
+        result = run(spec)
+    except OSError as exc:  # e.g. the host does not resolve
+        print(f"loadgen: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result), flush=True)
+    else:
+        print(human(result), flush=True)
+    if result["exit_reason"] == "interrupted":
+        return 130
+    return 0 if result["requests"] > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

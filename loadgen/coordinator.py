@@ -1,0 +1,338 @@
+"""Runs K worker processes as one measurement: ramp, barrier, window, merge, deadlines.
+
+Timeline, on CLOCK_MONOTONIC (shared by every process on the machine):
+
+    spawn -> each worker ramps its connections -> "ready" from all (the barrier)
+    -> the coordinator picks absolute times t_go, t_window = t_go + warmup,
+       t_end = t_window + duration and sends them -> workers load from t_go and count
+       only in [t_window, t_end) -> results -> merge.
+
+Whatever the server does, this returns by spawn + ramp budget (the timeout) + warmup +
+duration + a short grace: a worker that does not report in time is killed by PID and the
+run is reported with what arrived. Ctrl-C/SIGTERM stop the workers early and still report.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+from . import stats
+from .worker import ERROR_KINDS, WorkerConfig, worker_main
+
+READY_GRACE_S = 1.5  # beyond the ramp budget, for process start-up
+RESULT_GRACE_S = 2.5  # after t_end: closing sockets, building histograms, pickling
+GO_DELAY_NS = 20_000_000
+SATURATED_PCT = 90.0
+FD_SPARE = 32  # descriptors a worker needs besides its connections
+
+
+@dataclass
+class RunSpec:
+    host: str
+    port: int
+    connections: int
+    processes: int
+    duration_s: float
+    warmup_s: float
+    payload_bytes: int
+    requests_per_conn: int | None
+    rate: float | None
+    timeout_ms: int
+    cpus: list | None
+    interval_s: float | None
+
+    @property
+    def mode(self) -> str:
+        if self.rate is not None:
+            return "open"
+        return "sessions" if self.requests_per_conn else "closed"
+
+
+def make_payload(size: int) -> bytes:
+    """Lower-case letters mixed with bytes that must come back unchanged."""
+    pattern = b"abcdefghijklmnopqrstuvwxyz0123456789-ABC_xyz!"
+    return (pattern * (size // len(pattern) + 1))[:size]
+
+
+def raise_fd_limit(per_process: int) -> tuple[int, str | None]:
+    """Raise RLIMIT_NOFILE as far as allowed; a warning when `per_process` won't fit."""
+    try:
+        import resource
+    except ImportError:
+        return per_process, None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = per_process + FD_SPARE
+    target = want if hard == resource.RLIM_INFINITY else min(max(soft, want), hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if want > soft:
+        return soft, (f"the open-files limit is {soft} per process (hard limit {hard}): "
+                      f"each worker can hold at most {soft - FD_SPARE} connections, "
+                      f"not the {per_process} asked; raise `ulimit -n` or add --processes")
+    return soft, None
+
+
+def port_range_warning(connections: int) -> str | None:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = map(int, f.read().split())
+    except (OSError, ValueError):
+        return None
+    if connections > high - low + 1:
+        return (f"{connections} connections exceed the {high - low + 1} ephemeral ports "
+                f"({low}-{high}) to one server address")
+    return None
+
+
+class Stop:
+    """SIGINT/SIGTERM set a flag; the coordinator's waits poll it."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+
+    def __call__(self, signum, frame) -> None:
+        self.signum = signum
+
+
+def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
+    family, _, _, _, address = socket.getaddrinfo(spec.host, spec.port, 0,
+                                                  socket.SOCK_STREAM)[0]
+    k = max(1, min(spec.processes, spec.connections))
+    share = -(-spec.connections // k)
+    _, message = raise_fd_limit(share)
+    for text in (message, port_range_warning(spec.connections)):
+        if text:
+            warn(f"loadgen: warning: {text}")
+    stop = Stop()
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    context = multiprocessing.get_context("fork")
+    timeout_ns = spec.timeout_ms * 1_000_000
+    procs, pipes = [], []
+    t_spawn = time.perf_counter_ns()
+    try:
+        for i in range(k):
+            cfg = WorkerConfig(
+                index=i, address=address, family=family,
+                slots=list(range(i, spec.connections, k)),
+                total_connections=spec.connections,
+                payload=make_payload(spec.payload_bytes), mode=spec.mode,
+                requests_per_conn=spec.requests_per_conn or 0, rate=spec.rate,
+                timeout_ns=timeout_ns, setup_ns=timeout_ns,
+                cpu=spec.cpus[i % len(spec.cpus)] if spec.cpus else None,
+                interval_s=spec.interval_s, parent_pid=os.getpid())
+            mine, theirs = context.Pipe(duplex=True)
+            proc = context.Process(target=worker_main, args=(cfg, theirs), daemon=True,
+                                   name=f"loadgen-worker-{i}")
+            proc.start()
+            theirs.close()
+            procs.append(proc)
+            pipes.append(mine)
+        return _drive(spec, procs, pipes, stop, t_spawn, timeout_ns, warn)
+    finally:
+        for pipe in pipes:
+            pipe.close()
+        for proc in procs:
+            proc.join(0.5)
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(1.0)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _collect(pipes, wanted: str, deadline_ns: int, stop: Stop, on_tick) -> dict:
+    """Messages of kind `wanted` from each pipe until all arrived, the deadline, or a stop."""
+    got: dict[int, tuple] = {}
+    live = {pipe: i for i, pipe in enumerate(pipes)}
+    while len(got) < len(pipes) and live and not stop.signum:
+        left = (deadline_ns - time.perf_counter_ns()) / 1e9
+        if left <= 0:
+            break
+        for pipe in wait(list(live), min(left, 0.1)):
+            try:
+                message = pipe.recv()
+            except (EOFError, OSError):
+                live.pop(pipe)  # the worker died
+                continue
+            if message[0] == "tick":
+                on_tick(message)
+            elif message[0] == wanted:
+                got[message[1]] = message[2:]
+    return got
+
+
+def _drive(spec, procs, pipes, stop, t_spawn, timeout_ns, warn) -> dict:
+    k = len(procs)
+    ready = _collect(pipes, "ready", t_spawn + timeout_ns + int(READY_GRACE_S * 1e9),
+                     stop, lambda m: None)
+    setup_errors = dict.fromkeys(ERROR_KINDS, 0)
+    first_errors: dict[str, str] = {}
+    for _, (connected, errors, firsts) in ready.items():
+        for kind, n in errors.items():
+            setup_errors[kind] += n
+        for kind, text in firsts.items():
+            first_errors.setdefault(kind, text)
+    connected = sum(r[0] for r in ready.values())
+    if connected < spec.connections and ready:
+        warn(f"loadgen: warning: only {connected} of {spec.connections} connections "
+             f"were established ({_describe(setup_errors, first_errors)})")
+    t_go = time.perf_counter_ns() + GO_DELAY_NS
+    t_window = t_go + int(spec.warmup_s * 1e9)
+    t_end = t_window + int(spec.duration_s * 1e9)
+    for i, pipe in enumerate(pipes):
+        if i in ready:
+            try:
+                pipe.send(("go", t_go, t_window, t_end))
+            except OSError:
+                pass
+    ticks = Ticks(k, spec.interval_s, warn)
+    results = {}
+    if ready and not stop.signum:
+        results = _collect(pipes, "result", t_end + int(RESULT_GRACE_S * 1e9), stop, ticks.add)
+    if stop.signum:  # stop early; workers still report what they counted
+        for pipe in pipes:
+            try:
+                pipe.send(("stop",))
+            except OSError:
+                pass
+        signum, stop.signum = stop.signum, 0
+        results.update(_collect(pipes, "result", time.perf_counter_ns() + int(RESULT_GRACE_S * 1e9),
+                                stop, ticks.add))
+        stop.signum = signum
+    worker_results = [r[0] for r in results.values() if r and r[0] is not None]
+    out = merge(spec, k, worker_results, setup_errors, first_errors)
+    if stop.signum:
+        out["exit_reason"] = "interrupted"
+    elif len(worker_results) < k:
+        out["exit_reason"] = f"{k - len(worker_results)} of {k} workers did not report"
+    out["workers_reported"] = len(worker_results)
+    return out
+
+
+def _describe(errors: dict, firsts: dict) -> str:
+    parts = [f"{kind}: {n}" + (f" ({firsts[kind]})" if kind in firsts else "")
+             for kind, n in errors.items() if n]
+    return ", ".join(parts) or "no errors recorded"
+
+
+class Ticks:
+    """Live per-interval lines on stderr: throughput summed over workers, worst p99."""
+
+    def __init__(self, workers: int, interval_s: float | None, warn) -> None:
+        self.workers = workers
+        self.interval_s = interval_s
+        self.warn = warn
+        self.pending: dict[int, list] = {}
+
+    def add(self, message) -> None:
+        _, index, seq, responses, p99 = message
+        row = self.pending.setdefault(seq, [])
+        row.append((responses, p99))
+        if len(row) == self.workers:
+            del self.pending[seq]
+            total = sum(r for r, _ in row)
+            worst = max(p for _, p in row)
+            self.warn(f"loadgen: t={(seq + 1) * self.interval_s:6.1f}s "
+                      f"{total / self.interval_s:10.0f} req/s  p99 {worst} us")
+
+
+def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
+          first_errors: dict) -> dict:
+    """One result for the whole run from the workers' (see loadgen-json.md for the keys)."""
+    results = sorted(results, key=lambda r: r["index"])
+    errors = dict.fromkeys(ERROR_KINDS, 0)
+    for r in results:
+        for kind, n in r["errors"].items():
+            errors[kind] += n
+        for kind, text in r["first_errors"].items():
+            first_errors.setdefault(kind, text)
+    if results:
+        start = max(r["window_start_ns"] for r in results)
+        end = min(r["window_end_ns"] for r in results)
+        duration = max(0.0, (end - start) / 1e9)
+    else:
+        duration = 0.0
+    counts = [0] * spec.connections
+    for r in results:
+        for slot, n in zip(r["slots"], r["counts"]):
+            counts[slot] = n
+    hist = stats.merge_encoded([r["histogram"] for r in results])
+    figures = stats.summary(hist)
+    uncorrected = None
+    if spec.mode == "open":
+        unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
+        uncorrected = stats.summary(unc)
+        uncorrected.pop("mean_us")
+    sent = sum(r["sent"] for r in results)
+    ok = sum(r["requests"] for r in results)
+    lost = sum(r["lost"] for r in results)
+    in_flight_end = sum(r["in_flight_at_end"] for r in results)
+    cpu_s = sum(r["cpu_s"] for r in results)
+    cores = len(set(spec.cpus[i % len(spec.cpus)] for i in range(k))) if spec.cpus else \
+        min(k, len(os.sched_getaffinity(0)))
+    per_worker = [
+        round(stats.cpu_share(r["cpu_s"], (r["window_end_ns"] - r["window_start_ns"]) / 1e9, 1), 1)
+        for r in results]
+    pct = stats.cpu_share(cpu_s, duration, cores)
+    jain = stats.jain_index(counts)
+    return {
+        "format": 1,
+        "mode": spec.mode,
+        "host": spec.host,
+        "port": spec.port,
+        "connections": spec.connections,
+        "connected": sum(r["connected"] for r in results),
+        "processes": k,
+        "payload_bytes": spec.payload_bytes,
+        "duration_s": round(duration, 6),
+        "warmup_s": spec.warmup_s,
+        "sent": sent,
+        "requests": ok,
+        "rps": round(ok / duration, 1) if duration > 0 else 0.0,
+        "offered_rps": spec.rate,
+        **figures,
+        "uncorrected": uncorrected,
+        "errors": errors,
+        "errors_total": sum(errors.values()),
+        "lost_requests": lost,
+        "balance_ok": sent == ok + lost + in_flight_end,
+        "in_flight_at_start": sum(r["in_flight_at_start"] for r in results),
+        "in_flight_at_end": in_flight_end,
+        "scheduled_not_sent": sum(r["scheduled_behind"] for r in results) if spec.mode == "open" else 0,
+        "fairness_jain": round(jain, 4) if jain is not None else None,
+        "starved_connections": stats.starved(counts),
+        "sessions": sum(r["sessions"] for r in results),
+        "client_cpu_s": round(cpu_s, 4),
+        "client_cpu_pct": round(pct, 1),
+        "client_cpu_pct_per_worker": per_worker,
+        "client_cpu_us_per_req": round(cpu_s * 1e6 / ok, 2) if ok else None,
+        "client_saturated": pct >= SATURATED_PCT or any(p >= SATURATED_PCT for p in per_worker),
+        "cpus": sorted(set(spec.cpus)) if spec.cpus else None,
+        "errors_outside_window": outside_window(setup_errors, results),
+        "first_errors": first_errors,
+        "histogram": stats.encode(hist),
+        "exit_reason": "completed",
+    }
+
+
+def outside_window(setup_errors: dict, results: list[dict]) -> dict:
+    """Errors of the ramp and the warmup (not in the window's figures, shown for diagnosis);
+    the ramp's alone when no worker reported."""
+    if not results:
+        return dict(setup_errors)
+    total = dict.fromkeys(ERROR_KINDS, 0)
+    for r in results:
+        for kind, n in r["errors_outside_window"].items():
+            total[kind] += n
+    return total

@@ -1,0 +1,599 @@
+"""One load-generating process: a non-blocking epoll loop over its share of connections.
+
+Every connection has at most one request outstanding, in all three workloads:
+
+- closed: the next request leaves as soon as the response to the last one is verified;
+- sessions: the same, but after R responses the socket is closed with SO_LINGER 0 (an
+  RST, so no TIME_WAIT and no ephemeral-port exhaustion) and reconnected;
+- open: each connection owns a fixed schedule (total rate / connections); a request is
+  timed from when it was *scheduled* (coordinated omission corrected, wrk2-style) and
+  also from when it actually left (the uncorrected figure).
+
+The hot path (closed loop, one small response per wakeup event) is inlined in `run`:
+one recv, one bytes comparison against the precomputed expected response, two array
+appends and one send of the precomputed request. Everything rarer goes through methods.
+
+Counting: a request belongs to the measuring window if it was outstanding when the
+window opened or sent during it; each such request ends as ok, as one lost request of
+an error kind, or as in flight at the end. So `sent == ok + lost + in_flight_at_end`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import heapq
+import os
+import select
+import signal
+import socket
+import struct
+import time
+from array import array
+from dataclasses import dataclass
+
+from servers.protocol import encode
+
+from . import stats
+
+EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
+EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
+READABLE = EPOLLIN | EPOLLERR | EPOLLHUP
+
+DOWN, CONNECTING, IDLE, WAITING = range(4)
+
+CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
+REQUEST_ERRORS = ("reset", "timeout", "unexpected_eof", "bad_response")
+ERROR_KINDS = CONNECT_ERRORS + REQUEST_ERRORS
+
+RAMP_IN_FLIGHT = 64  # connects outstanding at once during the ramp: no SYN storm
+HOUSEKEEPING_NS = 20_000_000  # timeouts, reconnects, parent check: every 20 ms at most
+RETRY_FIRST_NS = 50_000_000  # first reconnect delay after a failed connect
+RETRY_MAX_NS = 1_000_000_000
+LINGER_RESET = struct.pack("ii", 1, 0)
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class WorkerConfig:
+    index: int
+    address: tuple  # sockaddr for the server, as getaddrinfo gives it
+    family: int
+    slots: list  # global connection numbers this worker owns
+    total_connections: int
+    payload: bytes
+    mode: str  # "closed" | "sessions" | "open"
+    requests_per_conn: int
+    rate: float | None  # total offered rate (all workers), open loop only
+    timeout_ns: int
+    setup_ns: int  # budget for the connect ramp
+    cpu: int | None
+    interval_s: float | None
+    parent_pid: int
+
+
+class Conn:
+    __slots__ = ("index", "slot", "sock", "fd", "recv", "send", "state", "sent_at",
+                 "sched", "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
+                 "backoff")
+
+    def __init__(self, index: int, slot: int) -> None:
+        self.index = index
+        self.slot = slot
+        self.sock = None
+        self.fd = -1
+        self.state = DOWN
+        self.sent_at = 0
+        self.sched = 0
+        self.due = 0
+        self.rbuf = None
+        self.wbuf = None
+        self.remaining = 0
+        self.retry_at = 0
+        self.started_at = 0
+        self.backoff = RETRY_FIRST_NS
+
+
+def request_error_kind(exc: OSError) -> str:
+    if exc.errno == errno.ETIMEDOUT:
+        return "timeout"
+    return "reset"  # ECONNRESET, EPIPE, ECONNABORTED and the like: the peer dropped us
+
+
+def connect_error_kind(code: int) -> str:
+    if code == errno.ECONNREFUSED:
+        return "connect_refused"
+    if code == errno.ETIMEDOUT:
+        return "connect_timeout"
+    return "connect_other"
+
+
+class Worker:
+    def __init__(self, cfg: WorkerConfig, control) -> None:
+        self.cfg = cfg
+        self.control = control
+        self.request = encode(cfg.payload)
+        self.expected = encode(cfg.payload.upper())
+        self.recv_size = max(len(self.expected) + 64, 4096) if len(self.expected) < 65536 \
+            else 65536
+        self.ep = select.epoll()
+        self.by_fd: dict[int, Conn] = {}
+        self.conns = [Conn(i, slot) for i, slot in enumerate(cfg.slots)]
+        self.counts = [0] * len(self.conns)
+        self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
+        self.lat_uncorrected = array("q")  # open loop only
+        self.errors = dict.fromkeys(ERROR_KINDS, 0)
+        self.errors_outside = dict.fromkeys(ERROR_KINDS, 0)  # ramp and warmup
+        self.first_errors: dict[str, str] = {}  # one example message per kind
+        self.sent = 0
+        self.lost = 0
+        self.sessions = 0
+        self.measuring = False
+        self.running = False  # requests flow (after "go")
+        self.heap: list = []
+        self.interval_ns = 0
+        if cfg.mode == "open":
+            self.interval_ns = int(cfg.total_connections * 1e9 / cfg.rate)
+        self.connecting = 0
+        self.clock = time.perf_counter_ns  # CLOCK_MONOTONIC: shared by all processes
+
+    # ---- counting -----------------------------------------------------------------
+
+    def count_error(self, kind: str, detail: str = "") -> None:
+        (self.errors if self.measuring else self.errors_outside)[kind] += 1
+        if detail and kind not in self.first_errors:
+            self.first_errors[kind] = detail
+
+    # ---- connections --------------------------------------------------------------
+
+    def connect(self, c: Conn, now: int) -> None:
+        try:
+            sock = socket.socket(self.cfg.family, socket.SOCK_STREAM)
+        except OSError as exc:  # EMFILE/ENFILE: no descriptor for this connection
+            self.connect_failed(c, exc.errno or 0, now, str(exc))
+            return
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        c.sock, c.fd = sock, sock.fileno()
+        c.recv, c.send = sock.recv, sock.send
+        c.rbuf = c.wbuf = None
+        c.started_at = now
+        code = sock.connect_ex(self.cfg.address)
+        if code == 0:
+            self.by_fd[c.fd] = c
+            self.ep.register(c.fd, EPOLLIN)
+            self.connected(c, now)
+        elif code == errno.EINPROGRESS:
+            self.by_fd[c.fd] = c
+            self.ep.register(c.fd, EPOLLOUT)
+            c.state = CONNECTING
+            self.connecting += 1
+        else:
+            self.drop(c)
+            self.connect_failed(c, code, now, os.strerror(code))
+
+    def finish_connect(self, c: Conn, now: int) -> None:
+        self.connecting -= 1
+        code = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            self.drop(c)
+            self.connect_failed(c, code, now, os.strerror(code))
+            return
+        self.ep.modify(c.fd, EPOLLIN)
+        self.connected(c, now)
+
+    def connected(self, c: Conn, now: int) -> None:
+        c.state = IDLE
+        c.backoff = RETRY_FIRST_NS
+        c.remaining = self.cfg.requests_per_conn
+        if self.running:
+            self.start(c, now)
+
+    def connect_failed(self, c: Conn, code: int, now: int, detail: str) -> None:
+        c.state = DOWN
+        c.retry_at = now + c.backoff
+        c.backoff = min(c.backoff * 2, RETRY_MAX_NS)
+        self.count_error(connect_error_kind(code), detail)
+
+    def drop(self, c: Conn) -> None:
+        """Close the socket at once with an RST (no TIME_WAIT left behind)."""
+        if c.sock is None:
+            return
+        if c.state == CONNECTING:
+            self.connecting -= 1
+        self.by_fd.pop(c.fd, None)
+        try:
+            self.ep.unregister(c.fd)
+        except (OSError, ValueError):
+            pass
+        try:
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
+        except OSError:
+            pass
+        c.sock.close()
+        c.sock = None
+        c.fd = -1
+        c.state = DOWN
+
+    def fail(self, c: Conn, kind: str, now: int, detail: str = "") -> None:
+        """A connected socket failed: the outstanding request (if any) is lost."""
+        if c.state == WAITING and self.measuring:
+            self.lost += 1
+        self.count_error(kind, detail)
+        self.drop(c)
+        c.retry_at = now
+        if self.running:
+            self.connect(c, now)
+
+    # ---- requests -----------------------------------------------------------------
+
+    def start(self, c: Conn, now: int) -> None:
+        """A connection became idle while requests flow: send now or when scheduled."""
+        if self.interval_ns:
+            if c.due <= now:
+                self.send_scheduled(c, now)
+            else:
+                heapq.heappush(self.heap, (c.due, c.index))
+        else:
+            self.send_request(c, now)
+
+    def send_scheduled(self, c: Conn, now: int) -> None:
+        c.sched = c.due
+        c.due += self.interval_ns
+        self.send_request(c, now)
+
+    def send_request(self, c: Conn, now: int) -> None:
+        request = self.request
+        c.sent_at = now
+        try:
+            n = c.send(request)
+        except BlockingIOError:
+            n = 0
+        except OSError as exc:
+            self.fail(c, request_error_kind(exc), now, str(exc))
+            return
+        c.state = WAITING
+        if self.measuring:
+            self.sent += 1
+        if n != len(request):
+            self.partial_send(c, n)
+
+    def partial_send(self, c: Conn, n: int) -> None:
+        c.wbuf = memoryview(self.request)[n:]
+        self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
+
+    def flush(self, c: Conn, now: int) -> None:
+        try:
+            n = c.send(c.wbuf)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.fail(c, request_error_kind(exc), now, str(exc))
+            return
+        c.wbuf = c.wbuf[n:]
+        if not len(c.wbuf):
+            c.wbuf = None
+            self.ep.modify(c.fd, EPOLLIN)
+
+    def received(self, c: Conn, data: bytes, now: int) -> bool:
+        """Slow path of a read: partial, large, wrong or EOF. True when a whole, correct
+        response has arrived (the caller completes the request)."""
+        if not data:
+            self.fail(c, "unexpected_eof", now, "server closed the connection")
+            return False
+        if c.state != WAITING:
+            self.fail(c, "bad_response", now, "bytes arrived with no request outstanding")
+            return False
+        expected = self.expected
+        have = len(c.rbuf) if c.rbuf is not None else 0
+        end = have + len(data)
+        if end > len(expected) or memoryview(expected)[have:end] != data:
+            self.fail(c, "bad_response", now,
+                      f"expected {expected[:40]!r}, got {(bytes(c.rbuf or b'') + data)[:40]!r}")
+            return False
+        if end == len(expected):
+            c.rbuf = None
+            return True
+        if c.rbuf is None:
+            c.rbuf = bytearray(data)
+        else:
+            c.rbuf += data
+        return False
+
+    def complete(self, c: Conn, now: int) -> None:
+        """A verified response: record it, then the workload decides what comes next."""
+        c.state = IDLE
+        if self.measuring:
+            self.counts[c.index] += 1
+            if self.interval_ns:
+                self.lat.append(now - c.sched)
+                self.lat_uncorrected.append(now - c.sent_at)
+            else:
+                self.lat.append(now - c.sent_at)
+        if self.cfg.mode == "sessions":
+            c.remaining -= 1
+            if c.remaining <= 0:
+                if self.measuring:
+                    self.sessions += 1
+                self.drop(c)
+                self.connect(c, now)
+                return
+        self.start(c, now)
+
+    def slow_event(self, c: Conn, ev: int, now: int) -> None:
+        state = c.state
+        if state == CONNECTING:
+            self.finish_connect(c, now)
+            return
+        if c.wbuf is not None and ev & EPOLLOUT:
+            self.flush(c, now)
+            if c.sock is None:
+                return
+        if not ev & READABLE:
+            return
+        try:
+            data = c.recv(self.recv_size)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self.fail(c, request_error_kind(exc), now, str(exc))
+            return
+        if self.received(c, data, now):
+            self.complete(c, now)
+
+    # ---- housekeeping -------------------------------------------------------------
+
+    def sweep(self, now: int) -> None:
+        """Time out requests and connects, retry failed connects."""
+        timeout = self.cfg.timeout_ns
+        for c in self.conns:
+            state = c.state
+            if state == WAITING:
+                if now - c.sent_at > timeout:
+                    self.fail(c, "timeout", now, f"no response within {timeout // 1_000_000} ms")
+            elif state == CONNECTING:
+                if now - c.started_at > timeout:
+                    self.drop(c)
+                    self.connect_failed(c, errno.ETIMEDOUT, now,
+                                        f"connect took over {timeout // 1_000_000} ms")
+            elif state == DOWN and self.running and now >= c.retry_at:
+                self.connect(c, now)
+
+    def release_due(self, now: int) -> None:
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            due, index = heapq.heappop(heap)
+            c = self.conns[index]
+            if c.state == IDLE and c.due == due:
+                self.send_scheduled(c, now)
+
+    def in_flight(self) -> int:
+        return sum(1 for c in self.conns if c.state == WAITING)
+
+    def parent_gone(self) -> bool:
+        return os.getppid() != self.cfg.parent_pid
+
+    # ---- phases -------------------------------------------------------------------
+
+    def ramp(self) -> int:
+        """Connect every slot, at most RAMP_IN_FLIGHT at a time, within the setup budget.
+        Returns the number connected."""
+        clock = self.clock
+        deadline = clock() + self.cfg.setup_ns
+        todo = list(reversed(self.conns))
+        while True:
+            now = clock()
+            while todo and self.connecting < RAMP_IN_FLIGHT:
+                self.connect(todo.pop(), now)
+            if (not todo and not self.connecting) or now >= deadline:
+                break
+            for fd, ev in self.ep.poll(0.01):
+                c = self.by_fd.get(fd)
+                if c is not None:
+                    self.slow_event(c, ev, clock())
+            if self.parent_gone():
+                raise SystemExit(1)
+        now = clock()
+        for c in todo:  # the budget ran out before these were even tried
+            self.connect_failed(c, errno.ETIMEDOUT, now, "connect ramp ran out of time")
+        for c in self.conns:
+            if c.state == CONNECTING:
+                self.drop(c)
+                self.connect_failed(c, errno.ETIMEDOUT, now, "connect ramp ran out of time")
+        return sum(1 for c in self.conns if c.state == IDLE)
+
+    def go(self, t_go: int) -> None:
+        self.running = True
+        now = self.clock()
+        n_total = self.cfg.total_connections
+        for c in self.conns:
+            if self.interval_ns:  # spread the first sends over one interval
+                c.due = t_go + self.interval_ns * c.slot // n_total
+            if c.state == IDLE:
+                self.start(c, now)
+            elif c.state == DOWN:
+                c.retry_at = now
+
+    def run(self, t_go: int, t_window: int, t_end: int) -> dict:
+        """Drive the load until t_end; count what happens in [t_window, t_end)."""
+        self.go(t_go)
+        clock = self.clock
+        poll = self.ep.poll
+        by_fd = self.by_fd
+        expected = self.expected
+        request = self.request
+        req_len = len(request)
+        recv_size = self.recv_size
+        counts = self.counts
+        lat_append = self.lat.append
+        closed = self.cfg.mode == "closed"
+        heap = self.heap
+        control_fd = self.control.fileno()
+        self.ep.register(control_fd, EPOLLIN)
+        measuring = False
+        fast_sent = 0
+        window = {"connected": 0, "in_flight_at_start": 0}
+        cpu_start = cpu_end = 0.0
+        win_start = win_end = 0
+        exit_reason = "completed"
+        interval_ns = int(self.cfg.interval_s * 1e9) if self.cfg.interval_s else 0
+        next_tick = t_window + interval_ns
+        tick_from = 0
+        tick_seq = 0
+        next_sweep = 0
+        next_house = 0
+        timeout = 0.0
+        while True:
+            events = poll(timeout)
+            now = clock()
+            if now >= next_house:
+                if now >= t_end:
+                    break
+                if not measuring and now >= t_window:
+                    measuring = self.measuring = True
+                    win_start = now
+                    cpu_start = time.process_time()
+                    window["connected"] = sum(1 for c in self.conns if c.state >= IDLE)
+                    window["in_flight_at_start"] = self.in_flight()
+                    self.sent += window["in_flight_at_start"]
+                if now >= next_sweep:
+                    self.sweep(now)
+                    next_sweep = now + HOUSEKEEPING_NS * 5
+                    if self.parent_gone():
+                        raise SystemExit(1)
+                if interval_ns and measuring and now >= next_tick:
+                    n = len(self.lat)
+                    self.control.send(("tick", self.cfg.index, tick_seq, n - tick_from,
+                                       stats.recent_p99_us(self.lat, tick_from)))
+                    tick_from, tick_seq = n, tick_seq + 1
+                    next_tick += interval_ns
+                next_house = min(now + HOUSEKEEPING_NS, t_end,
+                                 t_window if not measuring else t_end)
+            for fd, ev in events:
+                c = by_fd.get(fd)
+                if c is None:
+                    if fd == control_fd:
+                        exit_reason = "interrupted"
+                        next_house = t_end = now
+                    continue
+                if closed and c.state == WAITING and c.wbuf is None and c.rbuf is None:
+                    try:
+                        data = c.recv(recv_size)
+                    except BlockingIOError:
+                        continue
+                    except OSError as exc:
+                        self.fail(c, request_error_kind(exc), now, str(exc))
+                        continue
+                    if data == expected:
+                        t = clock()
+                        if measuring:
+                            lat_append(t - c.sent_at)
+                            counts[c.index] += 1
+                        c.sent_at = t
+                        try:
+                            n = c.send(request)
+                        except OSError as exc:
+                            c.state = IDLE
+                            self.fail(c, request_error_kind(exc), t, str(exc))
+                            continue
+                        if measuring:
+                            fast_sent += 1
+                        if n != req_len:
+                            self.partial_send(c, n)
+                    elif self.received(c, data, now):
+                        self.complete(c, clock())
+                else:
+                    self.slow_event(c, ev, now)
+            if heap:
+                now = clock()
+                self.release_due(now)
+                wake = min(heap[0][0] if heap else next_house, next_house)
+            else:
+                wake = next_house
+            timeout = max(0.0, (wake - clock()) / 1e9)
+        win_end = now
+        cpu_end = time.process_time()
+        if not measuring:  # stopped before the window opened: an empty window
+            win_start = win_end
+            cpu_start = cpu_end
+        self.measuring = False
+        self.sent += fast_sent
+        in_flight_end = self.in_flight() if measuring else 0
+        if not measuring:
+            self.sent = 0
+        hist = stats.histogram_of_ns(self.lat)
+        unc = stats.histogram_of_ns(self.lat_uncorrected) if self.interval_ns else None
+        return {
+            "index": self.cfg.index,
+            "exit_reason": exit_reason,
+            "window_start_ns": win_start,
+            "window_end_ns": win_end,
+            "connected": window["connected"],
+            "in_flight_at_start": window["in_flight_at_start"],
+            "in_flight_at_end": in_flight_end,
+            "sent": self.sent,
+            "requests": sum(counts),
+            "lost": self.lost,
+            "errors": self.errors,
+            "errors_outside_window": self.errors_outside,
+            "first_errors": self.first_errors,
+            "sessions": self.sessions,
+            "slots": self.cfg.slots,
+            "counts": counts,
+            "cpu_s": cpu_end - cpu_start,
+            "histogram": stats.encode(hist),
+            "histogram_uncorrected": stats.encode(unc) if unc is not None else None,
+            "scheduled_behind": self.behind(win_end) if self.interval_ns else 0,
+        }
+
+    def behind(self, now: int) -> int:
+        """Open loop: requests whose scheduled time passed but that were never sent."""
+        total = 0
+        for c in self.conns:
+            if c.due <= now:
+                total += (now - c.due) // self.interval_ns + 1
+        return total
+
+    def close_all(self) -> None:
+        for c in self.conns:
+            self.drop(c)
+        self.ep.close()
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux prctl)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the loop's getppid() check still ends us
+
+
+def worker_main(cfg: WorkerConfig, control) -> None:
+    """Process entry point: ramp, report ready, wait for go, run, report results."""
+    _die_with_parent()
+    if os.getppid() != cfg.parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if cfg.cpu is not None:
+        os.sched_setaffinity(0, {cfg.cpu})
+    worker = Worker(cfg, control)
+    try:
+        connected = worker.ramp()
+        control.send(("ready", cfg.index, connected, worker.errors_outside,
+                      worker.first_errors))
+        while not control.poll(0.2):
+            if worker.parent_gone():
+                return
+        message = control.recv()
+        if message[0] != "go":
+            control.send(("result", cfg.index, None))
+            return
+        _, t_go, t_window, t_end = message
+        result = worker.run(t_go, t_window, t_end)
+        control.send(("result", cfg.index, result))
+    except (EOFError, BrokenPipeError):
+        pass  # the coordinator is gone
+    finally:
+        worker.close_all()
