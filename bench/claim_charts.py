@@ -1,0 +1,261 @@
+"""One chart per lecture-note claim, drawn from a results DataFrame only (PNG and SVG).
+
+Why: a verdict in the claims table is easier to trust next to the numbers it was computed
+from. Each chart shows the medians over repetitions with the min-max spread, the thresholds
+of the claim's rule as dashed lines, and the verdict (from bench.claims) in its title.
+A claim whose data is missing in the run gets no chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from . import claims  # noqa: E402
+from .claims import (  # noqa: E402
+    EPOLL_FAMILY, EVENT_LOOPS, FD_SETSIZE, MULTIPLEXING, READINESS_MODELS, THREADED, _good,
+)
+
+try:  # one colour per model across every chart of the run (bench/plots.py, engineer H3)
+    from .plots import model_colour
+except ImportError:  # plots.py absent: a stable palette from the sorted model names
+    _PALETTE = plt.get_cmap("tab20").colors
+    _KNOWN = sorted(("asyncio", "blocking", "epoll", "forking", "iouring", "nonblocking",
+                     "poll", "select", "selectors", "sigio", "threaded", "uvloop"))
+
+    def model_colour(model: str):
+        names = _KNOWN if model in _KNOWN else sorted([*_KNOWN, model])
+        return _PALETTE[names.index(model) % len(_PALETTE)]
+
+
+FILE_NAMES = {1: "claim1_threads_few_connections", 2: "claim2_advantage_is_scale",
+              3: "claim3_syscalls_per_request", 4: "claim4_select_fd_limit",
+              5: "claim5_scan_cost", 6: "claim6_heavy_handler", 7: "claim7_idle_cpu"}
+
+
+def _spread(df: pd.DataFrame, scenario: str, x: str, y: str, models) -> pd.DataFrame:
+    """Median, min and max of `y` per model and `x` value, for the given models."""
+    rows = df[(df["scenario"] == scenario) & df["model"].isin(models)]
+    if rows.empty or x not in rows or y not in rows:
+        return pd.DataFrame()
+    rows = rows.dropna(subset=[x, y]).astype({x: float, y: float})
+    return (rows.groupby(["model", x])[y].agg(["median", "min", "max"]).reset_index()
+            .sort_values(["model", x]))
+
+
+def _lines(ax, data: pd.DataFrame, x: str, logx: bool = True) -> bool:
+    if data.empty:
+        return False
+    for model, part in data.groupby("model", sort=True):
+        ax.errorbar(part[x], part["median"],
+                    yerr=[part["median"] - part["min"], part["max"] - part["median"]],
+                    marker="o", markersize=4, capsize=3, linewidth=1.6,
+                    color=model_colour(model), label=model)
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.grid(True, which="major", alpha=0.3)
+    return True
+
+
+def _bars(ax, df: pd.DataFrame, scenario: str, column: str, models, **equal) -> bool:
+    rows = df[(df["scenario"] == scenario) & df["model"].isin(models)]
+    for key, value in equal.items():
+        rows = rows[rows[key] == value]
+    if column not in rows:
+        return False
+    rows = rows.dropna(subset=[column])
+    if rows.empty:
+        return False
+    stats = rows.groupby("model")[column].agg(["median", "min", "max"])
+    stats = stats.reindex([m for m in models if m in stats.index])
+    ax.bar(stats.index, stats["median"], color=[model_colour(m) for m in stats.index],
+           yerr=[stats["median"] - stats["min"], stats["max"] - stats["median"]], capsize=4)
+    for i, value in enumerate(stats["median"]):
+        ax.annotate(f"{value:.3g}", (i, value), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 3), textcoords="offset points")
+    ax.grid(True, axis="y", alpha=0.3)
+    return True
+
+
+def _all_models(df: pd.DataFrame) -> list[str]:
+    return sorted(df["model"].dropna().unique()) if "model" in df else []
+
+
+def chart_threads_few(df: pd.DataFrame):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    models = [THREADED, *MULTIPLEXING]
+    few = df[df["connections"].astype(float) <= claims.C1_MAX_N]
+    if not _lines(left, _spread(few, "persistent", "connections", "rps", models), "connections"):
+        plt.close(fig)
+        return None
+    _lines(right, _spread(few, "persistent", "connections", "p50_us", models), "connections")
+    left.set(xlabel="connections (log)", ylabel="throughput (requests/s)")
+    right.set(xlabel="connections (log)", ylabel="p50 latency (µs)")
+    left.legend(fontsize=8)
+    return fig
+
+
+def chart_advantage_is_scale(df: pd.DataFrame):
+    data = _spread(df, "persistent", "connections", "rps", [THREADED, *EPOLL_FAMILY])
+    if data.empty or THREADED not in set(data["model"]):
+        return None
+    threaded = data[data["model"] == THREADED].set_index("connections")["median"]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ratios = []
+    for model in EPOLL_FAMILY:
+        part = data[data["model"] == model].set_index("connections")["median"]
+        ratio = (part / threaded).dropna()
+        if not ratio.empty:
+            ratios.append(model)
+            ax.plot(ratio.index, ratio.values, marker="o", color=model_colour(model),
+                    label=f"{model} / threaded")
+    if not ratios:
+        plt.close(fig)
+        return None
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="equal throughput")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set(xlabel="connections (log)", ylabel="throughput ratio (event loop / threaded)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def chart_syscalls(df: pd.DataFrame):
+    if "syscalls_per_req" not in df:
+        return None
+    rows = df if "syscalls_method" not in df else df[df["syscalls_method"] != "proc-io"]
+    order = [m for m in ("blocking", "threaded", *MULTIPLEXING, "asyncio", "uvloop")
+             if m in set(rows["model"])]
+    order += [m for m in _all_models(rows) if m not in order]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    if not _bars(ax, rows, "persistent", "syscalls_per_req", order, connections=1):
+        plt.close(fig)
+        return None
+    blocking = rows[(rows["model"] == "blocking") & (rows["scenario"] == "persistent")
+                    & (rows["connections"] == 1)]["syscalls_per_req"].median()
+    if blocking == blocking:
+        ax.axhline(blocking + 1, color="grey", linestyle="--", linewidth=1,
+                   label="blocking + 1 (the claim)")
+        ax.legend(fontsize=8)
+    ax.set(xlabel="model (persistent, 1 connection)", ylabel="syscalls per request")
+    return fig
+
+
+def chart_select_fd_limit(df: pd.DataFrame):
+    if "connected" not in df and "starved_connections" not in df:
+        return None
+    rows = df[(df["scenario"] == "persistent") & df["model"].isin(["select", *EPOLL_FAMILY])]
+    if rows.empty or rows["connections"].max() < claims.C4_MIN_N:
+        return None
+    rows = rows.assign(served=claims._served(rows))
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    _lines(ax, _spread(rows, "persistent", "connections", "served", ["select", *EPOLL_FAMILY]),
+           "connections")
+    ns = sorted(rows["connections"].unique())
+    ax.plot(ns, ns, color="grey", linestyle=":", linewidth=1, label="all served")
+    ax.axhline(FD_SETSIZE, color="black", linestyle="--", linewidth=1, label="FD_SETSIZE 1024")
+    ax.set_yscale("log")
+    ax.set(xlabel="connections requested (log)", ylabel="connections served (log)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def chart_scan_cost(df: pd.DataFrame):
+    models = [m for m in _all_models(df) if m != "nonblocking"]
+    data = _spread(df, "idle", "idle_connections", "server_cpu_us_per_req", models)
+    if data.empty:
+        return None
+    data = data[data["idle_connections"] > 0]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    _lines(ax, data, "idle_connections")
+    ax.set(xlabel="idle connections watched (log)",
+           ylabel="server CPU per request of the active load (µs)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def chart_heavy(df: pd.DataFrame):
+    if not {"work_us", "work_kind"} <= set(df.columns):
+        return None
+    heavy = df[(df["scenario"] == "heavy") & (df["work_kind"] == "sleep")]
+    if heavy.empty:
+        return None
+    work_us = float(heavy["work_us"].astype(float).max())
+    heavy = heavy[heavy["work_us"].astype(float) == work_us]
+    models = [THREADED, *EVENT_LOOPS, *[m for m in _all_models(heavy)
+                                        if m not in (THREADED, *EVENT_LOOPS)]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    _lines(left, _spread(heavy, "heavy", "connections", "rps", models), "connections")
+    _lines(right, _spread(heavy, "heavy", "connections", "p99_us", models), "connections")
+    left.axhline(1e6 / work_us, color="grey", linestyle="--", linewidth=1,
+                 label=f"1e6 / work_us = {1e6 / work_us:,.0f}/s")
+    left.set_yscale("log")
+    right.set_yscale("log")
+    left.set(xlabel="connections (log)", ylabel="throughput (requests/s, log)")
+    right.set(xlabel="connections (log)", ylabel="p99 latency (µs, log)")
+    left.legend(fontsize=8)
+    fig.text(0.5, 0.01, f"handler: time.sleep of {work_us:g} µs per request",
+             ha="center", fontsize=8)
+    return fig
+
+
+def chart_idle_cpu(df: pd.DataFrame):
+    if "server_cpu_pct" not in df:
+        return None
+    order = [m for m in ("nonblocking", "blocking", THREADED, *READINESS_MODELS)
+             if m in set(df["model"])]
+    order += [m for m in _all_models(df) if m not in order]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    if not _bars(ax, df, "idle-server", "server_cpu_pct", order):
+        plt.close(fig)
+        return None
+    ax.axhline(claims.C7_BUSY_PCT, color="red", linestyle="--", linewidth=1,
+               label=f"{claims.C7_BUSY_PCT:g} %: burns a core")
+    ax.axhline(claims.C7_IDLE_PCT, color="green", linestyle="--", linewidth=1,
+               label=f"{claims.C7_IDLE_PCT:g} %: sleeps")
+    ax.set(xlabel="model (no clients)", ylabel="server CPU (% of one core)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+CHARTS = {1: chart_threads_few, 2: chart_advantage_is_scale, 3: chart_syscalls,
+          4: chart_select_fd_limit, 5: chart_scan_cost, 6: chart_heavy, 7: chart_idle_cpu}
+
+
+def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
+    """Draw every claim's chart that has data into `folder`; {claim number: [png, svg]}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    if "model" not in df or "scenario" not in df or "connections" not in df:
+        return {}
+    results = {r.number: r for r in claims.evaluate(df)}
+    usable = _good(df)
+    written = {}
+    for number, draw in CHARTS.items():
+        fig = draw(df if number == 4 else usable)
+        if fig is None:
+            continue
+        result = results[number]
+        fig.suptitle(f"Claim {number}: {_wrap(result.claim)}\nverdict: {result.verdict}",
+                     fontsize=10)
+        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        paths = [folder / f"{FILE_NAMES[number]}.{ext}" for ext in ("png", "svg")]
+        for path in paths:
+            fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written[number] = paths
+    return written
+
+
+def _wrap(text: str, width: int = 95) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
