@@ -1,0 +1,108 @@
+"""python -m bench run | plan | report | compare
+
+    run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
+    plan     --profile P: print the matrix and its expected duration, measure nothing
+    report   RUN_DIR: redraw charts/ and REPORT.md from the stored results only
+    compare  RUN_A RUN_B: per-point ratios B/A with a Mann-Whitney U test over repetitions
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .matrix import PROFILES, build_matrix
+from .meta import PROJECT_ROOT
+
+
+def _models(text: str | None) -> list[str] | None:
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=list(PROFILES), default="default")
+    parser.add_argument("--models", help="comma-separated subset of the available models")
+    parser.add_argument("--connections", help="override: comma-separated connection counts")
+    parser.add_argument("--scenarios", help="override: comma-separated scenario names")
+    parser.add_argument("--repetitions", type=int, help="override: repetitions per point")
+    parser.add_argument("--duration", type=float, help="override: measured window (s)")
+    parser.add_argument("--warmup", type=float, help="override: load generator warmup (s)")
+    parser.add_argument("--server-warmup", type=float, help="override: fresh-server warmup (s)")
+
+
+def _overrides(args) -> dict:
+    return {
+        "connections": tuple(int(c) for c in args.connections.split(",")) if args.connections
+        else None,
+        "scenarios": tuple(s.strip() for s in args.scenarios.split(",")) if args.scenarios
+        else None,
+        "repetitions": args.repetitions,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "server_warmup_s": args.server_warmup,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="measure the matrix of a profile into results/<run-id>/")
+    _add_profile_options(run)
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="continue an interrupted run (skips points already stored)")
+    run.add_argument("--results", type=Path, default=PROJECT_ROOT / "results",
+                     help="where run folders are created (default: results/)")
+    run.add_argument("--no-pin", action="store_true", help="do not pin server and client")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
+
+    plan = sub.add_parser("plan", help="print the matrix and its expected duration")
+    _add_profile_options(plan)
+
+    report = sub.add_parser("report", help="redraw charts and REPORT.md from stored results")
+    report.add_argument("run_dir", type=Path)
+
+    compare = sub.add_parser("compare", help="compare two runs point by point")
+    compare.add_argument("run_a", type=Path)
+    compare.add_argument("run_b", type=Path)
+    compare.add_argument("--alpha", type=float, default=0.05)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        from .run import start
+
+        start(args.profile, root=args.results, models=_models(args.models),
+              overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
+              progress=not args.no_progress, report=not args.no_report, argv=argv)
+        return 0
+    if args.command == "plan":
+        from .run import describe, resolve_models
+        from .runner import list_models
+
+        profile = PROFILES[args.profile].with_overrides(**_overrides(args))
+        chosen, _ = resolve_models(_models(args.models), list_models())
+        print(describe(build_matrix(profile, chosen)))
+        return 0
+    if args.command == "report":
+        from .report import write_report
+
+        print(write_report(args.run_dir))
+        return 0
+    if args.command == "compare":
+        from .compare import compare_runs, format_comparison
+
+        table = compare_runs(args.run_a, args.run_b)
+        print(format_comparison(table, args.run_a, args.run_b, args.alpha))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

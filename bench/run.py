@@ -1,0 +1,147 @@
+"""A whole run: resolve the models, expand the matrix, print its expected duration,
+measure every point not yet stored (with a progress bar), then draw and report.
+
+The run folder is self-describing: meta.json keeps the profile as it was run (with any
+command-line overrides), so `--resume RUN_DIR` rebuilds the same matrix and skips every
+(point, repetition) already in results.csv.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tqdm import tqdm
+
+from . import meta as metadata
+from . import store
+from .matrix import PROFILES, Matrix, Profile, Timing, build_matrix, format_duration
+from .runner import Pinning, PointRunner, list_models
+
+
+def profile_from_dict(data: dict) -> Profile:
+    timing = Timing(**data["timing"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "timing"}
+    return Profile(timing=timing, **fields)
+
+
+def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[list[str], dict]:
+    """The models to run (every available one unless `requested`) and the meta entry."""
+    if requested:
+        unknown = [m for m in requested if m not in available]
+        if unknown:
+            raise SystemExit(f"not available here: {', '.join(unknown)} "
+                             f"(available: {', '.join(available)})")
+        chosen = [m for m in available if m in requested]
+    else:
+        chosen = list(available)
+    return chosen, {"available": available, "measured": chosen}
+
+
+def describe(matrix: Matrix, skip: set | None = None) -> str:
+    profile = matrix.profile
+    t = profile.timing
+    lines = [
+        f"profile {profile.name}: {len(matrix.models)} models x {len(profile.scenarios)} "
+        f"scenarios ({', '.join(profile.scenarios)}) x connections "
+        f"{', '.join(map(str, profile.connections))} x payload "
+        f"{', '.join(map(str, profile.payloads))} B x {profile.repetitions} repetitions",
+        f"  = {len(matrix.points)} points, {matrix.runs} measurements of "
+        f"{t.warmup_s:g} s warmup + {t.duration_s:g} s window, each fresh server warmed "
+        f"{t.server_warmup_s:g} s",
+        f"  models: {', '.join(matrix.models)}",
+    ]
+    expected = matrix.expected_seconds(skip)
+    done = len(skip or ())
+    lines.append(f"expected duration: {format_duration(expected)}"
+                 + (f" ({done} measurements already stored)" if done else ""))
+    return "\n".join(lines)
+
+
+def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool = True,
+            out=sys.stderr) -> int:
+    """Measure every (point, repetition) not yet in run_dir; returns how many were run."""
+    skip = store.done_runs(run_dir)
+    todo = [(p, [r for r in matrix.repetitions() if (p.point_id, r) not in skip])
+            for p in matrix.points]
+    todo = [(p, reps) for p, reps in todo if reps]
+    total = sum(len(reps) for _, reps in todo)
+    if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
+        os.sched_setaffinity(0, set(pinning.client_cpus))
+    runner = PointRunner(run_dir, matrix.profile, pinning)
+    bar = tqdm(total=total, unit="run", disable=not progress, file=out, dynamic_ncols=True,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+    count = 0
+
+    def on_rep(row: dict) -> None:
+        nonlocal count
+        store.append_row(run_dir, row)
+        count += 1
+        rps = row.get("rps")
+        bar.set_postfix_str(f"{row['point_id']} r{row['repetition']}: {row['status']}"
+                            + (f", {rps:,.0f} req/s" if rps == rps and rps is not None else ""))
+        bar.update(1)
+
+    try:
+        for point, reps in todo:
+            bar.set_description(f"{point.model:>11} {point.scenario:>10} N={point.connections}")
+            runner.measure(point, reps, on_rep)
+    finally:
+        bar.close()
+    return count
+
+
+def start(profile_name: str, *, root: Path, models: list[str] | None = None,
+          overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
+          progress: bool = True, report: bool = True, argv: list[str] | None = None,
+          out=sys.stderr) -> Path:
+    """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
+    command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
+    if resume is not None:
+        run_dir = Path(resume)
+        meta = store.read_meta(run_dir)
+        profile = profile_from_dict(meta["profile"])
+        chosen = meta["models"]["measured"]
+        pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],
+                                                                meta["pinning"]["client_cpus"])))
+        meta.setdefault("resumed", []).append({
+            "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(command)})
+        store.write_meta(run_dir, meta)
+    else:
+        profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
+        chosen, models_meta = resolve_models(models, list_models())
+        pinning = Pinning.detect(pin)
+        run_dir = store.new_run_dir(root, profile.name)
+        store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
+                                                   pinning.as_dict(), models_meta)
+                         | {"command_line": shlex.join(command)})
+    matrix = build_matrix(profile, chosen)
+    skip = store.done_runs(run_dir)
+    print(describe(matrix, skip), file=out)
+    print(f"results: {run_dir}", file=out, flush=True)
+    began = time.monotonic()
+    completed = False
+    try:
+        execute(run_dir, matrix, pinning, progress=progress, out=out)
+        completed = True
+    finally:
+        elapsed = time.monotonic() - began
+        store.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
+            timespec="seconds"), complete=completed, elapsed_s=round(elapsed, 1),
+            expected_s=round(matrix.expected_seconds(skip), 1))
+        print(f"measured for {format_duration(elapsed)} (expected "
+              f"{format_duration(matrix.expected_seconds(skip))})"
+              + ("" if completed else f"; interrupted: python -m bench run --resume {run_dir}"),
+              file=out, flush=True)
+    if report:
+        from .report import write_report
+
+        write_report(run_dir)
+        print(f"report: {run_dir / store.REPORT}", file=out)
+    return run_dir
+

@@ -1,0 +1,428 @@
+"""Measuring one point: start a fresh server, warm it up unmeasured, run the load
+generator once per repetition while sampling the server, stop the server whatever
+happened. Servers and load generators are driven only through their command lines
+(DESIGN §2): `python -m servers MODEL --port 0` and `python -m loadgen ... --json`."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+from . import sampling, store, syscalls
+from .matrix import SCENARIOS, Point, Profile, Scenario
+
+LISTEN_TIMEOUT_S = 15.0
+STOP_GRACE_S = 3.0
+LOG_DIR = "logs"
+# Server log lines that mean "this connection was turned away" (select past FD_SETSIZE,
+# a thread cap, descriptor exhaustion): a refused point, not a slow one.
+REFUSAL_WORDS = ("refus", "shedding", "FD_SETSIZE", "thread cap", "too many")
+CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
+
+
+def list_models(python: str = sys.executable) -> list[str]:
+    """Every model `python -m servers --list` prints (models that run on this machine)."""
+    out = subprocess.run([python, "-m", "servers", "--list"], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """Server on its own core, load generator (and this runner) on the others."""
+
+    server_cpus: tuple[int, ...] | None
+    client_cpus: tuple[int, ...] | None
+
+    @classmethod
+    def detect(cls, enabled: bool = True) -> "Pinning":
+        cpus = sorted(os.sched_getaffinity(0))
+        if not enabled or len(cpus) < 2 or shutil.which("taskset") is None:
+            return cls(None, None)
+        return cls((cpus[0],), tuple(cpus[1:]))
+
+    def prefix(self, cpus: tuple[int, ...] | None) -> list[str]:
+        return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
+
+    def as_dict(self) -> dict:
+        return {"server_cpus": self.server_cpus, "client_cpus": self.client_cpus,
+                "method": "taskset" if self.server_cpus else None}
+
+
+class ServerFailed(RuntimeError):
+    """The server did not print `listening on HOST:PORT` (crashed, or unavailable)."""
+
+
+def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ServerFailed(f"no 'listening on' line within {timeout:.0f} s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise ServerFailed(f"server exited (status {proc.poll()}) before listening")
+            buffer += chunk
+    return buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL by PID after a grace period; children (a forking model)
+    are collected first so none is left behind."""
+    if proc.poll() is not None:
+        return
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(STOP_GRACE_S)
+    except ProcessLookupError:
+        pass
+    for child in children:
+        try:
+            if child.is_running():
+                child.kill()
+        except psutil.Error:
+            pass
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen
+    host: str
+    port: int
+    log_path: Path
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+@contextmanager
+def running_server(model: str, scenario: Scenario, pinning: Pinning, log_path: Path,
+                   python: str = sys.executable) -> Iterator[RunningServer]:
+    """A fresh server of `model` on a free port, stopped in `finally` whatever happened."""
+    cmd = [*pinning.prefix(pinning.server_cpus), python, "-m", "servers", model,
+           "--port", "0", *scenario.server_args]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    try:
+        line = _read_first_line(proc, LISTEN_TIMEOUT_S)
+        if not line.startswith("listening on "):
+            raise ServerFailed(f"unexpected first line: {line!r}")
+        host, port = line[len("listening on "):].rsplit(":", 1)
+        yield RunningServer(proc, host, int(port), log_path)
+    finally:
+        stop_process(proc)
+        proc.stdout.close()
+
+
+def choose_syscall_method() -> str:
+    """perf when it works here (exact, cheap); else /proc io counters (incomplete but free).
+    Never strace: ptrace would slow the server it measures several times."""
+    return "perf" if syscalls.method_problem("perf") is None else "proc-io"
+
+
+class WindowSyscalls(threading.Thread):
+    """Counts the server's syscalls from `start_at` to `stop_at` (monotonic) or until
+    `finish()`, whichever comes first; `rate` is syscalls per second of that span."""
+
+    def __init__(self, pid: int, method: str, start_at: float, stop_at: float) -> None:
+        super().__init__(name=f"syscalls-{pid}", daemon=True)
+        self.pid, self.method = pid, method
+        self.start_at, self.stop_at = start_at, stop_at
+        self.rate: float | None = None
+        self.error: str | None = None
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        if self._done.wait(max(0.0, self.start_at - time.monotonic())):
+            return
+        counter = syscalls.SyscallCounter(self.method)
+        try:
+            with counter:
+                counter.start(self.pid)
+                self._done.wait(max(0.0, self.stop_at - time.monotonic()))
+                count = counter.stop()
+            if count.window_s > 0:
+                self.rate = count.total / count.window_s
+        except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
+            self.error = str(exc)
+
+    def finish(self) -> None:
+        self._done.set()
+        self.join(timeout=15)
+
+
+@dataclass
+class LoadResult:
+    result: dict | None
+    returncode: int | None
+    launched: float  # time.monotonic()
+    exited: float
+    stderr: str
+
+
+def loadgen_command(host: str, port: int, connections: int, payload: int, warmup_s: float,
+                    duration_s: float, timeout_ms: int, extra: tuple[str, ...],
+                    pinning: Pinning, python: str = sys.executable) -> list[str]:
+    cpus = pinning.client_cpus
+    processes = len(cpus) if cpus else max(1, (os.cpu_count() or 2) - 1)
+    processes = max(1, min(processes, connections))
+    cmd = [*pinning.prefix(cpus), python, "-m", "loadgen", "--host", host, "--port", str(port),
+           "--connections", str(connections), "--processes", str(processes),
+           "--duration", str(duration_s), "--warmup", str(warmup_s),
+           "--payload", str(payload), "--timeout-ms", str(timeout_ms), "--json", *extra]
+    if cpus:
+        cmd += ["--cpus", ",".join(map(str, cpus))]
+    return cmd
+
+
+def run_loadgen(cmd: list[str], budget_s: float) -> LoadResult:
+    """Run the load generator; its last stdout line is the JSON result. Killed by PID
+    (with its workers) if it overstays `budget_s`."""
+    launched = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        stop_process(proc)
+        out, err = proc.communicate()
+        err = (err or "") + f"\n[bench] load generator killed after {budget_s:.0f} s"
+    finally:
+        if proc.poll() is None:
+            stop_process(proc)
+    exited = time.monotonic()
+    result = None
+    lines = [line for line in (out or "").splitlines() if line.strip()]
+    if lines:
+        try:
+            parsed = json.loads(lines[-1])
+            result = parsed if isinstance(parsed, dict) else None
+        except json.JSONDecodeError:
+            result = None
+    return LoadResult(result, proc.returncode, launched, exited, err or "")
+
+
+def measuring_window(load: LoadResult, warmup_s: float) -> tuple[float, float]:
+    """The span (monotonic) in which the load generator measured.
+
+    Uses the load generator's own window timestamps when it reports them
+    (`window_start_unix`/`window_end_unix`); otherwise the window is taken to end just
+    before the process exited and to last `duration_s`, and its outer tenth on each
+    side is dropped so startup, connecting and teardown stay out of the rates.
+    """
+    result = load.result or {}
+    start_unix, end_unix = result.get("window_start_unix"), result.get("window_end_unix")
+    if start_unix and end_unix:
+        offset = time.monotonic() - time.time()
+        return start_unix + offset, end_unix + offset
+    duration = float(result.get("duration_s") or 0)
+    end = load.exited - 0.05
+    start = max(load.launched + warmup_s, end - duration)
+    trim = (end - start) * 0.1
+    return start + trim, end - trim
+
+
+def classify(result: dict | None, connections: int, server_log: str,
+             server_alive: bool) -> tuple[str, list[str]]:
+    """The row's status (worst first: failed, server_died, refused, starved, errors, ok)
+    and notes explaining it."""
+    notes = []
+    if result is None:
+        return "failed", ["the load generator printed no JSON result"]
+    errors = result.get("errors") or {}
+    connect_errors = sum(int(errors.get(k, 0) or 0) for k in CONNECT_ERRORS)
+    connected = result.get("connected")
+    refused_in_log = [line for line in server_log.splitlines()
+                      if any(word.lower() in line.lower() for word in REFUSAL_WORDS)]
+    statuses = []
+    if not server_alive:
+        statuses.append("server_died")
+        notes.append("the server exited during the measurement")
+    if connect_errors or (connected is not None and connected < connections) or refused_in_log:
+        statuses.append("refused")
+        reached = connected if connected is not None else "?"
+        notes.append(f"connected {reached} of {connections}; {connect_errors} connect errors"
+                     + (f"; server: {refused_in_log[0].strip()[:120]}" if refused_in_log else ""))
+    starved = int(result.get("starved_connections") or 0)
+    if starved:
+        statuses.append("starved")
+        notes.append(f"{starved} of {connections} connections got no response in the window")
+    if int(result.get("errors_total") or 0):
+        statuses.append("errors")
+        notes.append("errors: " + ", ".join(f"{k}={v}" for k, v in errors.items() if v))
+    if result.get("client_saturated"):
+        notes.append("client saturated")
+    order = ("server_died", "refused", "starved", "errors")
+    status = next((s for s in order if s in statuses), "ok")
+    return status, notes
+
+
+def _nan(value) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, status: str,
+              notes: list[str], histogram_path: str) -> dict:
+    r = load.result or {}
+    errors = r.get("errors") or {}
+    errors_total = r.get("errors_total")
+    if errors_total is None and errors:
+        errors_total = sum(int(v or 0) for v in errors.values())
+    rps = _nan(r.get("rps"))
+    client_cpu_us = r.get("client_cpu_us_per_req")
+    if client_cpu_us is None and r.get("client_cpu_s") is not None and r.get("requests"):
+        client_cpu_us = float(r["client_cpu_s"]) * 1e6 / float(r["requests"])
+    row = {
+        "point_id": point.point_id, "model": point.model, "scenario": point.scenario,
+        "connections": point.connections, "payload_bytes": point.payload_bytes,
+        "repetition": repetition, "status": status,
+        "rps": rps,
+        **{k: _nan(r.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us",
+                                        "mean_us")},
+        "client_cpu_pct": _nan(r.get("client_cpu_pct")),
+        "client_cpu_us_per_req": _nan(client_cpu_us),
+        "client_saturated": bool(r.get("client_saturated", False)),
+        "errors": int(errors_total or 0) if r else float("nan"),
+        "errors_detail": {k: v for k, v in errors.items() if v},
+        "requests": r.get("requests"), "sent": r.get("sent"), "sessions": r.get("sessions"),
+        "connected": r.get("connected"),
+        "fairness_jain": _nan(r.get("fairness_jain")),
+        "starved_connections": r.get("starved_connections"),
+        "window_s": _nan(r.get("duration_s")),
+        "histogram": histogram_path,
+        "note": "; ".join(notes),
+        "measured_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    row.update(summary)
+    return row
+
+
+@dataclass
+class PointRunner:
+    """Measures points of one run folder; `on_rep` is called after every repetition."""
+
+    run_dir: Path
+    profile: Profile
+    pinning: Pinning
+    python: str = sys.executable
+    syscall_method: str = field(default_factory=choose_syscall_method)
+
+    def warm_up(self, server: RunningServer, point: Point) -> None:
+        """Unmeasured load with connection churn on a fresh server (DESIGN §3)."""
+        timing = self.profile.timing
+        if timing.server_warmup_s <= 0:
+            return
+        cmd = loadgen_command(server.host, server.port, min(point.connections, 16),
+                              point.payload_bytes, 0.0, timing.server_warmup_s,
+                              timing.timeout_ms, ("--requests-per-conn", "20"), self.pinning,
+                              self.python)
+        run_loadgen(cmd, self._budget(timing.server_warmup_s, 0.0, 16))
+
+    def _budget(self, duration: float, warmup: float, connections: int) -> float:
+        return duration + warmup + self.profile.timing.timeout_ms / 1000 + 15 + connections / 500
+
+    def measure(self, point: Point, repetitions: list[int],
+                on_rep: Callable[[dict], None]) -> None:
+        scenario = SCENARIOS[point.scenario]
+        timing = self.profile.timing
+        log_path = self.run_dir / LOG_DIR / f"{point.point_id}.server.log"
+        try:
+            with running_server(point.model, scenario, self.pinning, log_path,
+                                self.python) as server:
+                self.warm_up(server, point)
+                for repetition in repetitions:
+                    on_rep(self._one_rep(server, point, scenario, repetition))
+                    if server.proc.poll() is not None:
+                        break
+        except ServerFailed as exc:
+            log_tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-2:])
+            for repetition in repetitions:
+                on_rep(self._failed_row(point, repetition,
+                                        f"server failed: {exc}" + (f": {log_tail[:200]}"
+                                                                   if log_tail else "")))
+        finally:
+            if log_path.exists() and log_path.stat().st_size == 0:
+                log_path.unlink()
+
+    def _one_rep(self, server: RunningServer, point: Point, scenario: Scenario,
+                 repetition: int) -> dict:
+        timing = self.profile.timing
+        if server.proc.poll() is not None:
+            return self._failed_row(point, repetition, "the server had exited", "server_died")
+        cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
+                              timing.warmup_s, timing.duration_s, timing.timeout_ms,
+                              scenario.loadgen_args, self.pinning, self.python)
+        sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
+        # Count syscalls inside the expected window: after start-up, connecting and warmup,
+        # for the first four fifths of the window.
+        count_from = (time.monotonic() + timing.loadgen_start_s + timing.warmup_s
+                      + timing.connect_s_per_1000 * point.connections / 1000)
+        counter = WindowSyscalls(server.proc.pid, self.syscall_method, count_from,
+                                 count_from + 0.8 * timing.duration_s)
+        sampler.start()
+        counter.start()
+        try:
+            load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
+                                                 point.connections))
+        finally:
+            counter.finish()
+            samples = sampler.stop()
+        start, end = measuring_window(load, timing.warmup_s)
+        rps = (load.result or {}).get("rps")
+        summary = sampling.summarize(sampling.window(samples, start, end), rps)
+        alive = server.proc.poll() is None
+        status, notes = classify(load.result, point.connections, server.log_text(), alive)
+        if load.result is None:
+            tail = load.stderr.strip().splitlines()[-3:]
+            notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
+        rps_value = rps if rps else None
+        summary["syscalls_method"] = self.syscall_method
+        summary["syscalls_per_req"] = (counter.rate / rps_value
+                                       if counter.rate is not None and rps_value else math.nan)
+        if counter.error:
+            notes.append(f"syscall count failed: {counter.error[:120]}")
+        histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
+                                          (load.result or {}).get("histogram"))
+        if load.stderr.strip():
+            log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"
+            log.write_text(load.stderr)
+        return build_row(point, repetition, load, summary, status, notes, histogram)
+
+    def _failed_row(self, point: Point, repetition: int, note: str,
+                    status: str = "failed") -> dict:
+        load = LoadResult(None, None, 0.0, 0.0, "")
+        summary = sampling.summarize([], None)
+        row = build_row(point, repetition, load, summary, status, [note], "")
+        row["errors"] = math.nan
+        return row

@@ -1,0 +1,138 @@
+"""A run folder on disk: results.csv (tidy, one row per point and repetition, appended
+as soon as measured), meta.json, histograms/ and charts/. Resume reads back what is
+already there; everything downstream (plots, report, compare) reads only these files."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = "results.csv"
+META = "meta.json"
+HISTOGRAMS = "histograms"
+CHARTS = "charts"
+REPORT = "REPORT.md"
+
+KEY = ("model", "scenario", "connections", "payload_bytes")
+
+COLUMNS = (
+    "point_id", "model", "scenario", "connections", "payload_bytes", "repetition", "status",
+    "rps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us",
+    "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
+    "core_busy_pct", "core_busy_us_per_req",
+    "client_cpu_pct", "client_cpu_us_per_req", "client_saturated",
+    "errors", "errors_detail", "requests", "sent", "sessions", "connected",
+    "fairness_jain", "starved_connections",
+    "rss_bytes", "threads", "fds", "server_processes",
+    "ctx_voluntary_per_s", "ctx_involuntary_per_s",
+    "syscalls_per_req", "syscalls_method", "read_syscalls_per_req", "write_syscalls_per_req",
+    "window_s", "sample_span_s", "histogram", "note", "measured_utc",
+)
+
+
+def new_run_dir(root: Path, profile: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = root / f"{stamp}-{profile}"
+    suffix = 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = root / f"{stamp}-{profile}-{suffix}"
+    (run_dir / HISTOGRAMS).mkdir(parents=True)
+    (run_dir / CHARTS).mkdir()
+    return run_dir
+
+
+def write_meta(run_dir: Path, meta: dict) -> None:
+    tmp = run_dir / (META + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    os.replace(tmp, run_dir / META)
+
+
+def read_meta(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / META).read_text())
+
+
+def update_meta(run_dir: Path, **changes) -> dict:
+    meta = read_meta(run_dir)
+    meta.update(changes)
+    write_meta(run_dir, meta)
+    return meta
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def append_row(run_dir: Path, row: dict) -> None:
+    """Append one measured row and flush it to disk at once (an interrupted run keeps it)."""
+    path = Path(run_dir) / RESULTS
+    new = not path.exists()
+    unknown = set(row) - set(COLUMNS)
+    if unknown:
+        raise KeyError(f"columns not in the result format: {sorted(unknown)}")
+    with path.open("a", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def write_histogram(run_dir: Path, point_id: str, repetition: int, encoded: str | None) -> str:
+    """Store the load generator's merged HDR histogram (hdrh encode(), base64 text)."""
+    if not encoded:
+        return ""
+    name = f"{point_id}-r{repetition}.hdr"
+    (Path(run_dir) / HISTOGRAMS / name).write_text(encoded + "\n")
+    return f"{HISTOGRAMS}/{name}"
+
+
+def done_runs(run_dir: Path) -> set[tuple[str, int]]:
+    """(point_id, repetition) pairs already in results.csv: what --resume skips."""
+    path = Path(run_dir) / RESULTS
+    if not path.exists():
+        return set()
+    with path.open(newline="") as source:
+        return {(r["point_id"], int(r["repetition"])) for r in csv.DictReader(source)}
+
+
+def load_results(run_dir: Path) -> pd.DataFrame:
+    """results.csv as a DataFrame with typed columns (an empty frame if nothing yet)."""
+    path = Path(run_dir) / RESULTS
+    if not path.exists():
+        return pd.DataFrame(columns=list(COLUMNS))
+    frame = pd.read_csv(path, keep_default_na=True)
+    if "client_saturated" in frame:
+        frame["client_saturated"] = frame["client_saturated"].map(
+            {True: True, False: False, "true": True, "false": False}).fillna(False).astype(bool)
+    for column in ("status", "note", "errors_detail", "histogram", "syscalls_method"):
+        if column in frame:
+            frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def load_histogram(run_dir: Path, relative: str):
+    """The stored histogram as an hdrh HdrHistogram (None if absent)."""
+    from hdrh.histogram import HdrHistogram
+
+    if not relative:
+        return None
+    path = Path(run_dir) / relative
+    if not path.exists():
+        return None
+    return HdrHistogram.decode(path.read_text().strip())
