@@ -60,6 +60,12 @@ class SyscallCount:
     def per_request(self, requests: int) -> float | None:
         return self.total / requests if requests > 0 else None
 
+    def as_row(self, requests: int | None) -> dict:
+        """The results.csv fields bench.claims reads: syscalls_per_req and syscalls_method."""
+        per_req = self.per_request(requests) if requests else None
+        return {"syscalls_per_req": float("nan") if per_req is None else per_req,
+                "syscalls_method": self.method}
+
 
 class SyscallCountError(RuntimeError):
     """The chosen method could not count (tool missing, not permitted, bad output)."""
@@ -236,8 +242,12 @@ class SyscallCounter:
 
     def _stop_perf(self) -> int:
         if self._proc.poll() is None:
-            self._perf_command(b"disable")
-            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._perf_command(b"disable")
+            except OSError:  # perf exited meanwhile (its target died): its output stands
+                pass
+            if self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGINT)
         self._proc.wait(STOP_TIMEOUT_S)
         with open(self._out_path) as f:
             text = f.read()

@@ -92,6 +92,7 @@ def test_perf_counts_a_known_number_of_calls(child):
     result = count("perf", child(), f"{CALLS} 0 0")
     assert result.method == "perf" and result.complete
     assert CALLS <= result.total <= CALLS + SLACK
+    assert 1.0 <= result.as_row(requests=CALLS)["syscalls_per_req"] <= 1.0 + SLACK / CALLS
 
 
 @pytest.mark.timeout(30)
@@ -99,6 +100,19 @@ def test_perf_counts_a_known_number_of_calls(child):
 def test_perf_covers_threads_and_forked_children(child):
     result = count("perf", child(), f"{CALLS} 3 1")
     assert 4 * CALLS <= result.total <= 4 * CALLS + SLACK
+
+
+@pytest.mark.timeout(30)
+@needs("perf")
+def test_perf_reports_the_count_when_the_target_dies_first(child):
+    proc = child()
+    with SyscallCounter("perf") as counter:
+        counter.start(proc.pid)
+        ask(proc, f"{CALLS} 0 0")
+        proc.kill()
+        proc.wait(5)
+        result = counter.stop()
+    assert result.total >= CALLS
 
 
 @pytest.mark.timeout(30)
@@ -137,6 +151,9 @@ def test_auto_picks_a_working_method(child):
         result = counter.stop()
     assert result.method == syscalls.best_method()
     assert result.window_s >= 0 and result.per_request(0) is None
+    row = result.as_row(requests=0)
+    assert row["syscalls_method"] == result.method and row["syscalls_per_req"] != row[
+        "syscalls_per_req"]  # NaN: no request, no rate
 
 
 def test_misuse_is_reported():
