@@ -304,12 +304,18 @@ def claim_two_syscalls(df: pd.DataFrame) -> ClaimResult:
 
 
 def _served(rows: pd.DataFrame) -> pd.Series:
-    """Connections that got service: connected minus starved; a failed point served none."""
+    """Connections that got at least one response in the window.
+
+    N - starved_connections (the load generator reconnects refused connections, so `connected`
+    at the start of the window may count one that is refused again); `connected` where starved
+    is not recorded; a failed point with neither served none.
+    """
     n = rows["connections"].astype(float)
-    connected = rows["connected"].astype(float) if "connected" in rows else n.copy()
-    starved = (rows["starved_connections"].astype(float).fillna(0)
-               if "starved_connections" in rows else 0.0)
-    served = connected - starved
+    served = pd.Series(float("nan"), index=rows.index)
+    if "starved_connections" in rows:
+        served = n - rows["starved_connections"].astype(float)
+    if "connected" in rows:
+        served = served.fillna(rows["connected"].astype(float))
     return served.where(~(_failed(rows) & served.isna()), 0.0)
 
 
@@ -318,8 +324,8 @@ def claim_select_fd_limit(df: pd.DataFrame) -> ClaimResult:
         number=4,
         claim=f"select cannot watch descriptors at or above FD_SETSIZE ({FD_SETSIZE}).",
         source="select支持的文件描述符数量太小了，默认是1024",
-        metric=f"'persistent', N >= {C4_MIN_N}: connections served (connected - starved; a "
-               f"failed point serves 0) by select vs epoll/selectors",
+        metric=f"'persistent', N >= {C4_MIN_N}: connections served (N - starved_connections, "
+               f"else connected; a failed point serves 0) by select vs epoll/selectors",
         rule=f"At the largest N >= {C4_MIN_N} measured: supported if select served at most "
              f"{FD_SETSIZE} connections (fewer than N) while the best of epoll/selectors served "
              f">= {C4_SERVED_ALL:.0%} of N (so the limit is select's, not the machine's); "

@@ -137,9 +137,10 @@ def test_claim3_missing_column():
 
 # ---- claim 4: FD_SETSIZE -------------------------------------------------------------------
 
-def fd_limit(select_connected):
+def fd_limit(select_served):
     return frame(
-        rows("select", "persistent", 1100, connected=select_connected, starved_connections=0.0),
+        rows("select", "persistent", 1100, connected=1100.0,
+             starved_connections=1100.0 - select_served),
         rows("epoll", "persistent", 1100, connected=1100.0, starved_connections=0.0),
     )
 
@@ -156,9 +157,17 @@ def test_claim4_contradicted_when_select_serves_past_limit():
 
 def test_claim4_counts_a_failed_select_point_as_serving_none():
     df = fd_limit(1019.0)
-    df.loc[df["model"] == "select", ["status", "connected"]] = ["server_died", None]
+    df.loc[df["model"] == "select", ["status", "connected", "starved_connections"]] = [
+        "server_died", None, None]
     result = by_number(df, 4)
     assert result.verdict == SUPPORTED and "select served 0" in result.values
+
+
+def test_claim4_uses_connected_when_starved_is_not_recorded():
+    df = fd_limit(1019.0).drop(columns="starved_connections")
+    df.loc[df["model"] == "select", "connected"] = 1020.0
+    result = by_number(df, 4)
+    assert result.verdict == SUPPORTED and "select served 1,020" in result.values
 
 
 def test_claim4_not_measured_below_1100():
