@@ -19,6 +19,8 @@ MODELS: dict[str, str] = {
     "epoll": "servers.epoll_loop",
     "asyncio": "servers.asyncio_server",
     "uvloop": "servers.uvloop_server",
+    "forking": "servers.forking",
+    "sigio": "servers.sigio",
 }
 
 
