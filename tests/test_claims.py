@@ -198,8 +198,20 @@ def test_claim5_contradicted_when_select_flat():
     assert by_number(idle(1.1, 1.0), 5).verdict == CONTRADICTED
 
 
-def test_claim5_inconclusive_in_between():
-    assert by_number(idle(1.3, 1.0), 5).verdict == INCONCLUSIVE
+def test_claim5_contradicted_when_epoll_grows_like_select():
+    assert by_number(idle(3.0, 2.8), 5).verdict == CONTRADICTED
+
+
+@pytest.mark.parametrize("select_growth, epoll_growth", [(1.3, 1.0), (15.0, 1.6)])
+def test_claim5_inconclusive_in_between(select_growth, epoll_growth):
+    assert by_number(idle(select_growth, epoll_growth), 5).verdict == INCONCLUSIVE
+
+
+def test_claim5_compares_over_the_common_idle_range():
+    df = pd.concat([idle(3.0, 1.05), frame(rows("epoll", "idle", 4, idle_connections=100000,
+                                                server_cpu_us_per_req=500.0))])
+    result = by_number(df, 5)
+    assert result.verdict == SUPPORTED and "idle 10 -> 1000" in result.values
 
 
 def test_claim5_not_measured_without_idle_scenario():
