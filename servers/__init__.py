@@ -21,6 +21,7 @@ MODELS: dict[str, str] = {
     "uvloop": "servers.uvloop_server",
     "forking": "servers.forking",
     "sigio": "servers.sigio",
+    "iouring": "servers.iouring",
 }
 
 
