@@ -169,6 +169,18 @@ def _best(df: pd.DataFrame, scenario: str, models: tuple[str, ...], column: str,
     return pick(found, key=lambda ms: ms[1].median())
 
 
+def _saturated(df: pd.DataFrame, scenario: str, models, counts) -> list[str]:
+    """A note naming the compared points whose load generator was saturated (DESIGN §3:
+    their throughput is a floor set by the client, not the server's ceiling)."""
+    if "client_saturated" not in df:
+        return []
+    rows = df[(df["scenario"] == scenario) & df["model"].isin(models)
+              & df["connections"].isin(counts)]
+    hit = rows[rows["client_saturated"].astype(str).str.lower().isin({"true", "1", "1.0"})]
+    points = sorted({f"{m} N={n:g}" for m, n in zip(hit["model"], hit["connections"])})
+    return [f"client saturated at {', '.join(points)}"] if points else []
+
+
 def _fmt(value: float, unit: str = "") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -207,7 +219,7 @@ def claim_threads_no_slower_when_few(df: pd.DataFrame) -> ClaimResult:
         best_rps = _best(good, "persistent", MULTIPLEXING, "rps", connections=n)
         best_p50 = _best(good, "persistent", MULTIPLEXING, "p50_us", highest=False,
                          connections=n)
-        if best_rps is None:
+        if best_rps is None or best_p50 is None:
             continue
         points += 1
         rps = compare(_samples(good, "persistent", THREADED, "rps", connections=n), best_rps[1])
@@ -223,6 +235,8 @@ def claim_threads_no_slower_when_few(df: pd.DataFrame) -> ClaimResult:
                      f"({p50.ratio:.2f}x)")
     if not points:
         return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
+    parts += _saturated(good, "persistent", [THREADED, *MULTIPLEXING], [n for n in counts
+                                                                       if n <= C1_MAX_N])
     return ClaimResult(values="; ".join(parts), verdict=_verdict(ok_all, failed), **base)
 
 
@@ -266,6 +280,8 @@ def claim_advantage_is_scale(df: pd.DataFrame) -> ClaimResult:
               f"{_fmt(at1.median_b)} rps{at1.p_text()}); R({n_max:g})={at_max.ratio:.2f} "
               f"({name_max} {_fmt(at_max.median_a)} vs threaded {_fmt(at_max.median_b)} rps); "
               f"R({n_max:g})/R(1)={gain:.2f}")
+    values += "".join("; " + x for x in _saturated(good, "persistent",
+                                                   [THREADED, *EPOLL_FAMILY], [1, n_max]))
     return ClaimResult(values=values, verdict=_verdict(ok, failed), **base)
 
 
@@ -454,6 +470,7 @@ def claim_heavy_handler_stalls(df: pd.DataFrame) -> ClaimResult:
                      f"({threaded.median() / ceiling:.2f}x ceiling)")
     else:
         ok = False
+    parts += _saturated(heavy, "heavy", [THREADED, *loops], [n_hi])
     return ClaimResult(values="; ".join(parts), verdict=_verdict(ok, failed), **base)
 
 

@@ -63,6 +63,13 @@ def test_claim1_inconclusive_when_slower_but_not_decisively():
     assert result.verdict == INCONCLUSIVE
 
 
+def test_claim1_names_points_with_a_saturated_client():
+    df = persistent_few(12000.0, 85.0)
+    df["client_saturated"] = df["model"] == "epoll"
+    result = by_number(df, 1)
+    assert result.verdict == SUPPORTED and "client saturated at epoll N=1" in result.values
+
+
 def test_claim1_not_measured_without_threaded():
     df = frame(rows("epoll", "persistent", 1, rps=11000.0, p50_us=90.0))
     result = by_number(df, 1)
@@ -314,3 +321,12 @@ def test_charts_render_one_file_pair_per_claim(tmp_path):
 def test_charts_skip_claims_without_data(tmp_path):
     written = claim_charts.draw_all(idle_server(99.0, 0.1), tmp_path)
     assert sorted(written) == [7]
+
+
+def test_claims_survive_partial_rows():
+    """NaN metrics (a point that produced no latency) never raise, whatever the claim."""
+    df = full_run()
+    df.loc[df.index % 2 == 0, ["p50_us", "p99_us", "rps"]] = float("nan")
+    assert len(claims.evaluate(df)) == 7
+    df["p50_us"] = float("nan")
+    assert by_number(df, 1).values == NOT_MEASURED
