@@ -26,7 +26,7 @@ from multiprocessing.connection import wait
 from . import stats
 from .worker import ERROR_KINDS, WorkerConfig, worker_main
 
-READY_GRACE_S = 1.5  # beyond the ramp budget, for process start-up
+READY_GRACE_S = 1.0  # beyond the ramp budget, for process start-up
 RESULT_GRACE_S = 2.5  # after t_end: closing sockets, building histograms, pickling
 GO_DELAY_NS = 20_000_000
 SATURATED_PCT = 90.0
@@ -142,13 +142,20 @@ def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
     finally:
         for pipe in pipes:
             pipe.close()
-        for proc in procs:
-            proc.join(0.5)
-            if proc.is_alive():
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.join(1.0)
+        _reap(procs, grace_s=0.5)
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def _reap(procs, grace_s: float) -> None:
+    """Let workers exit on their own for `grace_s` in all, then SIGKILL the rest by PID."""
+    deadline = time.monotonic() + grace_s
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join(1.0)
 
 
 def _collect(pipes, wanted: str, deadline_ns: int, stop: Stop, on_tick) -> dict:
@@ -314,6 +321,8 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "starved_connections": stats.starved(counts),
         "sessions": sum(r["sessions"] for r in results),
         "client_cpu_s": round(cpu_s, 4),
+        "client_cpu_user_s": round(sum(r["cpu_user_s"] for r in results), 2),
+        "client_cpu_sys_s": round(sum(r["cpu_sys_s"] for r in results), 2),
         "client_cpu_pct": round(pct, 1),
         "client_cpu_pct_per_worker": per_worker,
         "client_cpu_us_per_req": round(cpu_s * 1e6 / ok, 2) if ok else None,
