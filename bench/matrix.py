@@ -61,10 +61,12 @@ class Timing:
     duration_s: float  # the measured window
     server_warmup_s: float  # unmeasured load on every fresh server (DESIGN §3 cold servers)
     timeout_ms: int = 2000  # per-request timeout given to the load generator
-    # Overheads measured on a 2-core VM: interpreter start, connecting, teardown.
-    server_start_s: float = 0.35
-    loadgen_start_s: float = 0.45
-    connect_s_per_1000: float = 0.25
+    # Overheads measured on a 2-core VM (quick profile and 1,000-connection points):
+    # interpreter start, connecting, teardown; and drawing charts + REPORT.md at the end.
+    server_start_s: float = 0.3
+    loadgen_start_s: float = 0.3
+    connect_s_per_1000: float = 0.3
+    report_s: float = 10.0
 
     def rep_seconds(self, connections: int) -> float:
         return (self.loadgen_start_s + self.warmup_s + self.duration_s
@@ -169,7 +171,7 @@ class Matrix:
         (point_id, repetition) pairs already measured (resume)."""
         timing = self.profile.timing
         skip = skip or set()
-        total = 0.0
+        total = timing.report_s
         for point in self.points:
             todo = [r for r in self.repetitions() if (point.point_id, r) not in skip]
             if not todo:

@@ -115,6 +115,9 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
                 ax.scatter(x[chosen][missing], [0.02] * int(missing.sum()), zorder=5,
                            transform=ax.get_xaxis_transform(), clip_on=False, **mark)
     ax.set_xscale("log")
+    counts = sorted(data["connections"].unique())
+    if len(counts) == 1:  # one count: give the log axis a decade around it
+        ax.set_xlim(counts[0] / 3, counts[0] * 3)
     ax.xaxis.set_major_locator(LogLocator(base=10))
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.xaxis.set_minor_formatter(NullFormatter())

@@ -1,0 +1,127 @@
+"""The bench's pure parts: the declared matrix and its duration estimate, statuses,
+aggregation over repetitions, rates from samples, and the comparison test."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench import compare, matrix, runner, sampling, summary
+
+TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "poll", "epoll",
+                 "selectors", "sigio", "iouring", "asyncio", "uvloop"]
+
+
+def test_matrix_covers_every_model_scenario_count_and_payload():
+    profile = matrix.PROFILES["default"]
+    built = matrix.build_matrix(profile, ["a", "b"])
+    expected = 2 * len(profile.scenarios) * len(profile.connections) * len(profile.payloads)
+    assert len(built.points) == expected
+    assert built.runs == expected * profile.repetitions
+    assert len({p.point_id for p in built.points}) == len(built.points)
+    assert list(built.repetitions()) == list(range(1, profile.repetitions + 1))
+
+
+def test_profiles_fit_their_time_budgets_with_twelve_models():
+    """The estimate uses the runner's own timings; the budgets are the issue's."""
+    quick = matrix.build_matrix(matrix.PROFILES["quick"], TWELVE_MODELS)
+    default = matrix.build_matrix(matrix.PROFILES["default"], TWELVE_MODELS)
+    assert quick.expected_seconds() <= 120
+    assert default.expected_seconds() <= 15 * 60
+    assert max(matrix.PROFILES["default"].connections) >= 1000
+    assert min(matrix.PROFILES["default"].connections) == 1
+    assert max(matrix.PROFILES["full"].connections) == 10_000
+
+
+def test_expected_duration_skips_stored_measurements():
+    built = matrix.build_matrix(matrix.PROFILES["quick"], ["a"])
+    everything = {(p.point_id, r) for p in built.points for r in built.repetitions()}
+    assert built.expected_seconds(everything) == built.profile.timing.report_s
+    assert 0 < built.expected_seconds({next(iter(everything))}) < built.expected_seconds()
+
+
+def test_scenario_is_data_with_its_own_counts():
+    idle = matrix.Scenario("idle", "idle connections", loadgen_args=("--x",),
+                           server_args=("--work-us", "10"), connections=(5, 50),
+                           max_connections=10)
+    assert idle.connection_counts((1, 2, 3)) == (5,)
+    assert idle.payload_sizes((64,)) == (64,)
+
+
+def test_log_counts_are_a_log_scale_ending_at_the_maximum():
+    assert matrix.log_counts(1000) == (1, 10, 100, 1000)
+    assert matrix.log_counts(10_000, per_decade=2) == (1, 3, 10, 32, 100, 316, 1000, 3162,
+                                                       10_000)
+
+
+def test_overrides_change_timing_and_matrix():
+    changed = matrix.PROFILES["quick"].with_overrides(duration_s=0.5, connections=(1, 2),
+                                                      repetitions=None)
+    assert changed.timing.duration_s == 0.5
+    assert changed.connections == (1, 2)
+    assert changed.repetitions == matrix.PROFILES["quick"].repetitions
+
+
+def _result(**extra):
+    base = {"connections": 10, "connected": 10, "errors": {"reset": 0}, "errors_total": 0,
+            "starved_connections": 0, "client_saturated": False}
+    base.update(extra)
+    return base
+
+
+@pytest.mark.parametrize("result, log, alive, status", [
+    (None, "", True, "failed"),
+    (_result(), "", True, "ok"),
+    (_result(starved_connections=9), "", True, "starved"),
+    (_result(connected=7), "", True, "refused"),
+    (_result(), "descriptor 1030 is past select's FD_SETSIZE (1024): refusing", True, "refused"),
+    (_result(errors={"timeout": 3}, errors_total=3), "", True, "errors"),
+    (_result(starved_connections=9), "", False, "server_died"),
+])
+def test_classify_marks_the_worst_status(result, log, alive, status):
+    got, notes = runner.classify(result, 10, log, alive)
+    assert got == status
+    assert bool(notes) == (status != "ok")
+
+
+def test_summarize_turns_samples_into_rates():
+    def sample(t, cpu, busy, ctx, rss):
+        return sampling.Sample(t, cpu * 0.25, cpu * 0.75, rss, 3, 10, ctx, 1, 0, 0,
+                               busy, t * 2, 1)
+
+    samples = [sample(10.0, 1.0, 5.0, 100, 1000), sample(11.0, 1.5, 5.8, 300, 4000)]
+    got = sampling.summarize(samples, requests_per_s=10_000)
+    assert got["server_cpu_pct"] == pytest.approx(50.0)
+    assert got["server_cpu_us_per_req"] == pytest.approx(50.0)
+    assert got["core_busy_pct"] == pytest.approx(40.0)
+    assert got["ctx_voluntary_per_s"] == pytest.approx(200)
+    assert got["rss_bytes"] == 4000
+    assert math.isnan(sampling.summarize(samples[:1], 1.0)["server_cpu_pct"])
+
+
+def test_window_keeps_the_samples_around_the_span():
+    samples = [sampling.Sample(float(t), 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, 1)
+               for t in range(10)]
+    picked = sampling.window(samples, 2.5, 6.5)
+    assert [s.t for s in picked] == [2.0, 3.0, 4.0, 5.0, 6.0, 7.0]
+
+
+def test_aggregate_takes_median_spread_and_worst_status():
+    frame = pd.DataFrame({
+        "model": ["m"] * 3, "scenario": ["s"] * 3, "connections": [10] * 3,
+        "payload_bytes": [64] * 3, "rps": [100.0, 110.0, 150.0],
+        "status": ["ok", "starved", "ok"], "client_saturated": [False, True, False],
+        "starved_connections": [0, 3, 0], "fairness_jain": [1.0, 0.5, 1.0],
+        "errors": [0, 0, 0], "note": ["", "3 starved", ""],
+    })
+    got = summary.aggregate(frame, "rps").iloc[0]
+    assert got["median"] == 110.0 and got["low"] == 100.0 and got["high"] == 150.0
+    assert got["spread"] == pytest.approx(50 / 110)
+    assert got["status"] == "starved" and bool(got["client_saturated"])
+    flagged = summary.flags(frame).iloc[0]
+    assert bool(flagged["noisy"]) and flagged["starved_connections"] == 3
+
+
+def test_smallest_p_of_an_exact_two_sided_test():
+    assert compare.smallest_p(3, 3) == pytest.approx(0.1)
+    assert compare.smallest_p(4, 4) < 0.05
