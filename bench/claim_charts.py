@@ -211,20 +211,25 @@ def chart_heavy(df: pd.DataFrame):
 
 
 def chart_idle_cpu(df: pd.DataFrame):
-    if "server_cpu_pct" not in df:
+    idle = df[df["scenario"] == "idle-server"]
+    column = next((c for c in ("server_runnable_pct", "server_cpu_pct")
+                   if c in idle and idle[c].notna().any()), None)
+    if column is None:
         return None
     order = [m for m in ("nonblocking", "blocking", THREADED, *READINESS_MODELS)
-             if m in set(df["model"])]
-    order += [m for m in _all_models(df) if m not in order]
+             if m in set(idle["model"])]
+    order += [m for m in _all_models(idle) if m not in order]
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    if not _bars(ax, df, "idle-server", "server_cpu_pct", order):
+    if not _bars(ax, idle, "idle-server", column, order):
         plt.close(fig)
         return None
     ax.axhline(claims.C7_BUSY_PCT, color="red", linestyle="--", linewidth=1,
                label=f"{claims.C7_BUSY_PCT:g} %: burns a core")
     ax.axhline(claims.C7_IDLE_PCT, color="green", linestyle="--", linewidth=1,
                label=f"{claims.C7_IDLE_PCT:g} %: sleeps")
-    ax.set(xlabel="model (no clients)", ylabel="server CPU (% of one core)")
+    label = ("server runnable (% of one core: on it or waiting for it)"
+             if column == "server_runnable_pct" else "server CPU (% of one core)")
+    ax.set(xlabel="model (no clients)", ylabel=label)
     ax.legend(fontsize=8)
     return fig
 

@@ -41,6 +41,9 @@ REQUIRED_COLUMNS: dict[str, str] = {
                         "`connections` active ones (0 or empty elsewhere)",
     "work_us": "simulated handler work per request, microseconds (server --work-us; 0 if none)",
     "work_kind": "'cpu' or 'sleep' (server --work-kind)",
+    "server_runnable_pct": "optional, preferred by claim 7: % of the window the server's threads "
+                           "were on a CPU or waiting for one (bench.syscalls.runnable_ns delta / "
+                           "window); unlike CPU %, a busy poller shows ~100 % on a shared core",
     "syscalls_per_req": "every syscall of the server process tree in the window / responses "
                         "(bench.syscalls with method perf or strace)",
     "syscalls_method": "optional: the SyscallCount.method used; rows counted with 'proc-io' "
@@ -480,26 +483,33 @@ def claim_busy_polling_burns_core(df: pd.DataFrame) -> ClaimResult:
         claim="Busy polling of non-blocking sockets burns a core even with no client; the "
               "readiness models sleep in the kernel instead.",
         source="整个用户的process其实是一直被block的。只不过process是被select这个函数block",
-        metric="'idle-server' (no clients): server_cpu_pct, % of one core",
+        metric="'idle-server' (no clients): server_runnable_pct where recorded (on a CPU or "
+               "waiting for one), else server_cpu_pct; % of one core",
         rule=f"Supported if nonblocking's median >= {C7_BUSY_PCT:g} % and every measured "
              f"readiness model ({'/'.join(READINESS_MODELS)}) <= {C7_IDLE_PCT:g} %; "
              f"contradicted if nonblocking <= {C7_BUSY_FAIL:g} % or a readiness model "
              f">= {C7_IDLE_FAIL:g} % (the gap is the effect size; Mann-Whitney p shown where "
              f">= {MIN_REPS_FOR_TEST} reps); else inconclusive.",
     )
-    missing = _missing(df, ["server_cpu_pct"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
     good = _good(df)
-    busy = _samples(good, "idle-server", BUSY_POLLING, "server_cpu_pct")
+    column = next((c for c in ("server_runnable_pct", "server_cpu_pct")
+                   if c in good and len(_samples(good, "idle-server", BUSY_POLLING, c))), None)
+    if column is None:
+        missing = _missing(df, ["server_cpu_pct"])
+        return ClaimResult(values=missing or NOT_MEASURED, verdict=INCONCLUSIVE, **base)
+    busy = _samples(good, "idle-server", BUSY_POLLING, column)
     ready = [(m, s) for m in READINESS_MODELS
-             if len(s := _samples(good, "idle-server", m, "server_cpu_pct"))]
-    if not len(busy) or not ready:
+             if len(s := _samples(good, "idle-server", m, column))]
+    if not ready:
         return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
     ok = busy.median() >= C7_BUSY_PCT and all(s.median() <= C7_IDLE_PCT for _, s in ready)
     failed = busy.median() <= C7_BUSY_FAIL or any(s.median() >= C7_IDLE_FAIL for _, s in ready)
-    parts = [f"nonblocking {busy.median():.1f} %"]
+    parts = [f"{column}: nonblocking {busy.median():.1f} %"]
     parts += [f"{m} {s.median():.1f} % ({compare(busy, s).p_text()[2:]})" for m, s in ready]
+    if column == "server_runnable_pct" and "server_cpu_pct" in good:
+        cpu = _samples(good, "idle-server", BUSY_POLLING, "server_cpu_pct")
+        if len(cpu):
+            parts.append(f"(nonblocking's CPU share: {cpu.median():.1f} %)")
     return ClaimResult(values="; ".join(parts), verdict=_verdict(ok, failed), **base)
 
 

@@ -318,3 +318,28 @@ def _traced(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return True
+
+
+def runnable_ns(pid: int) -> int:
+    """Nanoseconds the threads of `pid` have spent on a CPU or waiting in a run queue.
+
+    Why here: claim 7 (busy polling burns a core) needs a measure that does not depend on how
+    much CPU other processes leave the server. A busy poller is always runnable, so its
+    (runnable_ns delta / window) is ~100 % even on a shared core where it gets a fraction of the
+    CPU; a server sleeping in select/epoll_wait stays near 0 %. From /proc/PID/task/*/schedstat
+    (needs CONFIG_SCHED_INFO; threads that exited during the window are not counted).
+    """
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        raise SyscallCountError(f"process {pid} does not exist") from None
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                on_cpu, waiting, _ = f.read().split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(on_cpu) + int(waiting)
+    return total
+

@@ -265,7 +265,16 @@ def idle_server(busy_pct, select_pct):
 
 def test_claim7_supported():
     result = by_number(idle_server(99.0, 0.1), 7)
-    assert result.verdict == SUPPORTED and "nonblocking 99.0 %" in result.values
+    assert result.verdict == SUPPORTED and "server_cpu_pct: nonblocking 99.0 %" in result.values
+
+
+def test_claim7_prefers_runnable_share_on_a_shared_core():
+    df = idle_server(40.0, 0.1)  # the busy poller got 40 % of a core it shared
+    df["server_runnable_pct"] = df["server_cpu_pct"].where(df["model"] != "nonblocking", 100.0)
+    result = by_number(df, 7)
+    assert result.verdict == SUPPORTED
+    assert "server_runnable_pct: nonblocking 100.0 %" in result.values
+    assert "CPU share: 40.0 %" in result.values
 
 
 def test_claim7_contradicted_when_busy_poller_sleeps():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -192,3 +193,22 @@ def test_falls_back_when_perf_and_strace_are_unusable(child, monkeypatch):
         assert counter.stop().method == "proc-io"
     with pytest.raises(SyscallCountError, match="pretend missing"):
         SyscallCounter("perf").start(child().pid)
+
+
+@pytest.mark.timeout(30)
+def test_runnable_time_tracks_a_spinning_process_not_a_sleeping_one(child):
+    spinner = child(textwrap.dedent("""
+        import sys, time
+        print("ready", flush=True)
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            pass
+    """))
+    sleeper = child()
+    start = {p.pid: syscalls.runnable_ns(p.pid) for p in (spinner, sleeper)}
+    time.sleep(0.5)
+    spun = (syscalls.runnable_ns(spinner.pid) - start[spinner.pid]) / 0.5e9
+    slept = (syscalls.runnable_ns(sleeper.pid) - start[sleeper.pid]) / 0.5e9
+    assert spun > 0.8 and slept < 0.1
+    with pytest.raises(SyscallCountError):
+        syscalls.runnable_ns(2**22 + 12345)
