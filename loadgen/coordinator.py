@@ -276,11 +276,13 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
             counts[slot] = n
     hist = stats.merge_encoded([r["histogram"] for r in results])
     figures = stats.summary(hist)
-    uncorrected = None
+    uncorrected = send_lag = None
     if spec.mode == "open":
         unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
         uncorrected = stats.summary(unc)
         uncorrected.pop("mean_us")
+        lag = stats.summary(stats.merge_encoded([r["histogram_send_lag"] for r in results]))
+        send_lag = {k: lag[k] for k in ("p50_us", "p99_us", "max_us")}
     sent = sum(r["sent"] for r in results)
     ok = sum(r["requests"] for r in results)
     lost = sum(r["lost"] for r in results)
@@ -310,6 +312,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "offered_rps": spec.rate,
         **figures,
         "uncorrected": uncorrected,
+        "send_lag": send_lag,
         "errors": errors,
         "errors_total": sum(errors.values()),
         "lost_requests": lost,

@@ -124,6 +124,7 @@ class Worker:
         self.counts = [0] * len(self.conns)
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
+        self.send_lag = array("q")  # open loop: how late each request left, ns
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.errors_outside = dict.fromkeys(ERROR_KINDS, 0)  # ramp and warmup
         self.first_errors: dict[str, str] = {}  # one example message per kind
@@ -310,6 +311,7 @@ class Worker:
             if self.interval_ns:
                 self.lat.append(now - c.sched)
                 self.lat_uncorrected.append(now - c.sent_at)
+                self.send_lag.append(c.sent_at - c.sched)
             else:
                 self.lat.append(now - c.sent_at)
         if self.cfg.mode == "sessions":
@@ -563,6 +565,8 @@ class Worker:
             "cpu_sys_s": times_end.system - times_start.system,
             "histogram": stats.encode(hist),
             "histogram_uncorrected": stats.encode(unc) if unc is not None else None,
+            "histogram_send_lag": (stats.encode(stats.histogram_of_ns(self.send_lag))
+                                   if self.interval_ns else None),
             "scheduled_behind": self.behind(win_end) if self.interval_ns else 0,
         }
 

@@ -108,6 +108,9 @@ def test_counts_balance_in_every_workload(selectors_server, mode_args, mode):
     if mode == "open":
         assert r["offered_rps"] == 2000
         assert set(r["uncorrected"]) == {"p50_us", "p90_us", "p99_us", "p999_us", "max_us"}
+        assert set(r["send_lag"]) == {"p50_us", "p99_us", "max_us"}
+    else:
+        assert r["uncorrected"] is None and r["offered_rps"] is None
 
 
 @pytest.mark.timeout(60)
