@@ -66,7 +66,7 @@ class Timing:
     server_start_s: float = 0.3
     loadgen_start_s: float = 0.3
     connect_s_per_1000: float = 0.3
-    report_s: float = 10.0
+    report_s: float = 15.0
 
     def rep_seconds(self, connections: int) -> float:
         return (self.loadgen_start_s + self.warmup_s + self.duration_s
@@ -113,7 +113,7 @@ PROFILES: dict[str, Profile] = {
         payloads=(64,),
         scenarios=("persistent",),
         repetitions=1,
-        timing=Timing(warmup_s=0.3, duration_s=1.0, server_warmup_s=0.3),
+        timing=Timing(warmup_s=0.2, duration_s=0.8, server_warmup_s=0.2),
     ),
     "default": Profile(
         name="default",

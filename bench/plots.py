@@ -35,7 +35,7 @@ MODEL_COLOURS = {
     "sigio": "#bcbd22",
     "iouring": "#7f7f7f",
     "asyncio": "#9467bd",
-    "uvloop": "#393b79",
+    "uvloop": "#222222",
 }
 _FALLBACK = plt.get_cmap("tab20b").colors
 
@@ -62,7 +62,8 @@ METRICS = (
     Metric("server_cpu_pct", "Server CPU", "server CPU (% of one core)"),
     Metric("server_cpu_us_per_req", "Server CPU per request (service demand)",
            "server CPU per request (µs)", log=True),
-    Metric("rss_bytes", "Server memory (peak RSS)", "peak RSS (MiB)", scale=1 / 2**20),
+    Metric("rss_bytes", "Server memory (peak RSS, summed over its processes)",
+           "peak RSS (MiB, log scale)", log=True, scale=1 / 2**20),
     Metric("threads", "Server threads", "threads (count)", log=True),
 )
 METRIC_BY_COLUMN = {m.column: m for m in METRICS}
@@ -137,7 +138,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
     return shown
 
 
-def _legend(fig, models: list[str], statuses: set[str]) -> None:
+def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     handles = [Line2D([], [], color=model_colour(m), marker="o", linewidth=2, label=m)
                for m in models]
     for status in sorted(statuses, key=list(STATUS_MARKS).index):
@@ -146,8 +147,10 @@ def _legend(fig, models: list[str], statuses: set[str]) -> None:
                               markersize=9, markerfacecolor="none",
                               markeredgecolor=mark.get("edgecolors", "black"),
                               color=mark.get("c", "black"), label=STATUS_LABELS[status]))
-    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=9,
-               title="model / marks", title_fontsize=9)
+    columns = max(1, min(len(handles), int(fig.get_figwidth() / 1.45)))
+    legend = fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=9,
+                        ncols=columns, title=note, title_fontsize=8)
+    legend.get_title().set_color("0.35")
 
 
 def _subtitle(meta: dict) -> str:
@@ -155,7 +158,8 @@ def _subtitle(meta: dict) -> str:
     timing = profile.get("timing", {})
     cpu = meta.get("cpu", {})
     return (f"{meta.get('started_utc', '?')} · profile {profile.get('name', '?')} · "
-            f"{profile.get('repetitions', '?')} repetitions × {timing.get('duration_s', '?')} s, "
+            f"{profile.get('repetitions', '?')} repetition"
+            f"{'' if profile.get('repetitions') == 1 else 's'} × {timing.get('duration_s', '?')} s, "
             f"median with min–max · {cpu.get('model', '?')}, {cpu.get('logical_cpus', '?')} CPUs"
             f" · payload {', '.join(map(str, profile.get('payloads', [])))} B")
 
@@ -173,7 +177,7 @@ def _save(fig, charts: Path, name: str) -> list[Path]:
 def metric_figure(frame, meta: dict, metric: Metric):
     models = models_in_order(frame)
     scenarios = scenarios_in_order(frame)
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(6.2 * len(scenarios) + 1.6, 5.0),
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(max(8.0, 6.4 * len(scenarios)), 6.0),
                              squeeze=False, layout="constrained", sharey=True)
     shown = set()
     for ax, scenario in zip(axes[0], scenarios):
@@ -182,8 +186,7 @@ def metric_figure(frame, meta: dict, metric: Metric):
         ax.set_ylabel("")
         ax.tick_params(labelleft=True)
     fig.suptitle(f"{metric.title} vs concurrent connections", fontsize=13)
-    fig.supxlabel(_subtitle(meta), fontsize=8, color="0.35")
-    _legend(fig, models, shown)
+    _legend(fig, models, shown, _subtitle(meta))
     return fig
 
 
@@ -191,7 +194,7 @@ def overview_figure(frame, meta: dict):
     models = models_in_order(frame)
     scenarios = scenarios_in_order(frame)
     fig, axes = plt.subplots(len(scenarios), len(OVERVIEW),
-                             figsize=(4.6 * len(OVERVIEW) + 1.6, 3.9 * len(scenarios) + 0.6),
+                             figsize=(4.8 * len(OVERVIEW), 3.9 * len(scenarios) + 1.4),
                              squeeze=False, layout="constrained")
     shown = set()
     for row, scenario in zip(axes, scenarios):
@@ -199,8 +202,7 @@ def overview_figure(frame, meta: dict):
             shown |= draw_metric(ax, frame, METRIC_BY_COLUMN[column], scenario, models)
     fig.suptitle("IO models at a glance: throughput, tail latency, CPU per request and "
                  "CPU load vs connections", fontsize=13)
-    fig.supxlabel(_subtitle(meta), fontsize=8, color="0.35")
-    _legend(fig, models, shown)
+    _legend(fig, models, shown, _subtitle(meta))
     return fig
 
 
