@@ -51,10 +51,10 @@ def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
     registered: dict[int, int] = {}  # fd -> the mask epoll holds for it
     # fd -> (connection, its socket's recv and send): one dict lookup per event.
     hot: dict[int, tuple] = {}
-    poll = epoll.poll
+    poll, hot_get, size, readable = epoll.poll, hot.get, RECV_SIZE, IN  # locals: faster
     while True:
         for fd, events in poll(-1, MAX_EVENTS):
-            entry = hot.get(fd)
+            entry = hot_get(fd)
             if entry is None:
                 if fd == listen_fd:
                     for _ in range(ACCEPTS_PER_WAKEUP):
@@ -68,11 +68,11 @@ def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
                         hot[conn.fd] = (conn, sock.recv, sock.send, conn.receive_data)
                 continue
             conn, recv, send, receive_data = entry
-            if events == IN and not conn.out:
+            if events == readable and not conn.out:
                 # The usual case, Connection.on_readable inlined: one read, the whole
                 # reply sent at once, nothing left over, interest unchanged.
                 try:
-                    data = recv(RECV_SIZE)
+                    data = recv(size)
                 except (BlockingIOError, InterruptedError):
                     continue
                 except OSError:

@@ -13,6 +13,7 @@ core is the ceiling. Needs Linux with io_uring enabled and the `liburing` bindin
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import time
 from pathlib import Path
@@ -149,9 +150,14 @@ class Server:
             return
         self._accept()
         try:
-            sock = tune(socket.socket(fileno=result))
+            sock = socket.socket(fileno=result)
         except OSError:
-            socket.socket(fileno=result).close()
+            os.close(result)
+            return
+        try:
+            tune(sock)
+        except OSError:  # reset between accept and setsockopt
+            sock.close()
             return
         conn = UringConnection(self.next_ident, sock, self.settings)
         self.next_ident += 1
