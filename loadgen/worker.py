@@ -325,9 +325,9 @@ class Worker:
         self.start(c, now)
 
     def slow_event(self, c: Conn, ev: int, now: int) -> None:
-        state = c.state
-        if state == CONNECTING:
-            self.finish_connect(c, now)
+        if c.state == CONNECTING:
+            if ev & (EPOLLOUT | EPOLLERR | EPOLLHUP):
+                self.finish_connect(c, now)
             return
         if c.wbuf is not None and ev & EPOLLOUT:
             self.flush(c, now)
@@ -462,7 +462,8 @@ class Worker:
             else:
                 events = poll(timeout)
             now = clock()
-            if now >= next_house:
+            house = now >= next_house
+            if house:
                 if now >= t_end:
                     break
                 if not measuring and now >= t_window:
@@ -473,19 +474,6 @@ class Worker:
                     window["connected"] = sum(1 for c in self.conns if c.state >= lowest_up)
                     window["in_flight_at_start"] = self.in_flight()
                     self.sent += window["in_flight_at_start"]
-                if now >= next_sweep:
-                    self.sweep(now)
-                    next_sweep = now + HOUSEKEEPING_NS * 5
-                    if self.parent_gone():
-                        raise SystemExit(1)
-                if interval_ns and measuring and now >= next_tick:
-                    n = len(self.lat)
-                    self.control.send(("tick", self.cfg.index, tick_seq, n - tick_from,
-                                       stats.recent_p99_us(self.lat, tick_from)))
-                    tick_from, tick_seq = n, tick_seq + 1
-                    next_tick += interval_ns
-                next_house = min(now + HOUSEKEEPING_NS, t_end,
-                                 t_window if not measuring else t_end)
             for fd, ev in events:
                 c = by_fd.get(fd)
                 if c is None:
@@ -521,6 +509,20 @@ class Worker:
                         self.complete(c, clock())
                 else:
                     self.slow_event(c, ev, now)
+            if house:  # after the events: a socket it closes has no event left pending
+                if now >= next_sweep:
+                    self.sweep(now)
+                    next_sweep = now + HOUSEKEEPING_NS * 5
+                    if self.parent_gone():
+                        raise SystemExit(1)
+                if interval_ns and measuring and now >= next_tick:
+                    n = len(self.lat)
+                    self.control.send(("tick", self.cfg.index, tick_seq, n - tick_from,
+                                       stats.recent_p99_us(self.lat, tick_from)))
+                    tick_from, tick_seq = n, tick_seq + 1
+                    next_tick += interval_ns
+                next_house = min(now + HOUSEKEEPING_NS, t_end,
+                                 t_window if not measuring else t_end)
             precise = False
             wake = next_house
             if heap:
