@@ -32,6 +32,7 @@ bench-full: $(STAMP)
 	$(PY) -m bench run --profile full $(BENCH_ARGS)
 
 microbench: $(STAMP)
+	mkdir -p results/microbench
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=results/microbench/microbench.json -p no:cacheprovider
 
