@@ -21,15 +21,16 @@ Methods, best first (`SyscallCounter(method="auto")` picks the first that works 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
 
 import psutil
 
@@ -46,7 +47,7 @@ NOTES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class SyscallCount:
     """Syscalls counted in one window, and how they were counted."""
 
@@ -56,13 +57,15 @@ class SyscallCount:
     pids: tuple[int, ...]  # processes attached at the start (children created later: see note)
     complete: bool       # True when every kind of syscall is counted
     note: str
+    requests: int | None = None  # round trips bracketed by the window, when known exactly
 
-    def per_request(self, requests: int) -> float | None:
-        return self.total / requests if requests > 0 else None
+    def per_request(self, requests: int | None = None) -> float | None:
+        requests = self.requests if requests is None else requests
+        return self.total / requests if requests else None
 
-    def as_row(self, requests: int | None) -> dict:
+    def as_row(self, requests: int | None = None) -> dict:
         """The results.csv fields bench.claims reads: syscalls_per_req and syscalls_method."""
-        per_req = self.per_request(requests) if requests else None
+        per_req = self.per_request(requests)
         return {"syscalls_per_req": float("nan") if per_req is None else per_req,
                 "syscalls_method": self.method}
 
@@ -343,3 +346,39 @@ def runnable_ns(pid: int) -> int:
         total += int(on_cpu) + int(waiting)
     return total
 
+
+
+def count_per_request(pid: int, host: str, port: int, requests: int = 2000, payload: int = 64,
+                      method: str = "auto", timeout_s: float = 10.0) -> SyscallCount:
+    """Syscalls of server `pid` while one client makes exactly `requests` round trips.
+
+    Why: dividing a window's count by a throughput estimated over a different window is off by
+    the throughput's drift; here the counter brackets a known number of requests, so
+    `total / requests` is exact (claim 3 wants about one syscall of difference). The client is
+    one blocking TCP_NODELAY socket speaking the wire protocol (DESIGN §1), warmed up first.
+    """
+    frame = len(payload_bytes := b"a" * payload).to_bytes(4, "big") + payload_bytes
+    expected = len(payload_bytes).to_bytes(4, "big") + payload_bytes.upper()
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def round_trip() -> None:
+            sock.sendall(frame)
+            got = b""
+            while len(got) < len(expected):
+                chunk = sock.recv(len(expected) - len(got))
+                if not chunk:
+                    raise SyscallCountError("the server closed the connection")
+                got += chunk
+            if got != expected:
+                raise SyscallCountError(f"unexpected response {got[:40]!r}")
+
+        for _ in range(min(requests, 200)):
+            round_trip()
+        with SyscallCounter(method) as counter:
+            counter.start(pid)
+            for _ in range(requests):
+                round_trip()
+            count = counter.stop()
+    return dataclasses.replace(count, requests=requests,
+                               note=f"{count.note}; {requests} round trips of {payload} bytes")

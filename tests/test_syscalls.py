@@ -212,3 +212,33 @@ def test_runnable_time_tracks_a_spinning_process_not_a_sleeping_one(child):
     assert spun > 0.8 and slept < 0.1
     with pytest.raises(SyscallCountError):
         syscalls.runnable_ns(2**22 + 12345)
+
+
+# Answers each request with one recv and one send: exactly two syscalls per round trip.
+UPPER_SERVER = textwrap.dedent("""
+    import socket
+    listener = socket.create_server(("127.0.0.1", 0))
+    print("ready", listener.getsockname()[1], flush=True)
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    while data := conn.recv(65536):
+        conn.sendall(data[:4] + data[4:].upper())
+""")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.skipif(syscalls.best_method() == "proc-io",
+                    reason="neither perf nor strace works here: socket calls cannot be counted")
+def test_count_per_request_is_exact_for_a_known_server():
+    proc = subprocess.Popen([sys.executable, "-c", UPPER_SERVER], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        word, port = proc.stdout.readline().split()
+        assert word == "ready"
+        count = syscalls.count_per_request(proc.pid, "127.0.0.1", int(port), requests=1000)
+        assert count.requests == 1000 and "1000 round trips" in count.note
+        assert 2.0 <= count.per_request() <= 2.05
+        assert count.as_row()["syscalls_per_req"] == count.per_request()
+    finally:
+        proc.kill()
+        proc.wait(5)
