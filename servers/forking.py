@@ -24,12 +24,12 @@ HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--max-children", type=int, default=512,
+    parser.add_argument("--max-children", type=int, default=1024,
                         help="connections served at once; beyond it new ones are refused")
 
 
 def serve(listener, settings) -> None:
-    limit = settings.option("max_children", 512)
+    limit = settings.option("max_children", 1024)
     children: set[int] = set()
 
     def reap(*_ignored) -> None:
