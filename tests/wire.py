@@ -1,0 +1,191 @@
+"""Client-side helpers for talking to a server under test (DESIGN §1), and for looking
+at the server's own sockets from outside (pidfd_getfd: no help from the server needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import socket
+import struct
+import time
+
+import psutil
+
+from servers.protocol import encode
+
+HEADER = struct.Struct(">I")
+
+
+def connect(address: tuple[str, int], timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection(address, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Exactly `size` bytes; EOFError if the peer closes first."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise EOFError(f"peer closed after {got} of {size} bytes")
+        got += n
+    return bytes(buf)
+
+
+def read_frame(sock: socket.socket) -> bytes:
+    (length,) = HEADER.unpack(recv_exact(sock, HEADER.size))
+    return recv_exact(sock, length)
+
+
+def roundtrip(sock: socket.socket, payload: bytes) -> bytes:
+    sock.sendall(encode(payload))
+    return read_frame(sock)
+
+
+def no_answer_within(sock: socket.socket, seconds: float) -> bool:
+    """True when nothing at all arrives on `sock` for `seconds` (it stays open)."""
+    old = sock.gettimeout()
+    sock.settimeout(seconds)
+    try:
+        sock.recv(1, socket.MSG_PEEK)
+    except TimeoutError:
+        return True
+    finally:
+        sock.settimeout(old)
+    return False
+
+
+def wait_closed(sock: socket.socket, timeout: float = 3.0) -> bytes:
+    """Read until the peer closes (EOF or reset) and return what came before; raises
+    TimeoutError if the connection is still open after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"peer still open after {timeout} s")
+            sock.settimeout(left)
+            data = sock.recv(1 << 16)
+            if not data:
+                return bytes(received)
+            received += data
+    except (ConnectionResetError, BrokenPipeError):
+        return bytes(received)
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with RST instead of FIN (SO_LINGER with a zero timeout)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def push_without_reading(sock: socket.socket, chunk: bytes, limit: int,
+                         stall: float = 0.3, deadline: float = 8.0) -> tuple[int, bool]:
+    """Send `chunk` again and again without ever reading, until `limit` bytes are out
+    or the peer takes nothing for `stall` seconds. Returns (bytes sent, stalled)."""
+    sock.setblocking(False)
+    view = memoryview(chunk)
+    sent = offset = 0
+    start = last_progress = time.monotonic()
+    try:
+        while sent < limit:
+            now = time.monotonic()
+            if now - start > deadline:
+                return sent, False
+            try:
+                n = sock.send(view[offset:])
+            except BlockingIOError:
+                if now - last_progress > stall:
+                    return sent, True
+                time.sleep(0.01)
+                continue
+            sent += n
+            offset = (offset + n) % len(chunk)
+            last_progress = time.monotonic()
+        return sent, False
+    finally:
+        sock.setblocking(True)
+
+
+TCP_ESTABLISHED = 1  # tcpi_state values, from linux/tcp.h
+
+
+def tcp_state(sock: socket.socket) -> int:
+    """The kernel's TCP state of `sock` (first byte of struct tcp_info)."""
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def rss(pid: int) -> int:
+    """Resident memory of a process and its children, in bytes."""
+    proc = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children."""
+    proc = psutil.Process(pid)
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
+
+
+def _pidfd_getfd(pid: int, fd: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        dup = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return dup
+    finally:
+        os.close(pidfd)
+
+
+@contextlib.contextmanager
+def server_socket_for(server_pid: int, client: socket.socket):
+    """A duplicate of the socket the server (or one of its children) holds for `client`,
+    or of its listening socket when `client` is None: for reading its options."""
+    want = client.getsockname()[:2] if client is not None else None
+    proc = psutil.Process(server_pid)
+    for p in [proc, *proc.children(recursive=True)]:
+        for c in p.net_connections("tcp"):
+            if want is None and c.status == psutil.CONN_LISTEN:
+                break
+            if want is not None and c.raddr and tuple(c.raddr) == want:
+                break
+        else:
+            continue
+        dup = _pidfd_getfd(p.pid, c.fd)
+        sock = socket.socket(fileno=dup)
+        try:
+            yield sock
+        finally:
+            sock.close()
+        return
+    raise LookupError(f"no server socket for {want or 'the listener'} in process {server_pid}")
+
+
+def listen_backlog(port: int) -> int:
+    """The backlog of the socket listening on `port`, as the kernel reports it (ss's
+    Send-Q column for a listener; capped by net.core.somaxconn)."""
+    import subprocess
+
+    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True,
+                         text=True, check=True, timeout=5).stdout.split()
+    return int(out[2])
+
+
+def frames(payloads) -> bytes:
+    return b"".join(encode(p) for p in payloads)
