@@ -95,6 +95,14 @@ def port_range_warning(connections: int) -> str | None:
     return None
 
 
+def resolve(host: str, port: int) -> tuple[int, tuple]:
+    """The server's address; IPv4 first (the servers bind 127.0.0.1 by default, and
+    "localhost" often resolves to ::1 first)."""
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    return infos[0][0], infos[0][4]
+
+
 class Stop:
     """SIGINT/SIGTERM set a flag; the coordinator's waits poll it."""
 
@@ -106,8 +114,7 @@ class Stop:
 
 
 def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
-    family, _, _, _, address = socket.getaddrinfo(spec.host, spec.port, 0,
-                                                  socket.SOCK_STREAM)[0]
+    family, address = resolve(spec.host, spec.port)
     k = max(1, min(spec.processes, spec.connections))
     share = -(-spec.connections // k)
     _, message = raise_fd_limit(share)

@@ -46,6 +46,7 @@ CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
 REQUEST_ERRORS = ("reset", "timeout", "unexpected_eof", "bad_response")
 ERROR_KINDS = CONNECT_ERRORS + REQUEST_ERRORS
 
+FOLD_AT = 4_000_000  # latencies kept raw (32 MB) before folding them into the histogram
 RAMP_IN_FLIGHT = 64  # connects outstanding at once during the ramp: no SYN storm
 HOUSEKEEPING_NS = 20_000_000  # timeouts, reconnects, parent check: every 20 ms at most
 RETRY_FIRST_NS = 50_000_000  # first reconnect delay after a failed connect
@@ -125,6 +126,9 @@ class Worker:
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
         self.send_lag = array("q")  # open loop: how late each request left, ns
+        self.hist = stats.new_histogram()
+        self.hist_uncorrected = stats.new_histogram()
+        self.hist_send_lag = stats.new_histogram()
         self.errors = dict.fromkeys(ERROR_KINDS, 0)
         self.errors_outside = dict.fromkeys(ERROR_KINDS, 0)  # ramp and warmup
         self.first_errors: dict[str, str] = {}  # one example message per kind
@@ -371,6 +375,13 @@ class Worker:
             if c.state == IDLE and c.due == due:
                 self.send_scheduled(c, now)
 
+    def fold(self) -> None:
+        """Move the raw latencies into the histograms (bounded memory on long runs)."""
+        for raw, hist in ((self.lat, self.hist), (self.lat_uncorrected, self.hist_uncorrected),
+                          (self.send_lag, self.hist_send_lag)):
+            stats.add_latencies_ns(hist, raw)
+            del raw[:]
+
     def in_flight(self) -> int:
         return sum(1 for c in self.conns if c.state == WAITING)
 
@@ -515,6 +526,9 @@ class Worker:
                     next_sweep = now + HOUSEKEEPING_NS * 5
                     if self.parent_gone():
                         raise SystemExit(1)
+                if len(self.lat) >= FOLD_AT:
+                    self.fold()
+                    tick_from = 0
                 if interval_ns and measuring and now >= next_tick:
                     n = len(self.lat)
                     self.control.send(("tick", self.cfg.index, tick_seq, n - tick_from,
@@ -543,8 +557,7 @@ class Worker:
         in_flight_end = self.in_flight() if measuring else 0
         if not measuring:
             self.sent = 0
-        hist = stats.histogram_of_ns(self.lat)
-        unc = stats.histogram_of_ns(self.lat_uncorrected) if self.interval_ns else None
+        self.fold()
         return {
             "index": self.cfg.index,
             "exit_reason": exit_reason,
@@ -565,9 +578,10 @@ class Worker:
             "cpu_s": cpu_end - cpu_start,
             "cpu_user_s": times_end.user - times_start.user,  # 10 ms ticks: the split only
             "cpu_sys_s": times_end.system - times_start.system,
-            "histogram": stats.encode(hist),
-            "histogram_uncorrected": stats.encode(unc) if unc is not None else None,
-            "histogram_send_lag": (stats.encode(stats.histogram_of_ns(self.send_lag))
+            "histogram": stats.encode(self.hist),
+            "histogram_uncorrected": (stats.encode(self.hist_uncorrected)
+                                      if self.interval_ns else None),
+            "histogram_send_lag": (stats.encode(self.hist_send_lag)
                                    if self.interval_ns else None),
             "scheduled_behind": self.behind(win_end) if self.interval_ns else 0,
         }

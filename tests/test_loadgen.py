@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import socket
 import statistics
 import subprocess
 import sys
+import time
 
 import pytest
+from hdrh.histogram import HdrHistogram
+
+from loadgen import worker
+from loadgen.coordinator import make_payload
 
 from .loadgen_helpers import (
     correct,
@@ -54,6 +62,7 @@ def test_json_is_the_last_stdout_line_with_every_agreed_key(selectors_server):
     assert r["rps"] == pytest.approx(r["requests"] / r["duration_s"], rel=1e-3)
     assert 0.9 <= r["duration_s"] < 1.5
     assert r["client_cpu_s"] > 0 and isinstance(r["client_saturated"], bool)
+    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"]
     assert_balanced(r)
 
 
@@ -189,3 +198,29 @@ def test_interactive_client_frames_each_line(selectors_server):
         capture_output=True, text=True, timeout=20)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["HELLO WORLD", "MIXED 123 é"]
+
+
+@pytest.mark.timeout(30)
+def test_every_ok_response_is_in_the_histogram_even_when_folded(selectors_server,
+                                                               monkeypatch):
+    """One worker in this process, folding raw latencies every ~1000 responses."""
+    monkeypatch.setattr(worker, "FOLD_AT", 1000)
+    mine, theirs = multiprocessing.Pipe()
+    cfg = worker.WorkerConfig(
+        index=0, address=(selectors_server.host, selectors_server.port),
+        family=socket.AF_INET, slots=[0, 1, 2], total_connections=3,
+        payload=make_payload(16), mode="closed", requests_per_conn=0, rate=None,
+        timeout_ns=1_000_000_000, setup_ns=1_000_000_000, cpu=None, interval_s=None,
+        parent_pid=os.getppid())
+    w = worker.Worker(cfg, theirs)
+    try:
+        assert w.ramp() == 3
+        now = time.perf_counter_ns()
+        r = w.run(now, now + 100_000_000, now + 600_000_000)
+    finally:
+        w.close_all()
+        mine.close()
+        theirs.close()
+    assert r["requests"] > 3000  # folded several times
+    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"]
+    assert r["sent"] == r["requests"] + r["lost"] + r["in_flight_at_end"]
