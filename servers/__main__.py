@@ -27,10 +27,18 @@ def _bounded_int(low: int, high: int):
     return parse
 
 
-def build_parser(model_module=None) -> argparse.ArgumentParser:
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def build_parser(model_module=None, add_help: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m servers",
         description="Serve the iomodels protocol with one IO model.",
+        add_help=add_help,
     )
     parser.add_argument("--list", action="store_true", help="print the models that run here")
     parser.add_argument("model", nargs="?", choices=list(MODELS), metavar="MODEL",
@@ -44,7 +52,7 @@ def build_parser(model_module=None) -> argparse.ArgumentParser:
                         help="simulated work per request, in microseconds")
     parser.add_argument("--work-kind", choices=["cpu", "sleep"], default="cpu",
                         help="busy CPU or a blocking sleep for --work-us")
-    parser.add_argument("--send-timeout", type=float, default=10.0,
+    parser.add_argument("--send-timeout", type=_positive_seconds, default=10.0,
                         help="blocking models: drop a peer that takes no data this long (s)")
     if model_module is not None and hasattr(model_module, "add_arguments"):
         model_module.add_arguments(parser.add_argument_group(f"{model_module.__name__} options"))
@@ -53,12 +61,15 @@ def build_parser(model_module=None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    first, _ = build_parser().parse_known_args(argv)
-    if first.list:
+    # A first pass finds the model, without --help, so that `MODEL --help` can show the
+    # model's own options; the full parse below is strict.
+    first, _ = build_parser(add_help=False).parse_known_args(argv)
+    if first.list or first.model is None:
+        full = build_parser().parse_args(argv)  # usage errors and --help exit here
+        if not full.list:
+            build_parser().error("a MODEL or --list is required")
         print("\n".join(available_models()))
         return 0
-    if first.model is None:
-        build_parser().error("a MODEL or --list is required")
     reason = unavailable_reason(first.model)
     if reason is not None:
         print(f"model {first.model} is not available here: {reason}", file=sys.stderr)

@@ -8,6 +8,7 @@ new connections are accepted and closed at once with a log line, never left hang
 
 from __future__ import annotations
 
+import argparse
 import threading
 
 from .connection import serve_blocking
@@ -16,8 +17,15 @@ from .runtime import Acceptor, log
 THREAD_STACK_BYTES = 256 * 1024
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--max-threads", type=int, default=4096,
+    parser.add_argument("--max-threads", type=_positive_int, default=4096,
                         help="connections served at once; beyond it new ones are refused")
 
 
