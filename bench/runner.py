@@ -152,25 +152,35 @@ def choose_syscall_method() -> str:
 
 
 class WindowSyscalls(threading.Thread):
-    """Counts the server's syscalls from `start_at` to `stop_at` (monotonic) or until
-    `finish()`, whichever comes first; `rate` is syscalls per second of that span."""
+    """Counts the server's syscalls between the load generator's first live tick (one
+    interval into the window) and its fourth (or `finish()`), so the count lies inside
+    the window; `rate` is syscalls per second of that span."""
 
-    def __init__(self, pid: int, method: str, start_at: float, stop_at: float) -> None:
+    def __init__(self, pid: int, method: str) -> None:
         super().__init__(name=f"syscalls-{pid}", daemon=True)
         self.pid, self.method = pid, method
-        self.start_at, self.stop_at = start_at, stop_at
         self.rate: float | None = None
         self.error: str | None = None
-        self._done = threading.Event()
+        self._go = threading.Event()
+        self._halt = threading.Event()
+
+    def on_tick(self, number: int, _t: float) -> None:
+        if number == 1:
+            self._go.set()
+        elif number >= TICKS_PER_WINDOW - 1:
+            self._halt.set()
 
     def run(self) -> None:
-        if self._done.wait(max(0.0, self.start_at - time.monotonic())):
+        while not self._go.wait(0.05):
+            if self._halt.is_set():
+                return
+        if self._halt.is_set():
             return
         counter = syscalls.SyscallCounter(self.method)
         try:
             with counter:
                 counter.start(self.pid)
-                self._done.wait(max(0.0, self.stop_at - time.monotonic()))
+                self._halt.wait()
                 count = counter.stop()
             if count.window_s > 0:
                 self.rate = count.total / count.window_s
@@ -178,8 +188,12 @@ class WindowSyscalls(threading.Thread):
             self.error = str(exc)
 
     def finish(self) -> None:
-        self._done.set()
+        self._halt.set()
         self.join(timeout=15)
+
+
+TICKS_PER_WINDOW = 5
+TICK_PREFIX = "loadgen: t="
 
 
 @dataclass
@@ -188,7 +202,14 @@ class LoadResult:
     returncode: int | None
     launched: float  # time.monotonic()
     exited: float
-    stderr: str
+    stderr: str  # without the tick lines
+    ticks: list[float]  # arrival times of the live `--interval` lines (monotonic)
+
+
+def tick_interval(duration_s: float) -> float:
+    """The load generator's --interval: a few live lines per window, which tell this
+    process when the window started (the first comes one interval after it)."""
+    return max(0.05, round(duration_s / TICKS_PER_WINDOW, 3))
 
 
 def loadgen_command(host: str, port: int, connections: int, payload: int, warmup_s: float,
@@ -200,57 +221,77 @@ def loadgen_command(host: str, port: int, connections: int, payload: int, warmup
     cmd = [*pinning.prefix(cpus), python, "-m", "loadgen", "--host", host, "--port", str(port),
            "--connections", str(connections), "--processes", str(processes),
            "--duration", str(duration_s), "--warmup", str(warmup_s),
-           "--payload", str(payload), "--timeout-ms", str(timeout_ms), "--json", *extra]
+           "--payload", str(payload), "--timeout-ms", str(timeout_ms),
+           "--interval", str(tick_interval(duration_s)), "--json", *extra]
     if cpus:
         cmd += ["--cpus", ",".join(map(str, cpus))]
     return cmd
 
 
-def run_loadgen(cmd: list[str], budget_s: float) -> LoadResult:
-    """Run the load generator; its last stdout line is the JSON result. Killed by PID
-    (with its workers) if it overstays `budget_s`."""
+def _drain(stream, sink: list, ticks: list[float] | None,
+           on_tick: Callable[[int, float], None] | None) -> None:
+    for line in stream:
+        if ticks is not None and line.startswith(TICK_PREFIX):
+            ticks.append(time.monotonic())
+            if on_tick is not None:
+                on_tick(len(ticks), ticks[-1])
+        else:
+            sink.append(line)
+
+
+def run_loadgen(cmd: list[str], budget_s: float,
+                on_tick: Callable[[int, float], None] | None = None) -> LoadResult:
+    """Run the load generator; its last stdout line is the JSON result. Its stderr is
+    read live: tick lines are timestamped on arrival (and passed to `on_tick(n, t)`).
+    Killed by PID (with its workers) if it overstays `budget_s`."""
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    out: list[str] = []
+    err: list[str] = []
+    ticks: list[float] = []
+    readers = [threading.Thread(target=_drain, args=(proc.stdout, out, None, None), daemon=True),
+               threading.Thread(target=_drain, args=(proc.stderr, err, ticks, on_tick),
+                                daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
-        out, err = proc.communicate(timeout=budget_s)
+        proc.wait(timeout=budget_s)
     except subprocess.TimeoutExpired:
-        stop_process(proc)
-        out, err = proc.communicate()
-        err = (err or "") + f"\n[bench] load generator killed after {budget_s:.0f} s"
+        err.append(f"[bench] load generator killed after {budget_s:.0f} s\n")
     finally:
         if proc.poll() is None:
             stop_process(proc)
+        for reader in readers:
+            reader.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
     exited = time.monotonic()
     result = None
-    lines = [line for line in (out or "").splitlines() if line.strip()]
+    lines = [line for line in out if line.strip()]
     if lines:
         try:
             parsed = json.loads(lines[-1])
             result = parsed if isinstance(parsed, dict) else None
         except json.JSONDecodeError:
             result = None
-    return LoadResult(result, proc.returncode, launched, exited, err or "")
+    return LoadResult(result, proc.returncode, launched, exited, "".join(err), ticks)
 
 
-def measuring_window(load: LoadResult, warmup_s: float) -> tuple[float, float]:
+def measuring_window(load: LoadResult, duration_s: float) -> tuple[float, float]:
     """The span (monotonic) in which the load generator measured.
 
-    Uses the load generator's own window timestamps when it reports them
-    (`window_start_unix`/`window_end_unix`); otherwise the window is taken to end just
-    before the process exited and to last `duration_s`, and its outer tenth on each
-    side is dropped so startup, connecting and teardown stay out of the rates.
+    The first live tick line arrives one tick interval after the window opened (the
+    load generator starts its ticks at the window); the window lasts `duration_s` of
+    the JSON. Without ticks (a failed run) the window is taken to end at the exit,
+    which overstates it by the load generator's teardown.
     """
     result = load.result or {}
-    start_unix, end_unix = result.get("window_start_unix"), result.get("window_end_unix")
-    if start_unix and end_unix:
-        offset = time.monotonic() - time.time()
-        return start_unix + offset, end_unix + offset
-    duration = float(result.get("duration_s") or 0)
-    end = load.exited - 0.05
-    start = max(load.launched + warmup_s, end - duration)
-    trim = (end - start) * 0.1
-    return start + trim, end - trim
+    duration = float(result.get("duration_s") or duration_s)
+    if load.ticks:
+        start = load.ticks[0] - tick_interval(duration_s)
+        return start, start + duration
+    return load.exited - duration, load.exited
 
 
 def classify(result: dict | None, connections: int, server_log: str,
@@ -384,21 +425,16 @@ class PointRunner:
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
                               scenario.loadgen_args, self.pinning, self.python)
         sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
-        # Count syscalls inside the expected window: after start-up, connecting and warmup,
-        # for the first four fifths of the window.
-        count_from = (time.monotonic() + timing.loadgen_start_s + timing.warmup_s
-                      + timing.connect_s_per_1000 * point.connections / 1000)
-        counter = WindowSyscalls(server.proc.pid, self.syscall_method, count_from,
-                                 count_from + 0.8 * timing.duration_s)
+        counter = WindowSyscalls(server.proc.pid, self.syscall_method)
         sampler.start()
         counter.start()
         try:
             load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
-                                                 point.connections))
+                                                 point.connections), counter.on_tick)
         finally:
             counter.finish()
             samples = sampler.stop()
-        start, end = measuring_window(load, timing.warmup_s)
+        start, end = measuring_window(load, timing.duration_s)
         rps = (load.result or {}).get("rps")
         summary = sampling.summarize(sampling.window(samples, start, end), rps)
         alive = server.proc.poll() is None
