@@ -146,9 +146,10 @@ class Sampler(threading.Thread):
             if sample is not None:
                 self.samples.append(sample)
             cost = time.monotonic() - began
-            # A server with a thousand threads or processes takes long to sample: keep the
-            # sampler under a tenth of a core, it shares the load generator's cores.
-            if self._stopped.wait(max(self.interval, 10 * cost)):
+            # A server with a thousand threads or processes takes long to sample: space
+            # the samples out (it shares the load generator's cores), but keep several
+            # inside even a short window.
+            if self._stopped.wait(max(self.interval, min(3 * cost, 0.4))):
                 break
 
     def stop(self) -> list[Sample]:
