@@ -161,15 +161,19 @@ class Acceptor:
             return None
 
     def _shed(self, exc: OSError) -> None:
-        log("emfile", f"out of descriptors ({exc.strerror}): shedding a connection")
         if self._spare is not None:
             os.close(self._spare)
             self._spare = None
         try:
             conn, _ = self.listener.accept()
-            conn.close()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            pass  # Linux checks for a free descriptor before the queue: none was waiting
         except OSError:
+            log("emfile", f"out of descriptors ({exc.strerror}), none to spare: backing off")
             time.sleep(0.01)  # still nothing to spare: back off instead of spinning
+        else:
+            conn.close()
+            log("emfile", f"out of descriptors ({exc.strerror}): shed a connection")
         self._spare = self._open_spare()
 
     def close(self) -> None:
