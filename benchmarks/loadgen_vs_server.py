@@ -12,6 +12,10 @@ measuring window this samples:
 - the server process's CPU (psutil cpu_times, user+system) per request;
 - the load generator's own CPU per request and core share (from its --json output).
 
+The "(user)" columns are the user-space part (10 ms tick resolution): the Python work,
+as opposed to the kernel's socket and loopback work, which lands in system time on
+both sides (on loopback each side's send runs the other side's receive path).
+
 The client must spend less CPU per request than the server: otherwise the figures are
 about the client. Per point: the median of the repeats, and the spread (min-max) of rps.
 """
@@ -51,9 +55,10 @@ def core_busy_ticks(cpu: int) -> tuple[int, int]:
     raise RuntimeError(f"no cpu{cpu} in /proc/stat")
 
 
-def process_cpu_s(proc: psutil.Process) -> float:
+def process_cpu_s(proc: psutil.Process) -> tuple[float, float]:
+    """(user + system, user) seconds."""
     t = proc.cpu_times()
-    return t.user + t.system
+    return t.user + t.system, t.user
 
 
 def one_point(server, connections: int, duration: float, server_cpu: int,
@@ -87,7 +92,8 @@ def one_point(server, connections: int, duration: float, server_cpu: int,
     elapsed = samples["t1"] - samples["t0"]
     busy = samples["core1"][0] - samples["core0"][0]
     total = samples["core1"][1] - samples["core0"][1]
-    server_cpu_s = samples["cpu1"] - samples["cpu0"]
+    server_cpu_s = samples["cpu1"][0] - samples["cpu0"][0]
+    server_user_s = samples["cpu1"][1] - samples["cpu0"][1]
     requests_in_sample = r["rps"] * elapsed
     return {
         "connections": connections,
@@ -95,7 +101,11 @@ def one_point(server, connections: int, duration: float, server_cpu: int,
         "p99_us": r["p99_us"],
         "server_core_pct": 100.0 * busy / total if total else 0.0,
         "server_us_per_req": server_cpu_s * 1e6 / requests_in_sample if requests_in_sample else 0,
+        "server_user_us_per_req": (server_user_s * 1e6 / requests_in_sample
+                                   if requests_in_sample else 0),
         "client_us_per_req": r["client_cpu_us_per_req"] or 0.0,
+        "client_user_us_per_req": (r["client_cpu_user_s"] * 1e6 / r["requests"]
+                                   if r["requests"] else 0),
         "client_core_pct": r["client_cpu_pct"],
         "client_saturated": r["client_saturated"],
         "errors": r["errors_total"],
@@ -120,7 +130,8 @@ def main() -> int:
     print(f"# load average before: {os.getloadavg()[0]:.2f} (other work on the machine "
           f"shows up in the core figures)")
     header = ("conns", "req/s", "rps spread", "p99 us", "server core %", "server us/req",
-              "client us/req", "client core %", "client/server", "saturated", "errors")
+              "(user)", "client us/req", "(user)", "client core %", "client/server",
+              "saturated", "errors")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
     with running_server(args.model) as server:
@@ -131,12 +142,14 @@ def main() -> int:
                     for _ in range(args.repeats)]
             med = {k: statistics.median(r[k] for r in runs)
                    for k in ("rps", "p99_us", "server_core_pct", "server_us_per_req",
-                             "client_us_per_req", "client_core_pct")}
+                             "server_user_us_per_req", "client_us_per_req",
+                             "client_user_us_per_req", "client_core_pct")}
             rps = [r["rps"] for r in runs]
             print(" | ".join([
                 str(n), f"{med['rps']:.0f}", f"{min(rps):.0f}-{max(rps):.0f}",
                 f"{med['p99_us']:.0f}", f"{med['server_core_pct']:.0f}",
-                f"{med['server_us_per_req']:.2f}", f"{med['client_us_per_req']:.2f}",
+                f"{med['server_us_per_req']:.2f}", f"{med['server_user_us_per_req']:.2f}",
+                f"{med['client_us_per_req']:.2f}", f"{med['client_user_us_per_req']:.2f}",
                 f"{med['client_core_pct']:.0f}",
                 f"{med['client_us_per_req'] / med['server_us_per_req']:.2f}"
                 if med["server_us_per_req"] else "-",
