@@ -191,7 +191,6 @@ class Worker:
 
     def connected(self, c: Conn, now: int) -> None:
         c.state = IDLE
-        c.backoff = RETRY_FIRST_NS
         c.remaining = self.cfg.requests_per_conn
         if self.running:
             self.start(c, now)
@@ -228,9 +227,13 @@ class Worker:
             self.lost += 1
         self.count_error(kind, detail)
         self.drop(c)
-        c.retry_at = now
-        if self.running:
-            self.connect(c, now)
+        if now - c.started_at >= RETRY_MAX_NS:  # it had been working: reconnect at once
+            c.backoff = RETRY_FIRST_NS
+            if self.running:
+                self.connect(c, now)
+        else:  # died young: back off as after a failed connect, not a hot loop
+            c.retry_at = now + c.backoff
+            c.backoff = min(c.backoff * 2, RETRY_MAX_NS)
 
     # ---- requests -----------------------------------------------------------------
 
