@@ -156,3 +156,8 @@ def stalls_once(sock, server) -> None:
         if served == server.state["stall_after"]:
             time.sleep(server.state["stall_s"])
         sock.sendall(encode(payload.upper()))
+
+
+def closes_at_once(sock, server) -> None:
+    """Accepts, then drops the connection without a word."""
+    sock.close()

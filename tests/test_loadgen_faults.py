@@ -12,7 +12,14 @@ import time
 import psutil
 import pytest
 
-from .loadgen_helpers import free_port, loadgen_args, run_loadgen, silent, thread_server
+from .loadgen_helpers import (
+    closes_at_once,
+    free_port,
+    loadgen_args,
+    run_loadgen,
+    silent,
+    thread_server,
+)
 from .serverproc import REPO_ROOT, running_server
 
 SLACK_S = 5.0  # DESIGN: ends within duration + warmup + timeout + a few seconds
@@ -48,6 +55,20 @@ def test_server_that_never_answers_counts_timeouts():
     assert run.returncode == 1
     r = run.result
     assert r["requests"] == 0 and r["errors"]["timeout"] > 0
+    assert_balanced(r)
+
+
+@pytest.mark.timeout(60)
+def test_server_that_drops_every_connection_is_retried_with_back_off():
+    with thread_server(closes_at_once) as server:
+        run = run_loadgen(server.port, connections=4)
+    assert within_bound(run), run.elapsed
+    assert run.returncode == 1
+    r = run.result
+    dropped = r["errors"]["reset"] + r["errors"]["unexpected_eof"]
+    assert dropped > 0
+    # back-off from 50 ms: a handful per connection in 1.3 s, not a hot loop of thousands
+    assert dropped + r["errors_outside_window"]["reset"] < 4 * 30
     assert_balanced(r)
 
 
