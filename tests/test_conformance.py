@@ -169,13 +169,39 @@ def test_oversized_or_garbage_length_closes_that_connection_only(server, stream,
     assert rss(server.pid) - memory_before < 32 << 20, "allocated for the claimed length?"
 
 
-def test_limit_is_set_by_max_frame():
-    model = MODELS[0] if "selectors" not in MODELS else "selectors"
+@pytest.mark.parametrize("model", MODELS)
+def test_limit_is_set_by_max_frame(model):
     with running_server(model, "--max-frame", "10") as srv:
         with connect(srv.address) as sock:
             assert roundtrip(sock, b"a" * 10) == b"A" * 10
             sock.sendall(encode(b"a" * 11))
             assert wait_closed(sock) == b""
+
+
+# Known gaps, reported to the model's owner; strict: the test says so once fixed.
+LOG_NOT_RATE_LIMITED = {
+    "forking": "each child process has its own RateLimitedLog, so N children log N lines",
+}
+
+
+def test_a_burst_of_bad_clients_gets_rate_limited_log_lines(server, request):
+    """40 clients with bad lengths in a row: each is closed, the log stays a few lines a
+    second (DESIGN §2: diagnostics rate-limited), and the server keeps serving."""
+    if server.model in LOG_NOT_RATE_LIMITED:
+        request.applymarker(pytest.mark.xfail(strict=True,
+                                              reason=LOG_NOT_RATE_LIMITED[server.model]))
+    log_before = server.stderr_text()
+    started = time.monotonic()
+    with other_client(server) as bystander:
+        for _ in range(40):
+            with connect(server.address) as sock:
+                sock.sendall(b"\xff\xff\xff\xff")
+                assert wait_closed(sock) == b""
+        if bystander:
+            bystander.check()
+    seconds = time.monotonic() - started
+    lines = new_log_lines(server, log_before)
+    assert 1 <= len(lines) <= 10 * (seconds + 1), f"{len(lines)} lines in {seconds:.1f} s"
 
 
 # --- peers that misbehave ------------------------------------------------------------
@@ -197,11 +223,27 @@ def test_reset_in_mid_frame(server):
 
 
 def test_half_close_still_gets_every_response(server):
+    """A trailing partial frame is not answered; everything before it is."""
     payloads = [b"p%d" % i for i in range(300)]
     with connect(server.address) as sock:
-        sock.sendall(frames(payloads))
+        sock.sendall(frames(payloads) + encode(b"cut short")[:6])
         sock.shutdown(socket.SHUT_WR)
         assert wait_closed(sock) == frames(p.upper() for p in payloads)
+
+
+def test_half_close_with_megabytes_of_answers_still_unsent(server):
+    """2 MiB of requests sent without reading, then the write side shut: a readiness
+    model holds the answers in its output buffer past the EOF and sends them all. A
+    model that blocks in send cannot take that much from a peer that is not reading
+    (it waits in send, then drops the peer: see the never-reads test)."""
+    if drops_stalled_readers(server.model):
+        pytest.skip(f"{server.model} blocks in send: answers must be read as they come "
+                    "(covered by test_half_close_after_megabytes_still_gets_every_response)")
+    payloads = [bytes([97 + i % 26]) * 65_536 for i in range(32)]  # 2 MiB
+    with connect(server.address, timeout=10) as sock:
+        sock.sendall(frames(payloads))
+        sock.shutdown(socket.SHUT_WR)
+        assert wait_closed(sock, timeout=10) == frames(p.upper() for p in payloads)
 
 
 def test_half_close_after_megabytes_still_gets_every_response(server):

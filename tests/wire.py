@@ -85,7 +85,7 @@ def reset(sock: socket.socket) -> None:
 
 
 def push_without_reading(sock: socket.socket, chunk: bytes, limit: int,
-                         stall: float = 0.3, deadline: float = 8.0) -> tuple[int, bool]:
+                         stall: float = 0.5, deadline: float = 8.0) -> tuple[int, bool]:
     """Send `chunk` again and again without ever reading, until `limit` bytes are out
     or the peer takes nothing for `stall` seconds. Returns (bytes sent, stalled)."""
     sock.setblocking(False)
