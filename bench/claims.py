@@ -6,9 +6,12 @@ results DataFrame (one row per point and repetition); no IO, no plotting.
 
 Statistics: values are medians over repetitions. Where both sides of a comparison have at least
 `MIN_REPS_FOR_TEST` repetitions, a two-sided Mann-Whitney U test (scipy) is run on them. A
-difference that a verdict rests on must be *decisive*: p < `ALPHA`, or a large effect (a ratio
-of at least the claim's stated "large" factor). With 3 repetitions per side the smallest possible
-two-sided p is 0.10, so in the default profile it is the effect size that decides.
+difference that a verdict rests on must be *decisive*: p < `ALPHA`, or a large effect: a ratio
+of medians of at least the claim's stated "large" factor AND no overlap between the two sides'
+repetitions (every one of one side beyond every one of the other). With 3 repetitions per side
+the smallest possible two-sided p is 0.10, so in the default profile it is the separated large
+effect that decides; on a noisy machine overlapping repetitions leave the claim inconclusive
+rather than let one outlier decide it.
 """
 
 from __future__ import annotations
@@ -105,16 +108,18 @@ class Comparison:
     n_a: int
     n_b: int
     p: float | None
+    separated: bool  # every sample of one side lies beyond every sample of the other
 
     @property
     def ratio(self) -> float:
         return self.median_a / self.median_b if self.median_b else math.inf
 
     def decisive(self, large: float) -> bool:
-        """p < ALPHA, or the ratio is at least `large` away from 1 in either direction."""
+        """p < ALPHA, or the ratio is at least `large` away from 1 and the sides do not overlap."""
+        if self.p is not None and self.p < ALPHA:
+            return True
         r = self.ratio
-        big = r >= large or (r > 0 and 1 / r >= large)
-        return big or (self.p is not None and self.p < ALPHA)
+        return (r >= large or (r > 0 and 1 / r >= large)) and self.separated
 
     def p_text(self) -> str:
         return f", p={self.p:.3g}" if self.p is not None else f", n={self.n_a}v{self.n_b}"
@@ -125,7 +130,8 @@ def compare(a: pd.Series, b: pd.Series) -> Comparison:
     p = None
     if len(a) >= MIN_REPS_FOR_TEST and len(b) >= MIN_REPS_FOR_TEST:
         p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p)
+    separated = bool(len(a) and len(b) and (a.max() < b.min() or b.max() < a.min()))
+    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p, separated)
 
 
 # ---- selecting data -----------------------------------------------------------------------
@@ -209,7 +215,8 @@ def claim_threads_no_slower_when_few(df: pd.DataFrame) -> ClaimResult:
         rule=f"At every N <= {C1_MAX_N} measured for both: contradicted if threaded's median "
              f"rps is lower than the best multiplexing model's by more than "
              f"{C1_MARGIN:.0%}, or its p50 higher by more than {C1_MARGIN:.0%}, decisively "
-             f"(Mann-Whitney p < {ALPHA} or a factor >= {C1_LARGE}); supported if at every such "
+             f"(Mann-Whitney p < {ALPHA}, or a factor >= {C1_LARGE} with no overlap between the "
+             f"repetitions); supported if at every such "
              f"N threaded is within {C1_MARGIN:.0%} or better on both; else inconclusive.",
     )
     missing = _missing(df, ["rps", "p50_us"])
@@ -254,7 +261,8 @@ def claim_advantage_is_scale(df: pd.DataFrame) -> ClaimResult:
         rule=f"Supported if R(Nmax) >= {C2_GAIN} x R(1) and the event loop is not decisively "
              f"faster than threaded at N=1 by more than {C2_MARGIN:.0%}; contradicted if "
              f"R(Nmax) <= R(1) or the event loop is faster at N=1 by more than "
-             f"{C2_MARGIN:.0%} decisively (p < {ALPHA} or >= {C2_LARGE}x); else inconclusive.",
+             f"{C2_MARGIN:.0%} decisively (p < {ALPHA}, or >= {C2_LARGE}x with no overlap "
+             f"between the repetitions); else inconclusive.",
     )
     missing = _missing(df, ["rps"])
     if missing:
@@ -381,7 +389,9 @@ def claim_scan_cost_grows(df: pd.DataFrame) -> ClaimResult:
                "smallest to the largest idle_connections measured for every compared model",
         rule=f"Needs a common idle range of >= {C5_MIN_RANGE}x. With G_scan the smallest "
              f"select/poll growth and G_epoll the largest epoll/selectors growth: supported if "
-             f"G_scan >= {C5_SCAN_GROWTH} and G_epoll <= {C5_EPOLL_GROWTH}; contradicted if "
+             f"G_scan >= {C5_SCAN_GROWTH} (each select/poll growth decisive: p < {ALPHA} or no "
+             f"overlap between the repetitions at both ends) and G_epoll <= {C5_EPOLL_GROWTH}; "
+             f"contradicted if "
              f"G_scan < {C5_EPOLL_GROWTH} (select/poll did not get dearer) or G_epoll >= "
              f"G_scan / {C5_EPOLL_GROWTH} (epoll got as dear as them); else inconclusive. "
              f"These factors are the effect sizes; Mann-Whitney p shown where >= "
@@ -412,7 +422,8 @@ def claim_scan_cost_grows(df: pd.DataFrame) -> ClaimResult:
                                 cost[rows["idle_connections"] == low])
     g_scan = min(growth[m].ratio for m in scan)
     g_epoll = max(growth[m].ratio for m in epoll)
-    ok = g_scan >= C5_SCAN_GROWTH and g_epoll <= C5_EPOLL_GROWTH
+    ok = (g_scan >= C5_SCAN_GROWTH and g_epoll <= C5_EPOLL_GROWTH
+          and all(growth[m].decisive(C5_SCAN_GROWTH) for m in scan))
     failed = g_scan < C5_EPOLL_GROWTH or g_epoll >= g_scan / C5_EPOLL_GROWTH
     values = f"idle {low:g} -> {high:g}: " + "; ".join(
         f"{m} {_fmt(growth[m].median_b, ' µs')} -> {_fmt(growth[m].median_a, ' µs')}/req "
@@ -430,7 +441,8 @@ def claim_heavy_handler_stalls(df: pd.DataFrame) -> ClaimResult:
                "1e6/work_us, its p99 from the smallest to the largest N; threaded rps scaling",
         rule=f"Needs N range >= 4x. Supported if for every measured "
              f"{'/'.join(EVENT_LOOPS)} rps at the largest N <= {C6_CEILING_SLACK} x ceiling "
-             f"and p99 grows >= {C6_P99_GROWTH}x, while threaded reaches >= {C6_SCALE} x "
+             f"and p99 grows >= {C6_P99_GROWTH}x (decisively: p < {ALPHA} or no overlap between "
+             f"the repetitions at both N), while threaded reaches >= {C6_SCALE} x "
              f"ceiling at the largest N; contradicted if an event loop exceeds "
              f"{C6_CEILING_BROKEN} x ceiling or its p99 grows < {C6_P99_FLAT}x; else "
              f"inconclusive.",
@@ -461,7 +473,8 @@ def claim_heavy_handler_stalls(df: pd.DataFrame) -> ClaimResult:
             ok = False
             continue
         share = rps_hi.median() / ceiling
-        ok &= share <= C6_CEILING_SLACK and p99.ratio >= C6_P99_GROWTH
+        ok &= share <= C6_CEILING_SLACK and p99.ratio >= C6_P99_GROWTH and p99.decisive(
+            C6_P99_GROWTH)
         failed |= share > C6_CEILING_BROKEN or p99.ratio < C6_P99_FLAT
         parts.append(f"{model} N={n_hi:g}: {_fmt(rps_hi.median())} rps ({share:.2f}x ceiling), "
                      f"p99 {_fmt(p99.median_b, ' µs')} -> {_fmt(p99.median_a, ' µs')} "

@@ -63,6 +63,17 @@ def test_claim1_inconclusive_when_slower_but_not_decisively():
     assert result.verdict == INCONCLUSIVE
 
 
+def test_claim1_a_large_effect_with_overlapping_repetitions_does_not_decide():
+    """Noisy repetitions (as measured on a shared 2-core VM): medians 0.63x apart, ranges
+    overlapping, p = 1: neither supported nor contradicted."""
+    df = persistent_few(12000.0, 85.0)
+    df.loc[df["model"] == "threaded", "rps"] = [4000.0, 9000.0, 3600.0]
+    df.loc[df["model"] == "epoll", "rps"] = [6300.0, 3500.0, 9500.0]
+    df.loc[df["model"] == "select", "rps"] = 1000.0
+    result = by_number(df, 1)
+    assert result.verdict == INCONCLUSIVE and "0.63x, p=1" in result.values
+
+
 def test_claim1_names_points_with_a_saturated_client():
     df = persistent_few(12000.0, 85.0)
     df["client_saturated"] = df["model"] == "epoll"
