@@ -110,6 +110,13 @@ def test_claim2_contradicted_when_event_loop_is_faster_for_one():
     assert "R(1)=2.00" in result.values
 
 
+def test_claim2_inconclusive_when_event_loop_is_faster_for_one_but_noisy():
+    df = scaling(10000.0, 20000.0)
+    df.loc[(df["model"] == "epoll") & (df["connections"] == 1), "rps"] = [9000.0, 20000.0, 25000.0]
+    result = by_number(df, 2)
+    assert result.verdict == INCONCLUSIVE and "R(1)=2.00" in result.values
+
+
 def test_claim2_contradicted_when_ratio_does_not_grow():
     result = by_number(scaling(10000.0, 7000.0), 2)
     assert result.verdict == CONTRADICTED
