@@ -69,8 +69,20 @@ class ServerProtocol(asyncio.Protocol):
         self.live.discard(self)
 
 
+def _log_loop_error(loop, context: dict) -> None:
+    """The loop's own errors, through the rate-limited log instead of a traceback each.
+
+    CPython 3.11's accept loop, out of descriptors, keeps calling accept() up to
+    `backlog` times per wakeup and reports every failure (gh-151615): unthrottled,
+    that is thousands of tracebacks a second."""
+    message = context.get("message", "event loop error")
+    exc = context.get("exception")
+    log(f"loop:{message}", f"{message}: {exc!r}" if exc else message)
+
+
 async def _serve(listener, settings: Settings) -> None:
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_log_loop_error)
     stop = loop.create_future()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
