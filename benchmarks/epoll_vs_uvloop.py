@@ -12,6 +12,11 @@ and the server's CPU µs per request (psutil, user+system, over the load generat
 whole run). The headline is the median of the per-round ratios first/second model,
 each round's two runs being neighbours in time. Rounds where the load generator was
 saturated are flagged: their figures are about the client.
+
+With --together both servers are driven in the same window instead (sharing the server
+core, their load generators sharing the client core): absolute figures halve, but
+interference from other work hits both at the same instant, so the ratio, which then
+reflects CPU per request, is far steadier on a shared machine.
 """
 
 from __future__ import annotations
@@ -38,24 +43,36 @@ def cpu_seconds(proc: psutil.Process) -> float:
     return times.user + times.system
 
 
-def drive(server, args, duration: float, warmup: float) -> dict:
-    """One load generator run against `server`; its JSON plus the server's CPU µs/req."""
-    cmd = [sys.executable, "-m", "loadgen", "--host", server.host, "--port", str(server.port),
-           "--connections", str(args.connections), "--payload", str(args.payload),
-           "--processes", "1", "--cpus", str(args.client_cpu), "--duration", str(duration),
-           "--warmup", str(warmup), "--json"]
-    proc = psutil.Process(server.pid)
-    before = cpu_seconds(proc)
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
-                         timeout=duration + warmup + 60)
-    spent = cpu_seconds(proc) - before
-    if out.returncode != 0:
-        raise RuntimeError(f"loadgen failed ({out.returncode}): {out.stderr[-2000:]}")
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    # CPU over warmup + window, divided by the requests of the same span (estimated)
-    served = result["rps"] * (result["duration_s"] + warmup)
-    result["server_us_per_req"] = spent * 1e6 / served if served else float("nan")
-    return result
+def drive(servers: list, args, duration: float, warmup: float) -> list[dict]:
+    """One load generator per server, all started at once; each one's JSON plus its
+    server's CPU µs per request."""
+    procs, starts = [], []
+    for server in servers:
+        cmd = [sys.executable, "-m", "loadgen", "--host", server.host,
+               "--port", str(server.port), "--connections", str(args.connections),
+               "--payload", str(args.payload), "--processes", "1",
+               "--cpus", str(args.client_cpu), "--duration", str(duration),
+               "--warmup", str(warmup), "--json"]
+        watched = psutil.Process(server.pid)
+        starts.append((watched, cpu_seconds(watched)))
+        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    results = []
+    for proc, (watched, before) in zip(procs, starts):
+        try:
+            stdout, stderr = proc.communicate(timeout=duration + warmup + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        spent = cpu_seconds(watched) - before
+        if proc.returncode != 0:
+            raise RuntimeError(f"loadgen failed ({proc.returncode}): {stderr[-2000:]}")
+        result = json.loads(stdout.strip().splitlines()[-1])
+        # CPU over warmup + window, divided by the requests of the same span (estimated)
+        served = result["rps"] * (result["duration_s"] + warmup)
+        result["server_us_per_req"] = spent * 1e6 / served if served else float("nan")
+        results.append(result)
+    return results
 
 
 def main() -> int:
@@ -68,25 +85,34 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--together", action="store_true",
+                        help="drive both servers in the same window (they share the server "
+                             "core, the load generators share the client core): on a busy "
+                             "machine both see the same interference")
     args = parser.parse_args()
     if len(os.sched_getaffinity(0)) < 2:
         print("needs two cores: one for the servers, one for the load generator")
         return 1
     first, second = args.models
     runs: dict[str, list[dict]] = {first: [], second: []}
+    mode = "simultaneous" if args.together else "interleaved"
     print(f"# {first} vs {second}: {args.connections} connections, {args.payload} B, closed "
-          f"loop, {args.duration} s windows, {args.repeats} interleaved rounds; servers on "
+          f"loop, {args.duration} s windows, {args.repeats} {mode} rounds; servers on "
           f"core {args.server_cpu}, loadgen (1 worker) on core {args.client_cpu}; "
           f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
     with ExitStack() as stack:
         servers = {m: stack.enter_context(running_server(m)) for m in args.models}
         for server in servers.values():
             os.sched_setaffinity(server.pid, {args.server_cpu})
-            drive(server, args, duration=2.0, warmup=0.5)  # warm up, unmeasured
+            drive([server], args, duration=2.0, warmup=0.5)  # warm up, unmeasured
         for round_no in range(1, args.repeats + 1):
             order = args.models if round_no % 2 else args.models[::-1]
-            for model in order:
-                result = drive(servers[model], args, args.duration, args.warmup)
+            if args.together:
+                results = drive([servers[m] for m in order], args, args.duration, args.warmup)
+            else:
+                results = [drive([servers[m]], args, args.duration, args.warmup)[0]
+                           for m in order]
+            for model, result in zip(order, results):
                 runs[model].append(result)
                 print(f"# round {round_no} {model}: {result['rps']:.0f} req/s, p99 "
                       f"{result['p99_us']} us, server {result['server_us_per_req']:.2f} "
