@@ -331,18 +331,17 @@ def claim_two_syscalls(df: pd.DataFrame) -> ClaimResult:
 
 
 def _served(rows: pd.DataFrame) -> pd.Series:
-    """Connections that got at least one response in the window.
-
-    N - starved_connections (the load generator reconnects refused connections, so `connected`
-    at the start of the window may count one that is refused again); `connected` where starved
-    is not recorded; a failed point with neither served none.
-    """
+    """Connections that got service in the window: the smaller of N - starved_connections
+    (connections with at least one response; the load generator reconnects refused ones, so
+    `connected` at the window's start may count a connection that is refused again) and
+    `connected`; either alone when the other is not recorded; a failed point with neither
+    served none."""
     n = rows["connections"].astype(float)
-    served = pd.Series(float("nan"), index=rows.index)
-    if "starved_connections" in rows:
-        served = n - rows["starved_connections"].astype(float)
-    if "connected" in rows:
-        served = served.fillna(rows["connected"].astype(float))
+    responded = (n - rows["starved_connections"].astype(float)
+                 if "starved_connections" in rows else pd.Series(math.nan, index=rows.index))
+    connected = (rows["connected"].astype(float) if "connected" in rows
+                 else pd.Series(math.nan, index=rows.index))
+    served = pd.concat([responded, connected], axis=1).min(axis=1, skipna=True)
     return served.where(~(_failed(rows) & served.isna()), 0.0)
 
 
@@ -351,8 +350,9 @@ def claim_select_fd_limit(df: pd.DataFrame) -> ClaimResult:
         number=4,
         claim=f"select cannot watch descriptors at or above FD_SETSIZE ({FD_SETSIZE}).",
         source="select支持的文件描述符数量太小了，默认是1024",
-        metric=f"'persistent', N >= {C4_MIN_N}: connections served (N - starved_connections, "
-               f"else connected; a failed point serves 0) by select vs epoll/selectors",
+        metric=f"'persistent', N >= {C4_MIN_N}: connections served (min of N - "
+               f"starved_connections "
+               f"and connected; a failed point serves 0) by select vs epoll/selectors",
         rule=f"At the largest N >= {C4_MIN_N} measured: supported if select served at most "
              f"{FD_SETSIZE} connections (fewer than N) while the best of epoll/selectors served "
              f">= {C4_SERVED_ALL:.0%} of N (so the limit is select's, not the machine's); "

@@ -195,6 +195,13 @@ def test_claim4_uses_connected_when_starved_is_not_recorded():
     assert result.verdict == SUPPORTED and "select served 1,020" in result.values
 
 
+def test_claim4_a_connection_never_up_was_not_served():
+    df = fd_limit(1100.0)
+    df.loc[df["model"] == "select", "connected"] = 1019.0
+    result = by_number(df, 4)
+    assert result.verdict == SUPPORTED and "select served 1,019" in result.values
+
+
 def test_claim4_not_measured_below_1100():
     df = frame(rows("select", "persistent", 1000, connected=1000.0),
                rows("epoll", "persistent", 1000, connected=1000.0))
