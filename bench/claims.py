@@ -351,8 +351,8 @@ def claim_select_fd_limit(df: pd.DataFrame) -> ClaimResult:
         claim=f"select cannot watch descriptors at or above FD_SETSIZE ({FD_SETSIZE}).",
         source="select支持的文件描述符数量太小了，默认是1024",
         metric=f"'persistent', N >= {C4_MIN_N}: connections served (min of N - "
-               f"starved_connections "
-               f"and connected; a failed point serves 0) by select vs epoll/selectors",
+               f"starved_connections and connected; a failed point serves 0) by select vs "
+               f"epoll/selectors",
         rule=f"At the largest N >= {C4_MIN_N} measured: supported if select served at most "
              f"{FD_SETSIZE} connections (fewer than N) while the best of epoll/selectors served "
              f">= {C4_SERVED_ALL:.0%} of N (so the limit is select's, not the machine's); "
