@@ -22,6 +22,7 @@ import servers
 from servers.protocol import DEFAULT_MAX_FRAME, encode
 from tests.serverproc import running_server
 from tests.wire import (
+    data_segments_out,
     TCP_ESTABLISHED,
     tcp_state,
     connect,
@@ -110,6 +111,22 @@ def test_accepted_sockets_have_nodelay_and_listener_is_reusable_with_backlog_409
         assert listener.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR)
     with open("/proc/sys/net/core/somaxconn") as f:
         assert listen_backlog(server.port) == min(4096, int(f.read()))
+
+
+def test_each_response_leaves_in_one_segment(server):
+    """One send per response (or per read): with TCP_NODELAY a header sent apart from
+    its payload would be a segment of its own, which the server's socket counts."""
+    with connect(server.address) as client:
+        assert roundtrip(client, b"warm") == b"WARM"
+        with server_socket_for(server.pid, client) as accepted:
+            before = data_segments_out(accepted)
+            for i in range(20):
+                assert roundtrip(client, b"request %d" % i) == b"REQUEST %d" % i
+            assert data_segments_out(accepted) - before == 20
+            before = data_segments_out(accepted)
+            client.sendall(frames([b"x"] * 50))  # one segment, one read: one send
+            assert [read_frame(client) for _ in range(50)] == [b"X"] * 50
+            assert data_segments_out(accepted) - before <= 5
 
 
 # --- partial and pipelined frames, sizes ---------------------------------------------

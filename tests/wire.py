@@ -120,6 +120,12 @@ def tcp_state(sock: socket.socket) -> int:
     return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
 
 
+def data_segments_out(sock: socket.socket) -> int:
+    """Segments carrying data that `sock` has sent (tcpi_data_segs_out, Linux 4.6+)."""
+    return struct.unpack_from("I", sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 160),
+                              156)[0]
+
+
 def rss(pid: int) -> int:
     """Resident memory of a process and its children, in bytes."""
     proc = psutil.Process(pid)
