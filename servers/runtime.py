@@ -122,6 +122,13 @@ def tune(conn: socket.socket) -> socket.socket:
 
 
 _DESCRIPTOR_EXHAUSTION = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+# accept(2), Linux: errors already pending on the new connection are reported by accept
+# itself; that connection is gone, the listener is fine ("treat them like EAGAIN").
+_PEER_GONE = frozenset({
+    errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO, errno.EPERM, errno.ENETDOWN,
+    errno.ENETUNREACH, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ENONET, errno.ENOPROTOOPT,
+    errno.EOPNOTSUPP, errno.ETIMEDOUT,
+})
 
 
 class Acceptor:
@@ -150,6 +157,8 @@ class Acceptor:
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return None
         except OSError as exc:
+            if exc.errno in _PEER_GONE:
+                return None
             if exc.errno not in _DESCRIPTOR_EXHAUSTION:
                 raise
             self._shed(exc)

@@ -5,6 +5,8 @@ running out of descriptors without spinning."""
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import resource
 import socket
 import time
@@ -14,6 +16,8 @@ import pytest
 
 import servers
 from servers.protocol import encode
+from servers import runtime
+from servers.runtime import Acceptor, RateLimitedLog
 from tests.serverproc import running_server
 from tests.wire import connect, cpu_seconds, read_frame, roundtrip, wait_closed
 
@@ -140,3 +144,86 @@ def test_running_out_of_descriptors_neither_spins_nor_stops_service(model):
             if hasattr(servers.load(model), "Acceptor"):
                 assert "out of descriptors" in server.stderr_text()
         assert served_within(server.address, 8), server.stderr_text()
+
+
+# --- the runtime pieces behind these limits, in process ---------------------------------
+
+
+class FakeListener:
+    """accept() plays back a script: an exception to raise, or a socket to return."""
+
+    def __init__(self, *script) -> None:
+        self.script = list(script)
+
+    def accept(self):
+        step = self.script.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        return step, ("127.0.0.1", 1)
+
+
+def os_error(code: int) -> OSError:
+    return OSError(code, os.strerror(code))
+
+
+@pytest.mark.parametrize("code", [errno.EPROTO, errno.ECONNABORTED, errno.ENETUNREACH,
+                                  errno.EPERM])
+def test_acceptor_skips_a_connection_that_failed_before_accept_returned(code):
+    acceptor = Acceptor(FakeListener(os_error(code)))
+    try:
+        assert acceptor.accept() is None
+    finally:
+        acceptor.close()
+
+
+def test_acceptor_sheds_one_connection_on_emfile_and_keeps_its_spare(capsys):
+    a, b = socket.socketpair()
+    acceptor = Acceptor(FakeListener(os_error(errno.EMFILE), a))
+    try:
+        assert acceptor._spare is not None
+        assert acceptor.accept() is None
+        assert a.fileno() == -1, "the pending connection was not closed"
+        assert b.recv(1) == b""  # the client saw a clean close, not a hang
+        assert acceptor._spare is not None
+        assert "out of descriptors" in capsys.readouterr().err
+    finally:
+        acceptor.close()
+        b.close()
+
+
+def test_acceptor_backs_off_only_when_it_has_nothing_to_spare(monkeypatch):
+    """Linux reports EMFILE before looking at the queue: with nothing waiting there is
+    nothing to shed and no reason to sleep (a busy poller would crawl); with no spare
+    descriptor either, it backs off instead of spinning."""
+    naps = []
+    monkeypatch.setattr(runtime.time, "sleep", naps.append)
+    acceptor = Acceptor(FakeListener(os_error(errno.EMFILE), BlockingIOError(),
+                                     os_error(errno.EMFILE), os_error(errno.EMFILE)))
+    try:
+        assert acceptor.accept() is None
+        assert naps == []
+        assert acceptor.accept() is None
+        assert naps == [0.01]
+    finally:
+        acceptor.close()
+
+
+def test_acceptor_raises_what_it_cannot_handle():
+    acceptor = Acceptor(FakeListener(os_error(errno.EBADF)))
+    try:
+        with pytest.raises(OSError):
+            acceptor.accept()
+    finally:
+        acceptor.close()
+
+
+def test_rate_limited_log_lets_a_burst_through_then_counts_what_it_suppressed(capsys):
+    log = RateLimitedLog(period=0.2, burst=3)
+    for i in range(10):
+        log("key", f"line {i}")
+    log("other", "another key has its own budget")
+    assert capsys.readouterr().err.splitlines() == [
+        "line 0", "line 1", "line 2", "another key has its own budget"]
+    time.sleep(0.25)
+    log("key", "later")
+    assert capsys.readouterr().err == "later (7 similar lines suppressed)\n"
