@@ -111,6 +111,11 @@ def connect_error_kind(code: int) -> str:
 
 
 class Worker:
+    """The connections of one process and everything counted about them.
+
+    `ramp` connects them, `run` drives the load and returns this worker's share of the
+    result (counts, per-connection responses, encoded histograms, CPU in the window)."""
+
     def __init__(self, cfg: WorkerConfig, control) -> None:
         self.cfg = cfg
         self.control = control
