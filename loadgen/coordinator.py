@@ -276,6 +276,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         end = min(r["window_end_ns"] for r in results)
         duration = max(0.0, (end - start) / 1e9)
     else:
+        start = end = 0
         duration = 0.0
     counts = [0] * spec.connections
     for r in results:
@@ -313,6 +314,9 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "payload_bytes": spec.payload_bytes,
         "duration_s": round(duration, 6),
         "warmup_s": spec.warmup_s,
+        # the window on CLOCK_MONOTONIC (Python's time.monotonic() in any process here)
+        "window_start_monotonic_s": round(start / 1e9, 6) if results else None,
+        "window_end_monotonic_s": round(end / 1e9, 6) if results else None,
         "sent": sent,
         "requests": ok,
         "rps": round(ok / duration, 1) if duration > 0 else 0.0,

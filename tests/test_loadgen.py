@@ -61,6 +61,9 @@ def test_json_is_the_last_stdout_line_with_every_agreed_key(selectors_server):
     assert r["p50_us"] <= r["p90_us"] <= r["p99_us"] <= r["p999_us"] <= r["max_us"]
     assert r["rps"] == pytest.approx(r["requests"] / r["duration_s"], rel=1e-3)
     assert 0.9 <= r["duration_s"] < 1.5
+    assert r["window_end_monotonic_s"] - r["window_start_monotonic_s"] == pytest.approx(
+        r["duration_s"], abs=1e-5)
+    assert r["window_end_monotonic_s"] < time.monotonic()
     assert r["client_cpu_s"] > 0 and isinstance(r["client_saturated"], bool)
     assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"]
     assert_balanced(r)
