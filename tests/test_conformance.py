@@ -60,6 +60,7 @@ def server(request):
         srv.iterative = request.param in ITERATIVE
         yield srv
         assert srv.alive(), f"{request.param} died:\n{srv.stderr_text()}"
+        assert "Traceback" not in srv.stderr_text(), srv.stderr_text()
 
 
 @contextlib.contextmanager

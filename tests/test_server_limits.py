@@ -144,6 +144,7 @@ def test_running_out_of_descriptors_neither_spins_nor_stops_service(model):
             if hasattr(servers.load(model), "Acceptor"):
                 assert "out of descriptors" in server.stderr_text()
         assert served_within(server.address, 8), server.stderr_text()
+        assert "Traceback" not in server.stderr_text(), "diagnostics should be one line each"
 
 
 # --- the runtime pieces behind these limits, in process ---------------------------------
