@@ -22,10 +22,9 @@ import servers
 from servers.protocol import DEFAULT_MAX_FRAME, encode
 from tests.serverproc import running_server
 from tests.wire import (
-    data_segments_out,
     TCP_ESTABLISHED,
-    tcp_state,
     connect,
+    data_segments_out,
     frames,
     listen_backlog,
     no_answer_within,
@@ -36,6 +35,7 @@ from tests.wire import (
     roundtrip,
     rss,
     server_socket_for,
+    tcp_state,
     wait_closed,
 )
 
@@ -66,7 +66,7 @@ def server(request):
 @contextlib.contextmanager
 def other_client(server):
     """Around an attack: another client is still served. For concurrent models it is
-    connected before the attack and answered before, during (`check()`) and after it;
+    connected before the attack and answered before, during (the yielded check) and after;
     for the iterative model it can only connect and be served after the attacker left."""
     if server.iterative:
         yield None
@@ -76,11 +76,10 @@ def other_client(server):
     with connect(server.address) as sock:
         assert roundtrip(sock, b"before") == b"BEFORE"
 
-        class Bystander:
-            def check(self):
-                assert roundtrip(sock, b"during") == b"DURING"
+        def check() -> None:
+            assert roundtrip(sock, b"during") == b"DURING"
 
-        yield Bystander()
+        yield check
         assert roundtrip(sock, b"after") == b"AFTER"
 
 
@@ -176,12 +175,12 @@ def test_oversized_or_garbage_length_closes_that_connection_only(server, stream,
     assert int.from_bytes(stream[:4], "big") == claimed
     memory_before = rss(server.pid)
     log_before = server.stderr_text()
-    with other_client(server) as bystander:
+    with other_client(server) as check_other:
         with connect(server.address) as sock:
             sock.sendall(stream)
             assert wait_closed(sock) == b"", "the server answered a bad frame"
-            if bystander:
-                bystander.check()
+            if check_other:
+                check_other()
     lines = new_log_lines(server, log_before)
     assert len(lines) == 1 and str(claimed) in lines[0], lines
     assert rss(server.pid) - memory_before < 32 << 20, "allocated for the claimed length?"
@@ -210,13 +209,13 @@ def test_a_burst_of_bad_clients_gets_rate_limited_log_lines(server, request):
                                               reason=LOG_NOT_RATE_LIMITED[server.model]))
     log_before = server.stderr_text()
     started = time.monotonic()
-    with other_client(server) as bystander:
+    with other_client(server) as check_other:
         for _ in range(40):
             with connect(server.address) as sock:
                 sock.sendall(b"\xff\xff\xff\xff")
                 assert wait_closed(sock) == b""
-        if bystander:
-            bystander.check()
+        if check_other:
+            check_other()
     seconds = time.monotonic() - started
     lines = new_log_lines(server, log_before)
     assert 1 <= len(lines) <= 10 * (seconds + 1), f"{len(lines)} lines in {seconds:.1f} s"
@@ -226,7 +225,7 @@ def test_a_burst_of_bad_clients_gets_rate_limited_log_lines(server, request):
 
 
 def test_reset_in_mid_frame(server):
-    with other_client(server) as bystander:
+    with other_client(server) as check_other:
         sock = connect(server.address)
         sock.sendall(encode(b"x" * 1000)[:600])  # header and part of the payload
         time.sleep(0.05)
@@ -235,8 +234,8 @@ def test_reset_in_mid_frame(server):
         sock.sendall(frames([b"y" * 1000] * 200) + encode(b"z" * 100)[:50])  # answers pending
         time.sleep(0.05)
         reset(sock)
-        if bystander:
-            bystander.check()
+        if check_other:
+            check_other()
     assert server.alive()
 
 
@@ -289,7 +288,7 @@ def test_client_that_sends_megabytes_and_never_reads(server):
     frame = encode(b"q" * 65_532)  # 64 KiB per frame
     limit = 96 << 20
     memory_before = rss(server.pid)
-    with other_client(server) as bystander, small_receive_buffer_client(server) as hog:
+    with other_client(server) as check_other, small_receive_buffer_client(server) as hog:
         sent, stalled = push_without_reading(hog, frame * 16, limit)
         assert stalled, f"the server took {sent >> 20} MiB from a peer that never reads"
         grown = rss(server.pid) - memory_before
@@ -303,7 +302,7 @@ def test_client_that_sends_megabytes_and_never_reads(server):
                 waiting.settimeout(DROP_WITHIN)
                 assert read_frame(waiting) == b"WAITING"
         else:
-            bystander.check()
+            check_other()
         if drops_stalled_readers(server.model):
             assert wait_dropped(hog, DROP_WITHIN), "a peer that never reads was kept"
         else:
