@@ -24,6 +24,7 @@ from tests.serverproc import running_server
 from tests.wire import (
     TCP_ESTABLISHED,
     connect,
+    cpu_seconds,
     data_segments_out,
     frames,
     listen_backlog,
@@ -340,6 +341,36 @@ def small_receive_buffer_client(server):
         yield sock
     finally:
         sock.close()
+
+
+IDLE_CPU_BOUND = 0.15  # CPU seconds over IDLE_SECONDS: tells "waits" from "spins"
+IDLE_SECONDS = 0.5
+
+
+def test_idle_connections_cost_no_cpu_after_a_burst_of_output(server):
+    """Write interest is registered only while output is pending: after answers that
+    did not fit the socket at once, a drained, idle connection must not wake the
+    server again and again. (The busy-polling model spins by design: bound not applied.)"""
+    payloads = [b"w" * 65_536] * 48  # 3 MiB of answers: more than one send can take
+    with contextlib.ExitStack() as stack:
+        busy = stack.enter_context(connect(server.address, timeout=10))
+        writer = threading.Thread(target=busy.sendall, args=(frames(payloads),), daemon=True)
+        writer.start()
+        expected = encode(b"W" * 65_536)
+        for _ in payloads:
+            assert recv_exact(busy, len(expected)) == expected
+        writer.join(5)
+        if not server.iterative:  # the iterative model would hold these in its backlog
+            for i in range(4):
+                idle = stack.enter_context(connect(server.address))
+                assert roundtrip(idle, b"idle %d" % i) == b"IDLE %d" % i
+        time.sleep(0.1)
+        before = cpu_seconds(server.pid)
+        time.sleep(IDLE_SECONDS)
+        used = cpu_seconds(server.pid) - before
+        if server.model != "nonblocking":
+            assert used < IDLE_CPU_BOUND, f"{used:.2f} s of CPU in {IDLE_SECONDS} s idle"
+        assert roundtrip(busy, b"awake") == b"AWAKE"
 
 
 # --- many clients ----------------------------------------------------------------------
