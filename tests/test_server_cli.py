@@ -3,6 +3,7 @@ line, port 0, a clean exit 0 on SIGTERM and SIGINT within 2 s, usage errors exit
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
 import socket
@@ -15,7 +16,7 @@ import pytest
 import servers
 from servers.protocol import encode
 from tests.serverproc import REPO_ROOT, running_server, stop
-from tests.wire import connect, roundtrip
+from tests.wire import connect, push_without_reading, roundtrip
 
 MODELS = servers.available_models()
 
@@ -64,10 +65,17 @@ def test_a_port_in_use_is_an_error_not_a_hang():
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 @pytest.mark.parametrize("model", MODELS)
 def test_signal_stops_the_server_with_exit_0_within_2s(model, sig):
-    """Even with an idle client, a client in mid-frame and one being answered."""
+    """Even while it is blocked sending to a peer that does not read (the first client,
+    so the iterative model is busy with it), with an idle client and one in mid-frame."""
     with running_server(model) as server:
-        with connect(server.address) as idle, connect(server.address) as partial:
-            if model != "blocking":  # the iterative model would only see the first
+        with contextlib.ExitStack() as clients:
+            hog = clients.enter_context(connect(server.address))
+            hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+            push_without_reading(hog, encode(b"z" * 65_532) * 16, 64 << 20,
+                                 stall=0.1, deadline=0.3)
+            idle = clients.enter_context(connect(server.address))
+            partial = clients.enter_context(connect(server.address))
+            if model != "blocking":  # the iterative model is busy with the hog
                 assert roundtrip(idle, b"hi") == b"HI"
             partial.sendall(encode(b"half a frame")[:7])
             time.sleep(0.05)
