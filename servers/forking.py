@@ -5,14 +5,18 @@ gets its own address space, so a crash or a slow handler hurts only its own clie
 Python's GIL does not serialize the children. It scales with the processes the machine
 tolerates: every fork copies page tables and every child is a full interpreter, so
 connection setup is the slowest of all the models and memory grows per connection.
-Past `--max-children` new connections are accepted and closed with a log line.
+Past `--max-children` new connections are accepted and closed with a log line. The
+parent only accepts, forks, reaps and relays its children's diagnostics (a pipe it
+drains into its own rate-limited log), so it waits in poll() on those two descriptors.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
+import sys
 import time
 
 from .connection import serve_blocking
@@ -43,40 +47,88 @@ def serve(listener, settings) -> None:
                 return
             children.discard(pid)
 
-    # SIGCHLD interrupts accept(); the handler reaps every child that has exited.
+    # SIGCHLD interrupts the wait; the handler reaps every child that has exited.
     signal.signal(signal.SIGCHLD, reap)
+    # The children's stderr is a pipe the parent drains into its own rate-limited log:
+    # a hundred children, each with its own limit, would otherwise flood stderr.
+    child_log = ChildLog()
+    listener.setblocking(False)
     acceptor = Acceptor(listener)
+    waiter = select.poll()
+    waiter.register(listener.fileno(), select.POLLIN)
+    waiter.register(child_log.read_fd, select.POLLIN)
     parent = os.getpid()
     try:
         while True:
-            conn = acceptor.accept()
-            if conn is None:
-                continue
-            reap()
-            if len(children) >= limit:
-                log("children", f"child cap of {limit} reached: refusing a connection")
+            for fd, _ in waiter.poll():
+                if fd == child_log.read_fd:
+                    child_log.relay()
+                    continue
+                conn = acceptor.accept()
+                if conn is None:
+                    continue
+                reap()
+                if len(children) >= limit:
+                    log("children", f"child cap of {limit} reached: refusing a connection")
+                    conn.close()
+                    continue
+                # No signal handler may run in the child before it has dropped the
+                # parent's handlers (a ServerStop there would run the parent's cleanup).
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
+                try:
+                    pid = os.fork()
+                except OSError as exc:
+                    pid = -1
+                    log("fork", f"cannot fork ({exc.strerror}): refusing a connection")
+                if pid == 0:
+                    _child(listener, conn, settings, parent, mask, child_log)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                if pid > 0:
+                    children.add(pid)
                 conn.close()
-                continue
-            # No signal handler may run in the child before it has dropped the
-            # parent's handlers (a ServerStop there would run the parent's cleanup).
-            mask = signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-            try:
-                pid = os.fork()
-            except OSError as exc:
-                pid = -1
-                log("fork", f"cannot fork ({exc.strerror}): refusing a connection")
-            if pid == 0:
-                _child(listener, conn, settings, parent, mask)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            if pid > 0:
-                children.add(pid)
-            conn.close()
     finally:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         _terminate(children)
+        child_log.relay()
+        child_log.close()
 
 
-def _child(listener, conn, settings, parent: int, mask) -> None:
+class ChildLog:
+    """A pipe for the children's stderr, relayed line by line through the parent's log.
+
+    A line is one write of at most PIPE_BUF bytes, so lines of different children never
+    interleave; the parent's RateLimitedLog then limits them all together."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self._partial = b""
+
+    def become_stderr(self) -> None:
+        """In a child: stderr goes to the pipe, and the read end is not ours."""
+        sys.stderr.flush()
+        os.dup2(self.write_fd, 2)
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+    def relay(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.read_fd, 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            for line in lines:
+                log("child", line.decode(errors="replace"))
+
+    def close(self) -> None:
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+def _child(listener, conn, settings, parent: int, mask, child_log: ChildLog) -> None:
     """Serve one connection and leave with os._exit: never return into the parent's code."""
     status = 1
     try:
@@ -87,6 +139,7 @@ def _child(listener, conn, settings, parent: int, mask) -> None:
         if os.getppid() != parent:  # the parent died before PDEATHSIG was armed
             os._exit(1)
         listener.close()
+        child_log.become_stderr()
         serve_blocking(conn, settings)
         status = 0
     finally:

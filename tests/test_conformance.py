@@ -198,7 +198,6 @@ def test_limit_is_set_by_max_frame(model):
 
 # Known gaps, reported to the model's owner; strict: the test says so once fixed.
 LOG_NOT_RATE_LIMITED = {
-    "forking": "each child process has its own RateLimitedLog, so N children log N lines",
 }
 
 
