@@ -7,7 +7,10 @@ operation and waits for completions, so a wakeup that serves a hundred connectio
 costs one syscall instead of a recv and a send each. Each connection keeps a receive
 buffer lent to the kernel (64 KiB) for as long as a read is outstanding, so memory
 grows with connections whether they are busy or idle. Single-threaded like epoll: one
-core is the ceiling. Needs Linux with io_uring enabled and the `liburing` binding.
+core is the ceiling. The syscalls saved are paid back in Python: every operation is
+several calls into the binding (get an SQE, prepare it, tag it, read its completion),
+which on a Python server can cost more than the recv and send they replace. Needs Linux
+with io_uring enabled and the `liburing` binding (a wheel for Linux x86_64).
 """
 
 from __future__ import annotations
