@@ -196,17 +196,9 @@ def test_limit_is_set_by_max_frame(model):
             assert wait_closed(sock) == b""
 
 
-# Known gaps, reported to the model's owner; strict: the test says so once fixed.
-LOG_NOT_RATE_LIMITED = {
-}
-
-
-def test_a_burst_of_bad_clients_gets_rate_limited_log_lines(server, request):
+def test_a_burst_of_bad_clients_gets_rate_limited_log_lines(server):
     """40 clients with bad lengths in a row: each is closed, the log stays a few lines a
     second (DESIGN §2: diagnostics rate-limited), and the server keeps serving."""
-    if server.model in LOG_NOT_RATE_LIMITED:
-        request.applymarker(pytest.mark.xfail(strict=True,
-                                              reason=LOG_NOT_RATE_LIMITED[server.model]))
     log_before = server.stderr_text()
     started = time.monotonic()
     with other_client(server) as check_other:
