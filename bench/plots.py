@@ -64,7 +64,8 @@ METRICS = (
            "server CPU per request (µs)", log=True),
     Metric("rss_bytes", "Server memory (peak RSS, summed over its processes)",
            "peak RSS (MiB, log scale)", log=True, scale=1 / 2**20),
-    Metric("threads", "Server threads", "threads (count)", log=True),
+    Metric("threads", "Server threads (summed over its processes)", "threads (count)",
+           log=True),
 )
 METRIC_BY_COLUMN = {m.column: m for m in METRICS}
 CHART_FILES = {"rps": "throughput", "p50_us": "latency_p50", "p99_us": "latency_p99",

@@ -93,6 +93,14 @@ def statements(frame: pd.DataFrame) -> list[str]:
         if len(ranked) > 1 and worst["median"] > 0:
             sentence += (f", {best['median'] / worst['median']:.1f}× the slowest "
                          f"({worst['model']}, {_num(worst['median'])} req/s)")
+        if len(ranked) > 1 and best["n"] > 1:
+            second = ranked.iloc[1]
+            if best["low"] > second["high"]:
+                sentence += (f"; its slowest repetition beat the runner-up {second['model']}'s "
+                             f"fastest ({_num(second['median'])} req/s median)")
+            else:
+                sentence += (f"; the runner-up {second['model']} ({_num(second['median'])} "
+                             "req/s) overlaps it across repetitions: a tie within the noise")
         excluded = at_top[~at_top.index.isin(served.index)] if not served.empty else at_top[:0]
         if not excluded.empty:
             sentence += ("; not ranked because they refused or starved connections: "
@@ -123,17 +131,6 @@ def statements(frame: pd.DataFrame) -> list[str]:
                        f" to {at_low.iloc[-1]['model']} ({_num(at_low.iloc[-1]['median'])} req/s),"
                        f" a spread of {at_low.iloc[-1]['median'] / at_low.iloc[0]['median']:.2f}×"
                        " (one connection measures the loopback round trip more than the model).")
-        for model in models_in_order(frame):
-            mine = s_rps[s_rps["model"] == model]
-            if len(mine) < 2:
-                continue
-            peak = mine.loc[mine["median"].idxmax()]
-            first = mine.loc[mine["connections"].idxmin()]
-            if first["median"] > 0 and peak["connections"] != first["connections"]:
-                out.append(f"{scenario}: {model} peaked at {_num(peak['median'])} req/s with "
-                           f"{peak['connections']:,} connections, "
-                           f"{peak['median'] / first['median']:.1f}× its "
-                           f"{first['connections']:,}-connection throughput.")
     starved = frame[frame["starved_connections"].fillna(0) > 0]
     for (model, scenario), rows in starved.groupby(["model", "scenario"], sort=False):
         worst = rows.loc[rows["connections"].idxmax()]
@@ -152,6 +149,29 @@ def statements(frame: pd.DataFrame) -> list[str]:
                    f"{m['model']} with {m['median'] / 2**20:.1f} MiB at "
                    f"{m['connections']:,} connections ({m['scenario']}).")
     return out
+
+
+def peak_table(frame: pd.DataFrame) -> str:
+    """Per model and scenario: the highest median throughput over the points where every
+    connection was served, where it was reached, and its gain over the fewest connections."""
+    rps = aggregate(frame, "rps")
+    served = rps[rps["status"].isin(["ok", "errors"]) & rps["median"].notna()]
+    if served.empty:
+        return ""
+    lines = ["| scenario | model | peak throughput (req/s) | at connections | "
+             "× its throughput at the fewest connections |", "|---|---|---:|---:|---:|"]
+    for scenario in scenarios_in_order(frame):
+        for model in models_in_order(frame):
+            mine = served[(served["scenario"] == scenario) & (served["model"] == model)]
+            if mine.empty:
+                continue
+            peak = mine.loc[mine["median"].idxmax()]
+            first = mine.loc[mine["connections"].idxmin()]
+            gain = (f"{peak['median'] / first['median']:.1f}× ({first['connections']:,})"
+                    if first["median"] > 0 and len(mine) > 1 else "–")
+            lines.append(f"| {scenario} | {model} | {_num(peak['median'])} | "
+                         f"{peak['connections']:,} | {gain} |")
+    return "\n".join(lines)
 
 
 def environment_table(meta: dict, run_dir: Path) -> str:
@@ -222,6 +242,25 @@ def flags_section(frame: pd.DataFrame) -> str:
     return f"{len(flagged)} flagged points: {counts}\n\n" + "\n".join(lines)
 
 
+def reproduce_command(meta: dict) -> str:
+    """This run's `python -m bench` arguments without where it stored its results."""
+    args = list(meta.get("command", []))[3:]  # after: python -m bench
+    if "--resume" in args or not args:
+        return f"python -m bench run --profile {meta.get('profile', {}).get('name')}"
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--results":
+            skip = True
+            continue
+        if arg.startswith("--results=") or arg in ("--no-progress", "--no-report"):
+            continue
+        kept.append(arg)
+    return shlex.join(["python", "-m", "bench", *kept])
+
+
 def render(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     meta = store.read_meta(run_dir)
@@ -229,10 +268,7 @@ def render(run_dir: Path) -> str:
     profile = meta.get("profile", {})
     timing = profile.get("timing", {})
     command = meta.get("command_line") or shlex.join(meta.get("command", []))
-    reproduce = (f"python -m bench run --profile {profile.get('name')}"
-                 + (f" --models {','.join(meta['models']['measured'])}"
-                    if meta.get("models", {}).get("measured") != meta.get("models", {})
-                    .get("available") else ""))
+    reproduce = reproduce_command(meta)
     parts = [
         f"# IO models benchmark — run {run_dir.name}",
         "",
@@ -261,6 +297,11 @@ def render(run_dir: Path) -> str:
         "Computed from this run's medians (not written by hand):",
         "",
         *[f"- {s}" for s in statements(frame)],
+        "",
+        "Peak throughput of each model over the points where no connection was refused or "
+        "starved:",
+        "",
+        peak_table(frame),
         "",
         "## Charts",
         "",

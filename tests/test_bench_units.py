@@ -125,3 +125,12 @@ def test_aggregate_takes_median_spread_and_worst_status():
 def test_smallest_p_of_an_exact_two_sided_test():
     assert compare.smallest_p(3, 3) == pytest.approx(0.1)
     assert compare.smallest_p(4, 4) < 0.05
+
+
+def test_reproduce_command_drops_where_results_went():
+    from bench.report import reproduce_command
+
+    meta = {"command": ["/x/python", "-m", "bench", "run", "--profile", "quick", "--models",
+                        "epoll", "--results", "/tmp/r", "--no-progress"],
+            "profile": {"name": "quick"}}
+    assert reproduce_command(meta) == "python -m bench run --profile quick --models epoll"
