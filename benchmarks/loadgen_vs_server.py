@@ -8,7 +8,9 @@ the other, closed loop, 64 B. Over a sub-window strictly inside the load generat
 measuring window this samples:
 
 - the server core's busy share from /proc/stat (everything but idle and iowait, so
-  softirq, where loopback receive work lands, is included);
+  softirq, where loopback receive work lands, is included), and the part of it not
+  charged to the server process ("not server": softirq outside its context, or other
+  programs: when it is large, the machine was busy and the point is suspect);
 - the server process's CPU (psutil cpu_times, user+system) per request;
 - the load generator's own CPU per request and core share (from its --json output).
 
@@ -100,6 +102,10 @@ def one_point(server, connections: int, duration: float, server_cpu: int,
         "rps": r["rps"],
         "p99_us": r["p99_us"],
         "server_core_pct": 100.0 * busy / total if total else 0.0,
+        # busy time on the server's core that the server process was not charged for:
+        # softirq outside its context, and other programs (a noisy-machine warning sign)
+        "server_core_other_pct": (100.0 * busy / total - 100.0 * server_cpu_s / elapsed
+                                  if total else 0.0),
         "server_us_per_req": server_cpu_s * 1e6 / requests_in_sample if requests_in_sample else 0,
         "server_user_us_per_req": (server_user_s * 1e6 / requests_in_sample
                                    if requests_in_sample else 0),
@@ -129,7 +135,8 @@ def main() -> int:
           f"median of {args.repeats}")
     print(f"# load average before: {os.getloadavg()[0]:.2f} (other work on the machine "
           f"shows up in the core figures)")
-    header = ("conns", "req/s", "rps spread", "p99 us", "server core %", "server us/req",
+    header = ("conns", "req/s", "rps spread", "p99 us", "server core %", "(not server)",
+              "server us/req",
               "(user)", "client us/req", "(user)", "client core %", "client/server",
               "saturated", "errors")
     print(" | ".join(header))
@@ -141,13 +148,15 @@ def main() -> int:
             runs = [one_point(server, n, args.duration, args.server_cpu, args.client_cpu)
                     for _ in range(args.repeats)]
             med = {k: statistics.median(r[k] for r in runs)
-                   for k in ("rps", "p99_us", "server_core_pct", "server_us_per_req",
+                   for k in ("rps", "p99_us", "server_core_pct", "server_core_other_pct",
+                             "server_us_per_req",
                              "server_user_us_per_req", "client_us_per_req",
                              "client_user_us_per_req", "client_core_pct")}
             rps = [r["rps"] for r in runs]
             print(" | ".join([
                 str(n), f"{med['rps']:.0f}", f"{min(rps):.0f}-{max(rps):.0f}",
                 f"{med['p99_us']:.0f}", f"{med['server_core_pct']:.0f}",
+                f"{med['server_core_other_pct']:.0f}",
                 f"{med['server_us_per_req']:.2f}", f"{med['server_user_us_per_req']:.2f}",
                 f"{med['client_us_per_req']:.2f}", f"{med['client_user_us_per_req']:.2f}",
                 f"{med['client_core_pct']:.0f}",
