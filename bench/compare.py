@@ -81,6 +81,12 @@ def format_comparison(table: pd.DataFrame, run_a: Path, run_b: Path, alpha: floa
             f"{row['model']:<12} {row['scenario']:<11} {row['connections']:>6} "
             f"{row['metric']:<10} {row['median_a']:>12,.1f} {row['median_b']:>12,.1f} "
             f"{row['ratio']:>7.3f} {p:>7}  {verdict(row, alpha)}{status}")
+    verdicts = table.apply(lambda row: verdict(row, alpha), axis=1)
+    lines += ["", f"{len(table)} comparisons: {int((verdicts == 'better').sum())} significantly "
+                  f"better in B, {int((verdicts == 'worse').sum())} significantly worse, "
+                  f"{int((verdicts == 'no significant change').sum())} without a significant "
+                  f"change, {int(verdicts.str.startswith(('n/a', 'undecidable')).sum())} "
+                  "that these repetitions cannot decide."]
     small = table[table["min_p"] >= alpha]
     if not small.empty:
         lines += ["", f"note: {len(small)} comparisons have too few repetitions for any p below "
