@@ -9,6 +9,7 @@ command-line overrides), so `--resume RUN_DIR` rebuilds the same matrix and skip
 from __future__ import annotations
 
 import os
+import resource
 import shlex
 import sys
 import time
@@ -27,6 +28,19 @@ def profile_from_dict(data: dict) -> Profile:
     timing = Timing(**data["timing"])
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "timing"}
     return Profile(timing=timing, **fields)
+
+
+def raise_open_files_limit() -> dict:
+    """Lift this process's soft descriptor limit to the hard one, so the servers and load
+    generators it starts (which inherit it) can hold 10,000 connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            target = soft
+    return {"soft_before": soft, "soft_for_children": max(soft, target), "hard": hard}
 
 
 def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[list[str], dict]:
@@ -101,6 +115,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           out=sys.stderr) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
+    descriptors = raise_open_files_limit()
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_meta(run_dir)
@@ -119,7 +134,8 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         run_dir = store.new_run_dir(root, profile.name)
         store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
                                                    pinning.as_dict(), models_meta)
-                         | {"command_line": shlex.join(command)})
+                         | {"command_line": shlex.join(command),
+                            "open_files_limit": descriptors})
     matrix = build_matrix(profile, chosen)
     skip = store.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
