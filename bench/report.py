@@ -21,6 +21,7 @@ TABLE_METRICS = (
     ("server_cpu_pct", "Server CPU (% of one core)", "{:.0f}", 1.0),
     ("server_cpu_us_per_req", "Server CPU per request (µs)", "{:.1f}", 1.0),
     ("core_busy_pct", "Server core busy, softirq included (%)", "{:.0f}", 1.0),
+    ("core_softirq_pct", "Server core in softirq (%)", "{:.0f}", 1.0),
     ("client_cpu_pct", "Client CPU (% of its cores)", "{:.0f}", 1.0),
     ("client_cpu_us_per_req", "Client CPU per request (µs)", "{:.1f}", 1.0),
     ("syscalls_per_req", "Server syscalls per request", "{:.2f}", 1.0),

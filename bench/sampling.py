@@ -32,11 +32,13 @@ class Sample:
     write_syscalls: int  # /proc/PID/io syscw: write()-family calls (not send/sendmsg)
     core_busy_s: float | None  # busy time of the server's core(s), softirq included
     core_total_s: float | None
+    core_softirq_s: float | None
     processes: int
 
 
-def read_core_times(cpus: set[int] | None) -> tuple[float, float] | None:
-    """(busy, total) seconds summed over `cpus` from /proc/stat; None if unreadable."""
+def read_core_times(cpus: set[int] | None) -> tuple[float, float, float] | None:
+    """(busy, total, softirq) seconds summed over `cpus` from /proc/stat; None if
+    unreadable."""
     if not cpus:
         return None
     try:
@@ -44,7 +46,7 @@ def read_core_times(cpus: set[int] | None) -> tuple[float, float] | None:
             lines = stat.readlines()
     except OSError:
         return None
-    busy = total = 0
+    busy = total = softirq = 0
     for line in lines:
         name, _, rest = line.partition(" ")
         if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
@@ -55,7 +57,8 @@ def read_core_times(cpus: set[int] | None) -> tuple[float, float] | None:
         idle = fields[3] + fields[4]
         busy += all_ticks - idle
         total += all_ticks
-    return busy / CLOCK_TICKS, total / CLOCK_TICKS
+        softirq += fields[6]
+    return busy / CLOCK_TICKS, total / CLOCK_TICKS, softirq / CLOCK_TICKS
 
 
 def thread_ctx_switches(pid: int, seen: dict[int, tuple[int, int]]) -> None:
@@ -124,7 +127,7 @@ def take_sample(process: psutil.Process, cpus: set[int] | None,
     invol = sum(i for _, i in seen.values())
     core = read_core_times(cpus)
     return Sample(t, user, system, rss, threads, fds, vol, invol, reads, writes,
-                  core[0] if core else None, core[1] if core else None, alive)
+                  *(core if core else (None, None, None)), alive)
 
 
 class Sampler(threading.Thread):
@@ -168,7 +171,7 @@ def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
     nan = float("nan")
     if len(samples) < 2:
         keys = ("server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
-                "core_busy_pct", "core_busy_us_per_req", "rss_bytes", "threads", "fds",
+                "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct", "rss_bytes", "threads", "fds",
                 "server_processes", "ctx_voluntary_per_s", "ctx_involuntary_per_s",
                 "read_syscalls_per_req", "write_syscalls_per_req", "sample_span_s")
         return {k: nan for k in keys}
@@ -179,10 +182,12 @@ def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
     rps = requests_per_s if requests_per_s and requests_per_s > 0 else None
     core_pct = nan
     core_per_req = nan
+    softirq_pct = nan
     if a.core_busy_s is not None and b.core_busy_s is not None:
         total = b.core_total_s - a.core_total_s
         if total > 0:
             core_pct = 100.0 * (b.core_busy_s - a.core_busy_s) / total
+            softirq_pct = 100.0 * (b.core_softirq_s - a.core_softirq_s) / total
             busy_rate = (b.core_busy_s - a.core_busy_s) / span
             core_per_req = busy_rate * 1e6 / rps if rps else nan
     return {
@@ -192,6 +197,7 @@ def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
         "server_cpu_us_per_req": (user + system) * 1e6 / rps if rps else nan,
         "core_busy_pct": core_pct,
         "core_busy_us_per_req": core_per_req,
+        "core_softirq_pct": softirq_pct,
         "rss_bytes": max(s.rss_bytes for s in samples),
         "threads": max(s.threads for s in samples),
         "fds": max(s.fds for s in samples),

@@ -25,7 +25,7 @@ COLUMNS = (
     "point_id", "model", "scenario", "connections", "payload_bytes", "repetition", "status",
     "rps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us",
     "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
-    "core_busy_pct", "core_busy_us_per_req",
+    "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct",
     "client_cpu_pct", "client_cpu_us_per_req", "client_saturated",
     "errors", "errors_detail", "requests", "sent", "sessions", "connected",
     "fairness_jain", "starved_connections",
@@ -80,15 +80,19 @@ def _cell(value):
 def append_row(run_dir: Path, row: dict) -> None:
     """Append one measured row and flush it to disk at once (an interrupted run keeps it)."""
     path = Path(run_dir) / RESULTS
-    new = not path.exists()
+    new = not path.exists() or path.stat().st_size == 0
     unknown = set(row) - set(COLUMNS)
     if unknown:
         raise KeyError(f"columns not in the result format: {sorted(unknown)}")
+    fields = COLUMNS
+    if not new:  # a resumed run keeps the columns its file started with
+        with path.open(newline="") as source:
+            fields = next(csv.reader(source), None) or COLUMNS
     with path.open("a", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=COLUMNS)
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
-        writer.writerow({k: _cell(row.get(k)) for k in COLUMNS})
+        writer.writerow({k: _cell(row.get(k)) for k in fields})
         out.flush()
         os.fsync(out.fileno())
 

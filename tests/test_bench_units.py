@@ -87,20 +87,21 @@ def test_classify_marks_the_worst_status(result, log, alive, status):
 def test_summarize_turns_samples_into_rates():
     def sample(t, cpu, busy, ctx, rss):
         return sampling.Sample(t, cpu * 0.25, cpu * 0.75, rss, 3, 10, ctx, 1, 0, 0,
-                               busy, t * 2, 1)
+                               busy, t * 2, busy / 4, 1)
 
     samples = [sample(10.0, 1.0, 5.0, 100, 1000), sample(11.0, 1.5, 5.8, 300, 4000)]
     got = sampling.summarize(samples, requests_per_s=10_000)
     assert got["server_cpu_pct"] == pytest.approx(50.0)
     assert got["server_cpu_us_per_req"] == pytest.approx(50.0)
     assert got["core_busy_pct"] == pytest.approx(40.0)
+    assert got["core_softirq_pct"] == pytest.approx(10.0)
     assert got["ctx_voluntary_per_s"] == pytest.approx(200)
     assert got["rss_bytes"] == 4000
     assert math.isnan(sampling.summarize(samples[:1], 1.0)["server_cpu_pct"])
 
 
 def test_window_keeps_the_samples_inside_the_span():
-    samples = [sampling.Sample(float(t), 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, 1)
+    samples = [sampling.Sample(float(t), 0, 0, 0, 0, 0, 0, 0, 0, 0, None, None, None, 1)
                for t in range(10)]
     picked = sampling.window(samples, 2.5, 6.5)
     assert [s.t for s in picked] == [3.0, 4.0, 5.0, 6.0]
