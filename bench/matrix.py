@@ -26,6 +26,17 @@ class Scenario:
     payloads: tuple[int, ...] | None = None  # None: the profile's payload sizes
     max_connections: int | None = None  # skip the profile's counts above this
 
+    def server_option(self, name: str, default: str = "") -> str:
+        """The value of `--name` in server_args (e.g. work-us), or `default`."""
+        args = list(self.server_args)
+        flag = f"--{name}"
+        for i, arg in enumerate(args):
+            if arg == flag and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return default
+
     def connection_counts(self, profile_counts: tuple[int, ...]) -> tuple[int, ...]:
         counts = self.connections if self.connections is not None else profile_counts
         if self.max_connections is not None:

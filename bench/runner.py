@@ -453,7 +453,10 @@ class PointRunner:
         if load.stderr.strip():
             log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"
             log.write_text(load.stderr)
-        return build_row(point, repetition, load, summary, status, notes, histogram)
+        row = build_row(point, repetition, load, summary, status, notes, histogram)
+        row["work_us"] = int(scenario.server_option("work-us", "0"))
+        row["work_kind"] = scenario.server_option("work-kind", "cpu") if row["work_us"] else ""
+        return row
 
     def _failed_row(self, point: Point, repetition: int, note: str,
                     status: str = "failed") -> dict:

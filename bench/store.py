@@ -23,6 +23,7 @@ KEY = ("model", "scenario", "connections", "payload_bytes")
 
 COLUMNS = (
     "point_id", "model", "scenario", "connections", "payload_bytes", "repetition", "status",
+    "work_us", "work_kind",
     "rps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us",
     "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
     "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct",

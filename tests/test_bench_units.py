@@ -46,6 +46,8 @@ def test_scenario_is_data_with_its_own_counts():
                            max_connections=10)
     assert idle.connection_counts((1, 2, 3)) == (5,)
     assert idle.payload_sizes((64,)) == (64,)
+    assert idle.server_option("work-us") == "10"
+    assert idle.server_option("work-kind", "cpu") == "cpu"
 
 
 def test_log_counts_are_a_log_scale_ending_at_the_maximum():
