@@ -13,6 +13,7 @@ drains into its own rate-limited log), so it waits in poll() on those two descri
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import select
 import signal
@@ -58,6 +59,9 @@ def serve(listener, settings) -> None:
     waiter.register(listener.fileno(), select.POLLIN)
     waiter.register(child_log.read_fd, select.POLLIN)
     parent = os.getpid()
+    # Every object alive now is shared with each child until written to; left to the
+    # collector, a child's first collection would touch (and so copy) their pages.
+    gc.freeze()
     try:
         while True:
             for fd, _ in waiter.poll():
@@ -146,13 +150,20 @@ def _child(listener, conn, settings, parent: int, mask, child_log: ChildLog) -> 
         os._exit(status)
 
 
+def _find_prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None  # not Linux: children may outlive a killed parent
+
+
+_prctl = _find_prctl()  # looked up once, in the parent, not in every child
+
+
 def _die_with_parent() -> None:
     """Ask the kernel to SIGKILL this child when its parent dies (Linux prctl)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: children may outlive a killed parent
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 def _terminate(children: set[int]) -> None:
