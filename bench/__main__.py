@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .matrix import PROFILES, build_matrix
+from .matrix import PROFILES, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
 
 
@@ -32,6 +32,11 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args) -> dict:
+    if args.scenarios:
+        unknown = [n for n in args.scenarios.split(",") if n.strip() not in SCENARIOS]
+        if unknown:
+            raise SystemExit(f"unknown scenario(s): {', '.join(unknown)} "
+                             f"(known: {', '.join(SCENARIOS)})")
     return {
         "connections": tuple(int(c) for c in args.connections.split(",")) if args.connections
         else None,
