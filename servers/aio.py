@@ -2,7 +2,8 @@
 
 The two models differ only in the event loop they hand to `run`: the standard library's
 selector loop written in Python, or uvloop's libuv loop written in Cython. The protocol
-work (`ServerConnection.receive_data`) is the same Python code in both.
+work (`ServerConnection.receive_data`) is the same Python code in both, and both read
+into one preallocated 64 KiB buffer (BufferedProtocol).
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ import socket
 from collections.abc import Callable
 
 from .protocol import ProtocolError
-from .runtime import OUTPUT_HIGH_WATER, Settings, log
+from .runtime import OUTPUT_HIGH_WATER, RECV_SIZE, Settings, log
+
+# One receive buffer for every connection of the loop: the transport fills it with
+# recv_into and calls buffer_updated at once, and the codec copies what it keeps, so
+# no connection holds it between reads. A plain Protocol would get a fresh bytes
+# object from recv(256 KiB) per read instead (DESIGN §3, "cold servers").
+_shared_buffer = memoryview(bytearray(RECV_SIZE))
 
 
-class ServerProtocol(asyncio.Protocol):
-    """One connection: bytes in, `receive_data`, one write per read.
+class ServerProtocol(asyncio.BufferedProtocol):
+    """One connection: bytes in (into the shared buffer), `receive_data`, one write per read.
 
     Flow control: the transport calls pause_writing once more than OUTPUT_HIGH_WATER
     bytes wait unsent, and we stop reading that peer until it drains (resume_writing),
@@ -44,9 +51,12 @@ class ServerProtocol(asyncio.Protocol):
         transport.set_write_buffer_limits(high=OUTPUT_HIGH_WATER)
         self.live.add(self)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _shared_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
         try:
-            reply = self.receive_data(data)
+            reply = self.receive_data(_shared_buffer[:nbytes])
         except ProtocolError as exc:
             peer = self.transport.get_extra_info("peername") or ("?", "?")
             log("protocol", f"closing connection from {peer[0]}:{peer[1]}: {exc}")
