@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .matrix import PROFILES, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
+from .runner import SYSCALL_CHOICES
 
 
 def _models(text: str | None) -> list[str] | None:
@@ -61,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, default=PROJECT_ROOT / "results",
                      help="where run folders are created (default: results/)")
     run.add_argument("--no-pin", action="store_true", help="do not pin server and client")
+    run.add_argument("--syscalls", choices=SYSCALL_CHOICES, default="auto",
+                     help="count the server's syscalls: perf (exact, adds a tracepoint to "
+                          "each), proc-io (read/write family only), off; auto = perf if it "
+                          "works here")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
 
@@ -85,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
         start(args.profile, root=args.results, models=_models(args.models),
               overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
-              progress=not args.no_progress, report=not args.no_report, argv=argv)
+              progress=not args.no_progress, report=not args.no_report, argv=argv,
+              syscalls=args.syscalls)
         return 0
     if args.command == "plan":
         from .run import describe, resolve_models

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from . import meta as metadata
 from . import store
 from .matrix import PROFILES, Matrix, Profile, Timing, build_matrix, format_duration
-from .runner import Pinning, PointRunner, list_models
+from .runner import Pinning, PointRunner, choose_syscall_method, list_models
 
 
 def profile_from_dict(data: dict) -> Profile:
@@ -77,7 +77,7 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
 
 
 def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool = True,
-            out=sys.stderr) -> int:
+            syscall_method: str = "auto", out=sys.stderr) -> int:
     """Measure every (point, repetition) not yet in run_dir; returns how many were run."""
     skip = store.done_runs(run_dir)
     todo = [(p, [r for r in matrix.repetitions() if (p.point_id, r) not in skip])
@@ -86,7 +86,8 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
     total = sum(len(reps) for _, reps in todo)
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
-    runner = PointRunner(run_dir, matrix.profile, pinning)
+    runner = PointRunner(run_dir, matrix.profile, pinning,
+                         syscall_method=choose_syscall_method(syscall_method))
     bar = tqdm(total=total, unit="run", disable=not progress, file=out, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
     count = 0
@@ -112,7 +113,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
-          out=sys.stderr) -> Path:
+          syscalls: str = "auto", out=sys.stderr) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
     descriptors = raise_open_files_limit()
@@ -123,6 +124,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         chosen = meta["models"]["measured"]
         pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],
                                                                 meta["pinning"]["client_cpus"])))
+        syscalls = meta.get("syscall_counting", syscalls)
         meta.setdefault("resumed", []).append({
             "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(command)})
@@ -135,6 +137,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
                                                    pinning.as_dict(), models_meta)
                          | {"command_line": shlex.join(command),
+                            "syscall_counting": choose_syscall_method(syscalls),
                             "open_files_limit": descriptors})
     matrix = build_matrix(profile, chosen)
     skip = store.done_runs(run_dir)
@@ -143,7 +146,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
     began = time.monotonic()
     completed = False
     try:
-        execute(run_dir, matrix, pinning, progress=progress, out=out)
+        execute(run_dir, matrix, pinning, progress=progress, syscall_method=syscalls, out=out)
         completed = True
     finally:
         elapsed = time.monotonic() - began

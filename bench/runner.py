@@ -145,10 +145,16 @@ def running_server(model: str, scenario: Scenario, pinning: Pinning, log_path: P
         proc.stdout.close()
 
 
-def choose_syscall_method() -> str:
-    """perf when it works here (exact, cheap); else /proc io counters (incomplete but free).
-    Never strace: ptrace would slow the server it measures several times."""
-    return "perf" if syscalls.method_problem("perf") is None else "proc-io"
+SYSCALL_CHOICES = ("auto", "perf", "proc-io", "off")
+
+
+def choose_syscall_method(requested: str = "auto") -> str:
+    """auto: perf when it works here (exact; a tracepoint costs each counted syscall a
+    little), else /proc io counters (read/write family only, free). Never strace: ptrace
+    would slow the server it measures several times. "off" counts nothing."""
+    if requested == "auto":
+        return "perf" if syscalls.method_problem("perf") is None else "proc-io"
+    return requested
 
 
 class WindowSyscalls(threading.Thread):
@@ -425,14 +431,18 @@ class PointRunner:
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
                               scenario.loadgen_args, self.pinning, self.python)
         sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
-        counter = WindowSyscalls(server.proc.pid, self.syscall_method)
+        counter = None
+        if self.syscall_method != "off":
+            counter = WindowSyscalls(server.proc.pid, self.syscall_method)
+            counter.start()
         sampler.start()
-        counter.start()
         try:
             load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
-                                                 point.connections), counter.on_tick)
+                                                 point.connections),
+                               counter.on_tick if counter else None)
         finally:
-            counter.finish()
+            if counter:
+                counter.finish()
             samples = sampler.stop()
         start, end = measuring_window(load, timing.duration_s)
         rps = (load.result or {}).get("rps")
@@ -443,10 +453,11 @@ class PointRunner:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
         rps_value = rps if rps else None
-        summary["syscalls_method"] = self.syscall_method
+        summary["syscalls_method"] = self.syscall_method if counter else ""
         summary["syscalls_per_req"] = (counter.rate / rps_value
-                                       if counter.rate is not None and rps_value else math.nan)
-        if counter.error:
+                                       if counter and counter.rate is not None and rps_value
+                                       else math.nan)
+        if counter and counter.error:
             notes.append(f"syscall count failed: {counter.error[:120]}")
         histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
                                           (load.result or {}).get("histogram"))
