@@ -88,10 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from .run import start
 
-        start(args.profile, root=args.results, models=_models(args.models),
-              overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
-              progress=not args.no_progress, report=not args.no_report, argv=argv,
-              syscalls=args.syscalls)
+        try:
+            start(args.profile, root=args.results, models=_models(args.models),
+                  overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
+                  progress=not args.no_progress, report=not args.no_report, argv=argv,
+                  syscalls=args.syscalls)
+        except KeyboardInterrupt:
+            print("interrupted: every measured point is stored", file=sys.stderr)
+            return 130
         return 0
     if args.command == "plan":
         from .run import describe, resolve_models

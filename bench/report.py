@@ -206,8 +206,10 @@ def environment_table(meta: dict, run_dir: Path) -> str:
         ("somaxconn / syn backlog", f"{sysctl.get('net.core.somaxconn')} / "
                                     f"{sysctl.get('net.ipv4.tcp_max_syn_backlog')}"),
         ("ephemeral ports", sysctl.get("net.ipv4.ip_local_port_range")),
-        ("load average at start", ", ".join(f"{v:.2f}" for v in
-                                            meta.get("load_average_at_start", []))),
+        ("load average (1, 5, 15 min) at start / end",
+         " / ".join(", ".join(f"{v:.2f}" for v in meta.get(key, [])) or "?"
+                    for key in ("load_average_at_start", "load_average_at_end"))),
+        ("syscall counting", meta.get("syscall_counting", "?")),
         ("result format", str(meta.get("format_version"))),
     ]
     lines = ["| | |", "|---|---|"]

@@ -152,6 +152,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         elapsed = time.monotonic() - began
         store.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
             timespec="seconds"), complete=completed, elapsed_s=round(elapsed, 1),
+            load_average_at_end=list(os.getloadavg()),
             expected_s=round(matrix.expected_seconds(skip), 1))
         print(f"measured for {format_duration(elapsed)} (expected "
               f"{format_duration(matrix.expected_seconds(skip))})"
