@@ -87,7 +87,8 @@ def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM, then SIGKILL by PID after a grace period; children (a forking model)
-    are collected first so none is left behind."""
+    are collected first so none is left behind. Interrupted while waiting (Ctrl-C), it
+    still kills before the interrupt goes on."""
     if proc.poll() is not None:
         return
     try:
@@ -97,17 +98,21 @@ def stop_process(proc: subprocess.Popen) -> None:
     try:
         proc.send_signal(signal.SIGTERM)
         proc.wait(STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(STOP_GRACE_S)
-    except ProcessLookupError:
+    except (subprocess.TimeoutExpired, ProcessLookupError):
         pass
-    for child in children:
-        try:
-            if child.is_running():
-                child.kill()
-        except psutil.Error:
-            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+        for child in children:
+            try:
+                if child.is_running():
+                    child.kill()
+            except psutil.Error:
+                pass
 
 
 @dataclass
@@ -131,18 +136,20 @@ def running_server(model: str, scenario: Scenario, pinning: Pinning, log_path: P
     cmd = [*pinning.prefix(pinning.server_cpus), python, "-m", "servers", model,
            "--port", "0", *scenario.server_args]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+    proc = None
     try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
         line = _read_first_line(proc, LISTEN_TIMEOUT_S)
         if not line.startswith("listening on "):
             raise ServerFailed(f"unexpected first line: {line!r}")
         host, port = line[len("listening on "):].rsplit(":", 1)
         yield RunningServer(proc, host, int(port), log_path)
     finally:
-        stop_process(proc)
-        proc.stdout.close()
+        if proc is not None:
+            stop_process(proc)
+            proc.stdout.close()
 
 
 SYSCALL_CHOICES = ("auto", "perf", "proc-io", "off")

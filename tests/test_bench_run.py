@@ -169,6 +169,7 @@ def test_interrupted_run_keeps_its_rows_and_leaves_no_process(tmp_path):
     time.sleep(0.5)
     alive = [pid for pid in descendants if psutil.pid_exists(pid)
              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    for pid in alive:  # clean up before failing
+    alive = [(pid, " ".join(psutil.Process(pid).cmdline())) for pid in alive]
+    for pid, _ in alive:  # clean up before failing
         os.kill(pid, signal.SIGKILL)
     assert not alive, f"processes left behind: {alive}"
