@@ -122,9 +122,18 @@ class RunningServer:
     port: int
     log_path: Path
 
-    def log_text(self) -> str:
+    def log_size(self) -> int:
         try:
-            return self.log_path.read_text(errors="replace")
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        """The server's stderr from byte `since` on (what one repetition added)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
 
@@ -409,7 +418,6 @@ class PointRunner:
     def measure(self, point: Point, repetitions: list[int],
                 on_rep: Callable[[dict], None]) -> None:
         scenario = SCENARIOS[point.scenario]
-        timing = self.profile.timing
         log_path = self.run_dir / LOG_DIR / f"{point.point_id}.server.log"
         try:
             with running_server(point.model, scenario, self.pinning, log_path,
@@ -437,6 +445,7 @@ class PointRunner:
         cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
                               scenario.loadgen_args, self.pinning, self.python)
+        log_from = server.log_size()
         sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
         counter = None
         if self.syscall_method != "off":
@@ -455,7 +464,8 @@ class PointRunner:
         rps = (load.result or {}).get("rps")
         summary = sampling.summarize(sampling.window(samples, start, end), rps)
         alive = server.proc.poll() is None
-        status, notes = classify(load.result, point.connections, server.log_text(), alive)
+        status, notes = classify(load.result, point.connections, server.log_text(log_from),
+                                 alive)
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])

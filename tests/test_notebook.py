@@ -1,7 +1,6 @@
 """notebooks/analysis.ipynb runs top to bottom (nbclient) on a small run made here, and
 draws its charts through bench.plots."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
