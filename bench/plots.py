@@ -83,6 +83,8 @@ STATUS_MARKS = {
 }
 STATUS_LABELS = {"refused": "refused connections", "starved": "starved connections",
                  "errors": "errors", "server_died": "server died", "failed": "no result"}
+SATURATED = "client_saturated"  # not a status: the load generator, not the server, was the limit
+SATURATED_MARK = dict(marker="s", s=95, facecolors="none", edgecolors="0.45", linewidths=1.3)
 
 
 def _thousands(value, _pos) -> str:
@@ -116,6 +118,10 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
             if missing.any():
                 ax.scatter(x[chosen][missing], [0.02] * int(missing.sum()), zorder=5,
                            transform=ax.get_xaxis_transform(), clip_on=False, **mark)
+        saturated = rows["client_saturated"].to_numpy(dtype=bool) & (y == y)
+        if saturated.any():
+            shown.add(SATURATED)
+            ax.scatter(x[saturated], y[saturated], zorder=4, **SATURATED_MARK)
     ax.set_xscale("log")
     counts = sorted(data["connections"].unique())
     if len(counts) == 1:  # one count: give the log axis a decade around it
@@ -142,7 +148,11 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
 def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     handles = [Line2D([], [], color=model_colour(m), marker="o", linewidth=2, label=m)
                for m in models]
-    for status in sorted(statuses, key=list(STATUS_MARKS).index):
+    if SATURATED in statuses:
+        handles.append(Line2D([], [], linestyle="none", marker="s", markersize=9,
+                              markerfacecolor="none", markeredgecolor="0.45",
+                              label="client saturated"))
+    for status in sorted(statuses - {SATURATED}, key=list(STATUS_MARKS).index):
         mark = STATUS_MARKS[status]
         handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],
                               markersize=9, markerfacecolor="none",
