@@ -105,6 +105,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
         for point, reps in todo:
             bar.set_description(f"{point.model:>11} {point.scenario:>10} N={point.connections}")
             runner.measure(point, reps, on_rep)
+            store.merge_point_histograms(run_dir, point.point_id)
     finally:
         bar.close()
     return count

@@ -107,6 +107,25 @@ def write_histogram(run_dir: Path, point_id: str, repetition: int, encoded: str 
     return f"{HISTOGRAMS}/{name}"
 
 
+def merge_point_histograms(run_dir: Path, point_id: str) -> str:
+    """histograms/<point_id>.hdr: every repetition's histogram of a point merged into one
+    (the latency distribution of the point as a whole); returns its relative path."""
+    from hdrh.histogram import HdrHistogram
+
+    folder = Path(run_dir) / HISTOGRAMS
+    parts = sorted(folder.glob(f"{point_id}-r*.hdr"))
+    if not parts:
+        return ""
+    merged = HdrHistogram.decode(parts[0].read_text().strip())
+    for part in parts[1:]:
+        merged.add(HdrHistogram.decode(part.read_text().strip()))
+    encoded = merged.encode()
+    name = f"{point_id}.hdr"
+    (folder / name).write_text((encoded.decode() if isinstance(encoded, bytes) else encoded)
+                               + "\n")
+    return f"{HISTOGRAMS}/{name}"
+
+
 def done_runs(run_dir: Path) -> set[tuple[str, int]]:
     """(point_id, repetition) pairs already in results.csv: what --resume skips."""
     path = Path(run_dir) / RESULTS

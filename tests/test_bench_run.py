@@ -57,6 +57,11 @@ def test_results_csv_has_one_row_per_point_and_repetition(run_dir):
         assert float(row["server_cpu_pct"]) >= 0
         assert row["histogram"] and (run_dir / row["histogram"]).exists()
     assert store.load_histogram(run_dir, table[0]["histogram"]).get_total_count() > 0
+    point = table[0]["point_id"]
+    merged = store.load_histogram(run_dir, f"histograms/{point}.hdr")
+    per_rep = sum(store.load_histogram(run_dir, r["histogram"]).get_total_count()
+                  for r in table if r["point_id"] == point)
+    assert merged.get_total_count() == per_rep
 
 
 @pytest.mark.timeout(120)
