@@ -91,6 +91,9 @@ def statements(frame: pd.DataFrame) -> list[str]:
         best, worst = ranked.iloc[0], ranked.iloc[-1]
         sentence = (f"**{scenario}, {top:,} connections:** the fastest model was "
                     f"**{best['model']}** at {_num(best['median'])} req/s")
+        if best["client_saturated"]:
+            sentence += (" (its load generator was saturated: the client, not the server, "
+                         "set this figure)")
         if len(ranked) > 1 and worst["median"] > 0:
             sentence += (f", {best['median'] / worst['median']:.1f}× the slowest "
                          f"({worst['model']}, {_num(worst['median'])} req/s)")
