@@ -20,7 +20,6 @@ from .protocol import ProtocolError
 from .runtime import RECV_SIZE, Acceptor
 
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
-ACCEPTS_PER_WAKEUP = 64
 MAX_EVENTS = 1024
 
 
@@ -57,10 +56,7 @@ def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
             entry = hot_get(fd)
             if entry is None:
                 if fd == listen_fd:
-                    for _ in range(ACCEPTS_PER_WAKEUP):
-                        sock = acceptor.accept()
-                        if sock is None:
-                            break
+                    for sock in acceptor.accept_pending():
                         conn = Connection(sock, settings)
                         epoll.register(conn.fd, IN)
                         connections[conn.fd] = conn
@@ -133,10 +129,7 @@ def _edge_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
             conn = connections.get(fd)
             if conn is None:
                 if fd == listen_fd:
-                    for _ in range(ACCEPTS_PER_WAKEUP):
-                        sock = acceptor.accept()
-                        if sock is None:
-                            break
+                    for sock in acceptor.accept_pending():
                         conn = Connection(sock, settings)
                         connections[conn.fd] = conn
                         epoll.register(conn.fd, mask)

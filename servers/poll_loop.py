@@ -14,7 +14,6 @@ from .connection import Connection
 from .runtime import Acceptor
 
 IN, OUT = select.POLLIN, select.POLLOUT
-ACCEPTS_PER_WAKEUP = 64
 
 
 def serve(listener, settings) -> None:
@@ -28,10 +27,7 @@ def serve(listener, settings) -> None:
         while True:
             for fd, events in poller.poll():
                 if fd == listen_fd:
-                    for _ in range(ACCEPTS_PER_WAKEUP):
-                        sock = acceptor.accept()
-                        if sock is None:
-                            break
+                    for sock in acceptor.accept_pending():
                         conn = Connection(sock, settings)
                         poller.register(conn.fd, IN)
                         connections[conn.fd] = (conn, IN)

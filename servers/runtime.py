@@ -18,6 +18,7 @@ from .protocol import DEFAULT_MAX_FRAME, ServerConnection, respond
 RECV_SIZE = 64 * 1024  # read at most 64 KiB at a time (see DESIGN §3, "cold servers")
 OUTPUT_HIGH_WATER = 4 * 1024 * 1024  # stop reading a connection with more unsent output
 DEFAULT_BACKLOG = 4096
+ACCEPTS_PER_WAKEUP = 64  # a burst of connects must not starve the connections served
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,14 @@ class Acceptor:
         except OSError:  # reset between accept and setsockopt
             conn.close()
             return None
+
+    def accept_pending(self, limit: int = ACCEPTS_PER_WAKEUP):
+        """Yield the connections waiting in the backlog, at most `limit` per call."""
+        for _ in range(limit):
+            sock = self.accept()
+            if sock is None:
+                return
+            yield sock
 
     def _shed(self, exc: OSError) -> None:
         if self._spare is not None:

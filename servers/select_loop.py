@@ -14,7 +14,6 @@ from .connection import Connection
 from .runtime import Acceptor, log
 
 FD_SETSIZE = 1024
-ACCEPTS_PER_WAKEUP = 64
 
 
 def serve(listener, settings) -> None:
@@ -30,10 +29,7 @@ def serve(listener, settings) -> None:
             readable, writable, _ = select.select(readers, writers, [])
             for fd in readable:
                 if fd == listen_fd:
-                    for _ in range(ACCEPTS_PER_WAKEUP):
-                        sock = acceptor.accept()
-                        if sock is None:
-                            break
+                    for sock in acceptor.accept_pending():
                         if sock.fileno() >= FD_SETSIZE:
                             log("fd_setsize", f"descriptor {sock.fileno()} is past select's "
                                 f"FD_SETSIZE ({FD_SETSIZE}): refusing the connection")

@@ -14,7 +14,6 @@ from .connection import Connection
 from .runtime import Acceptor
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
-ACCEPTS_PER_WAKEUP = 64
 
 
 def serve(listener, settings) -> None:
@@ -27,10 +26,7 @@ def serve(listener, settings) -> None:
             for key, mask in selector.select():
                 conn = key.data
                 if conn is None:
-                    for _ in range(ACCEPTS_PER_WAKEUP):
-                        sock = acceptor.accept()
-                        if sock is None:
-                            break
+                    for sock in acceptor.accept_pending():
                         conn = Connection(sock, settings)
                         selector.register(sock, READ, conn)
                     continue
