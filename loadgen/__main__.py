@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per request and per connect (default 2000)")
     p.add_argument("--cpus", type=_cpu_list, default=None,
                    help="pin workers to these cores, round-robin: '1', '0,1', '2-3'")
+    p.add_argument("--idle-connections", type=_ranged(int, 0), default=0, metavar="M",
+                   help="M more connections opened in the ramp that never send, held "
+                        "through the window and closed at the end")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on the last stdout line")
     p.add_argument("--interval", type=_ranged(float, 0.05), default=None,
@@ -91,7 +94,9 @@ def default_processes(cpus: list[int] | None) -> int:
 def human(result: dict) -> str:
     r = result
     lines = [
-        f"{r['mode']} loop, {r['connected']}/{r['connections']} connections, "
+        f"{r['mode']} loop, {r['connected']}/{r['connections']} connections"
+        + (f" (+{r['idle_connected']}/{r['idle_connections']} idle)"
+           if r["idle_connections"] else "") + ", "
         f"{r['processes']} process(es), {r['payload_bytes']} B, {r['duration_s']:.2f} s window",
         f"  {r['requests']} ok of {r['sent']} sent: {r['rps']:.0f} req/s"
         + (f" (offered {r['offered_rps']:.0f})" if r["offered_rps"] else ""),
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         processes=args.processes or default_processes(args.cpus),
         duration_s=args.duration, warmup_s=args.warmup, payload_bytes=args.payload,
         requests_per_conn=args.requests_per_conn, rate=args.rate,
-        timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval)
+        timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval,
+        idle_connections=args.idle_connections)
     try:
         result = run(spec)
     except OSError as exc:  # e.g. the host does not resolve

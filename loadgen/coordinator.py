@@ -47,6 +47,7 @@ class RunSpec:
     timeout_ms: int
     cpus: list | None
     interval_s: float | None
+    idle_connections: int = 0  # opened beside the active ones, never sent on
 
     @property
     def mode(self) -> str:
@@ -116,9 +117,9 @@ class Stop:
 def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
     family, address = resolve(spec.host, spec.port)
     k = max(1, min(spec.processes, spec.connections))
-    share = -(-spec.connections // k)
+    share = -(-(spec.connections + spec.idle_connections) // k)
     _, message = raise_fd_limit(share)
-    for text in (message, port_range_warning(spec.connections)):
+    for text in (message, port_range_warning(spec.connections + spec.idle_connections)):
         if text:
             warn(f"loadgen: warning: {text}")
     stop = Stop()
@@ -137,7 +138,8 @@ def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
                 requests_per_conn=spec.requests_per_conn or 0, rate=spec.rate,
                 timeout_ns=timeout_ns, setup_ns=timeout_ns,
                 cpu=spec.cpus[i % len(spec.cpus)] if spec.cpus else None,
-                interval_s=spec.interval_s, parent_pid=os.getpid())
+                interval_s=spec.interval_s, parent_pid=os.getpid(),
+                idle_slots=tuple(range(i, spec.idle_connections, k)))
             mine, theirs = context.Pipe(duplex=True)
             proc = context.Process(target=worker_main, args=(cfg, theirs), daemon=True,
                                    name=f"loadgen-worker-{i}")
@@ -310,6 +312,8 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "port": spec.port,
         "connections": spec.connections,
         "connected": sum(r["connected"] for r in results),
+        "idle_connections": spec.idle_connections,
+        "idle_connected": sum(r["idle_connected"] for r in results),
         "processes": k,
         "payload_bytes": spec.payload_bytes,
         "duration_s": round(duration, 6),

@@ -72,6 +72,7 @@ class WorkerConfig:
     cpu: int | None
     interval_s: float | None
     parent_pid: int
+    idle_slots: tuple = ()  # --idle-connections: opened in the ramp, never sent on
 
 
 class Conn:
@@ -127,6 +128,8 @@ class Worker:
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
         self.conns = [Conn(i, slot) for i, slot in enumerate(cfg.slots)]
+        # idle connections: kept out of `conns`, so go/sweep/the hot path never see them
+        self.idle = [Conn(-1, slot) for slot in cfg.idle_slots]
         self.counts = [0] * len(self.conns)
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
@@ -403,7 +406,7 @@ class Worker:
         Returns the number connected."""
         clock = self.clock
         deadline = clock() + self.cfg.setup_ns
-        todo = list(reversed(self.conns))
+        todo = list(reversed(self.conns + self.idle))  # active ones first
         while True:
             now = clock()
             while todo and self.connecting < RAMP_IN_FLIGHT:
@@ -419,11 +422,37 @@ class Worker:
         now = clock()
         for c in todo:  # the budget ran out before these were even tried
             self.connect_failed(c, errno.ETIMEDOUT, now, "connect ramp ran out of time")
-        for c in self.conns:
+        for c in self.conns + self.idle:
             if c.state == CONNECTING:
                 self.drop(c)
                 self.connect_failed(c, errno.ETIMEDOUT, now, "connect ramp ran out of time")
+        self.park_idle()
         return sum(1 for c in self.conns if c.state == IDLE)
+
+    def park_idle(self) -> None:
+        """Take the idle connections out of the event loop: they stay open, unwatched,
+        until `close_all` (a failed one is not retried)."""
+        for c in self.idle:
+            if c.sock is not None:
+                self.by_fd.pop(c.fd, None)
+                try:
+                    self.ep.unregister(c.fd)
+                except (OSError, ValueError):
+                    pass
+
+    def idle_open(self) -> int:
+        """Idle connections still open: the server has neither closed nor reset them."""
+        alive = 0
+        for c in self.idle:
+            if c.sock is None:
+                continue
+            try:
+                alive += c.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+            except BlockingIOError:
+                alive += 1
+            except OSError:
+                pass
+        return alive
 
     def go(self, t_go: int) -> None:
         self.running = True
@@ -556,6 +585,7 @@ class Worker:
         win_end = now
         cpu_end = time.process_time()
         times_end = os.times()
+        idle_connected = self.idle_open()
         if not measuring:  # stopped before the window opened: an empty window
             win_start = win_end
             cpu_start = cpu_end
@@ -572,6 +602,7 @@ class Worker:
             "window_start_ns": win_start,
             "window_end_ns": win_end,
             "connected": window["connected"],
+            "idle_connected": idle_connected,
             "in_flight_at_start": window["in_flight_at_start"],
             "in_flight_at_end": in_flight_end,
             "sent": self.sent,
@@ -603,7 +634,7 @@ class Worker:
         return total
 
     def close_all(self) -> None:
-        for c in self.conns:
+        for c in self.conns + self.idle:
             self.drop(c)
         self.ep.close()
 
