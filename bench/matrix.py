@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field, replace
 
 @dataclass(frozen=True)
 class Scenario:
-    """One workload: how the server is started and how the load generator drives it."""
+    """One workload: how the server is started, how the load generator drives it, and
+    which points (models, connection counts, payloads, idle connections, open-loop rates)
+    it sweeps. Everything the runner does differently per scenario is a field here."""
 
     name: str
     description: str
@@ -25,6 +27,16 @@ class Scenario:
     connections: tuple[int, ...] | None = None  # None: the profile's connection counts
     payloads: tuple[int, ...] | None = None  # None: the profile's payload sizes
     max_connections: int | None = None  # skip the profile's counts above this
+    # "load": the load generator drives the server; "idle-server": no client at all, the
+    # fresh server is only sampled for the profile's idle_sample_s
+    kind: str = "load"
+    models: tuple[str, ...] | None = None  # None: every model
+    idle_connections: tuple[int, ...] = (0,)  # loadgen --idle-connections M, swept
+    rate_fractions: tuple[float, ...] = ()  # open loop: --rate = fraction x the peak below
+    rate_from: tuple[str, int] | None = None  # (scenario, connections): its median rps at
+    #                                           the same model and payload is the peak
+    exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
+    axis: str = "connections"  # the column the scenario sweeps: tables and charts use it
 
     def server_option(self, name: str, default: str = "") -> str:
         """The value of `--name` in server_args (e.g. work-us), or `default`."""
@@ -38,22 +50,39 @@ class Scenario:
         return default
 
     def connection_counts(self, profile_counts: tuple[int, ...]) -> tuple[int, ...]:
+        if self.kind == "idle-server":
+            return (0,)
         counts = self.connections if self.connections is not None else profile_counts
         if self.max_connections is not None:
             counts = tuple(n for n in counts if n <= self.max_connections)
         return counts
 
     def payload_sizes(self, profile_payloads: tuple[int, ...]) -> tuple[int, ...]:
+        if self.kind == "idle-server":
+            return (0,)
         return self.payloads if self.payloads is not None else profile_payloads
+
+    def fractions(self) -> tuple[float, ...]:
+        return self.rate_fractions or (0.0,)
+
+    def runs_model(self, model: str) -> bool:
+        return self.models is None or model in self.models
 
 
 SESSION_REQUESTS = 10
+HEAVY_WORK_US = 1000
+SCAN_MODELS = ("select", "poll", "epoll", "selectors")
+HEAVY_MODELS = ("threaded", "selectors", "epoll", "select", "poll", "asyncio", "uvloop",
+                "blocking")
+OPEN_LOOP_PEAK = ("persistent", 100)
 
 SCENARIOS: dict[str, Scenario] = {
     "persistent": Scenario(
         name="persistent",
         description="N connections opened once, each sending one request at a time "
-        "(closed loop) for the whole window",
+        "(closed loop) for the whole window; at 1 connection the server's syscalls per "
+        "request are also counted exactly over 2,000 bracketed round trips",
+        exact_syscalls_at=(1,),
     ),
     "sessions": Scenario(
         name="sessions",
@@ -61,7 +90,85 @@ SCENARIOS: dict[str, Scenario] = {
         "one at a time, close, and connect again (connection churn)",
         loadgen_args=("--requests-per-conn", str(SESSION_REQUESTS)),
     ),
+    "idle": Scenario(
+        name="idle",
+        description="4 active connections (closed loop) beside M idle connections that "
+        "are open but never send (loadgen --idle-connections M): what watching silent "
+        "descriptors costs each model, per request of the active load",
+        connections=(4,),
+        idle_connections=(10, 100, 1000, 10_000),
+        models=SCAN_MODELS + ("asyncio", "uvloop", "sigio", "iouring"),
+        axis="idle_connections",
+    ),
+    "heavy": Scenario(
+        name="heavy",
+        description=f"every request costs the handler a {HEAVY_WORK_US} µs blocking sleep "
+        f"(server --work-us {HEAVY_WORK_US} --work-kind sleep): a single-threaded event "
+        f"loop serves at most {1e6 / HEAVY_WORK_US:,.0f} requests/s whatever N",
+        server_args=("--work-us", str(HEAVY_WORK_US), "--work-kind", "sleep"),
+        connections=(1, 4, 16, 64),
+        models=HEAVY_MODELS,
+    ),
+    "heavy-cpu": Scenario(
+        name="heavy-cpu",
+        description=f"every request costs the handler {HEAVY_WORK_US} µs of busy CPU "
+        f"(server --work-us {HEAVY_WORK_US} --work-kind cpu): threads cannot help under "
+        "the GIL either",
+        server_args=("--work-us", str(HEAVY_WORK_US), "--work-kind", "cpu"),
+        connections=(1, 4, 16, 64),
+        models=HEAVY_MODELS,
+    ),
+    "payload": Scenario(
+        name="payload",
+        description="10 persistent connections, request payload from 64 B to 256 KiB "
+        "(log scale): copying and buffering instead of wakeups",
+        connections=(10,),
+        payloads=(64, 512, 4096, 32_768, 262_144),
+        axis="payload_bytes",
+    ),
+    "open-loop": Scenario(
+        name="open-loop",
+        description="100 connections sending on a fixed schedule (loadgen --rate) at "
+        "fractions of the model's own peak, its median throughput at "
+        f"'{OPEN_LOOP_PEAK[0]}' N={OPEN_LOOP_PEAK[1]} earlier in this run; latency timed "
+        "from when each request was due (corrected) and from when it left (uncorrected)",
+        connections=(100,),
+        rate_fractions=(0.25, 0.5, 0.9),
+        rate_from=OPEN_LOOP_PEAK,
+        axis="rate_fraction",
+    ),
+    "idle-server": Scenario(
+        name="idle-server",
+        description="a fresh server with no client at all, sampled for a few seconds: "
+        "what waiting costs (CPU, and the share of time its threads were runnable)",
+        kind="idle-server",
+        axis="model",
+    ),
 }
+
+
+@dataclass(frozen=True)
+class Leg:
+    """A profile's narrower pass over a scenario: fewer models, counts, idle connections
+    or rates than the scenario declares (None keeps the scenario's, or the profile's)."""
+
+    scenario: str
+    models: tuple[str, ...] | None = None
+    connections: tuple[int, ...] | None = None
+    payloads: tuple[int, ...] | None = None
+    idle_connections: tuple[int, ...] | None = None
+    rate_fractions: tuple[float, ...] | None = None
+
+    def apply(self) -> Scenario:
+        base = SCENARIOS[self.scenario]
+        changes = {k: v for k, v in asdict(self).items() if k != "scenario" and v is not None}
+        for key, value in changes.items():
+            changes[key] = tuple(value)
+        return replace(base, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Leg":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -78,10 +185,16 @@ class Timing:
     loadgen_start_s: float = 0.3
     connect_s_per_1000: float = 0.3
     report_s: float = 15.0
+    idle_sample_s: float = 1.5  # 'idle-server': how long a server with no client is sampled
+    idle_settle_s: float = 0.3  # ... after it printed `listening on`
+    exact_syscalls_s: float = 0.8  # 2,000 round trips bracketed by a syscall counter
 
     def rep_seconds(self, connections: int) -> float:
         return (self.loadgen_start_s + self.warmup_s + self.duration_s
                 + self.connect_s_per_1000 * connections / 1000)
+
+    def idle_rep_seconds(self) -> float:
+        return self.idle_sample_s
 
     def point_overhead_seconds(self) -> float:
         return self.server_start_s + self.loadgen_start_s + self.server_warmup_s
@@ -97,12 +210,19 @@ class Profile:
     repetitions: int
     timing: Timing
     models: tuple[str, ...] | None = None  # None: every model `python -m servers --list` prints
+    legs: tuple[Leg, ...] = ()  # narrower passes over more scenarios (the claims subset)
 
     def with_overrides(self, **changes) -> "Profile":
         timing_keys = {"warmup_s", "duration_s", "server_warmup_s", "timeout_ms"}
         timing = replace(self.timing, **{k: v for k, v in changes.items()
                                          if k in timing_keys and v is not None})
         rest = {k: v for k, v in changes.items() if k not in timing_keys and v is not None}
+        if rest.get("scenarios") is not None:  # a scenario named: its legs, or the scenario
+            wanted = rest["scenarios"]
+            rest["legs"] = tuple(leg for leg in self.legs if leg.scenario in wanted)
+            with_legs = {leg.scenario for leg in rest["legs"]}
+            rest["scenarios"] = tuple(n for n in wanted
+                                      if n in self.scenarios or n not in with_legs)
         return replace(self, timing=timing, **rest)
 
     def as_dict(self) -> dict:
@@ -116,36 +236,55 @@ def log_counts(high: int, per_decade: int = 1) -> tuple[int, ...]:
     return tuple(v for v in values if v <= high)
 
 
+# The claims subset of the default profile (bench/claims.py reads these scenarios): small
+# enough to fit in its 15 minutes beside the core sweep of every model.
+DEFAULT_CLAIM_LEGS = (
+    Leg("persistent", models=("select", "epoll", "selectors"), connections=(1100,)),
+    Leg("idle", models=SCAN_MODELS, idle_connections=(10, 100, 1000)),
+    Leg("heavy", models=("threaded", "selectors", "epoll"), connections=(1, 16, 64)),
+    Leg("idle-server"),
+)
+
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="first look and CI smoke: a few connection counts, one repetition",
+        description="first look and CI smoke: a few connection counts, one repetition, "
+        "and a tiny claims subset",
         connections=(1, 10, 100),
         payloads=(64,),
         scenarios=("persistent",),
         repetitions=1,
-        timing=Timing(warmup_s=0.2, duration_s=0.8, server_warmup_s=0.2),
+        timing=Timing(warmup_s=0.2, duration_s=0.7, server_warmup_s=0.2, idle_sample_s=0.8),
+        legs=(
+            Leg("idle", models=("select", "epoll"), idle_connections=(10, 1000)),
+            Leg("heavy", models=("threaded", "epoll"), connections=(1, 16)),
+            Leg("idle-server", models=("nonblocking", "epoll")),
+        ),
     ),
     "default": Profile(
         name="default",
         description="every model, 1 to 1,000 connections (log scale), persistent and "
-        "session churn, four repetitions (the fewest for which a two-sided Mann-Whitney "
-        "test can reach p < 0.05); sized for under 15 minutes on 2 cores",
+        "session churn, three repetitions; plus the claims subset (1,100 connections for "
+        "select/epoll/selectors, idle connections, a sleeping handler, idle servers, exact "
+        "syscall counts at 1 connection); sized for under 15 minutes on 2 cores",
         connections=(1, 10, 100, 1000),
         payloads=(64,),
         scenarios=("persistent", "sessions"),
-        repetitions=4,
-        timing=Timing(warmup_s=0.4, duration_s=1.0, server_warmup_s=0.4),
+        repetitions=3,
+        timing=Timing(warmup_s=0.3, duration_s=1.0, server_warmup_s=0.3),
+        legs=DEFAULT_CLAIM_LEGS,
     ),
     "full": Profile(
         name="full",
-        description="up to 10,000 connections, every scenario, five repetitions; "
-        "as long as it takes",
+        description="up to 10,000 connections, every scenario over its whole range (idle "
+        "connections up to 10,000, payloads to 256 KiB, open loop at fractions of each "
+        "model's peak), five repetitions; as long as it takes",
         connections=log_counts(10_000, per_decade=2),
         payloads=(64,),
-        scenarios=tuple(SCENARIOS),
+        scenarios=("persistent", "sessions", "idle", "heavy", "heavy-cpu", "payload",
+                   "idle-server", "open-loop"),
         repetitions=5,
-        timing=Timing(warmup_s=1.0, duration_s=3.0, server_warmup_s=1.0),
+        timing=Timing(warmup_s=1.0, duration_s=3.0, server_warmup_s=1.0, idle_sample_s=2.0),
     ),
 }
 
@@ -158,10 +297,17 @@ class Point:
     scenario: str
     connections: int
     payload_bytes: int
+    idle_connections: int = 0
+    rate_fraction: float = 0.0
 
     @property
     def point_id(self) -> str:
-        return f"{self.model}-{self.scenario}-c{self.connections}-p{self.payload_bytes}"
+        text = f"{self.model}-{self.scenario}-c{self.connections}-p{self.payload_bytes}"
+        if self.idle_connections:
+            text += f"-i{self.idle_connections}"
+        if self.rate_fraction:
+            text += f"-f{round(self.rate_fraction * 100)}"
+        return text
 
 
 @dataclass
@@ -188,8 +334,16 @@ class Matrix:
             todo = [r for r in self.repetitions() if (point.point_id, r) not in skip]
             if not todo:
                 continue
+            scenario = SCENARIOS[point.scenario]
+            if scenario.kind == "idle-server":
+                total += timing.server_start_s + timing.idle_settle_s
+                total += len(todo) * timing.idle_rep_seconds()
+                continue
             total += timing.point_overhead_seconds()
-            total += len(todo) * timing.rep_seconds(point.connections)
+            rep = timing.rep_seconds(point.connections + point.idle_connections)
+            if point.connections in scenario.exact_syscalls_at:
+                rep += timing.exact_syscalls_s
+            total += len(todo) * rep
         return total
 
 
@@ -197,13 +351,23 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...]) -> Matri
     """Every (model, scenario, connections, payload) of the profile, models outermost so
     one model's points run together."""
     chosen = tuple(m for m in models if profile.models is None or m in profile.models)
-    points = []
+    passes = [SCENARIOS[name] for name in profile.scenarios]
+    passes += [leg.apply() for leg in profile.legs]
+    points: list[Point] = []
+    seen: set[Point] = set()
     for model in chosen:
-        for scenario_name in profile.scenarios:
-            scenario = SCENARIOS[scenario_name]
+        for scenario in passes:
+            if not scenario.runs_model(model):
+                continue
             for payload in scenario.payload_sizes(profile.payloads):
                 for connections in scenario.connection_counts(profile.connections):
-                    points.append(Point(model, scenario_name, connections, payload))
+                    for idle in scenario.idle_connections:
+                        for fraction in scenario.fractions():
+                            point = Point(model, scenario.name, connections, payload, idle,
+                                          fraction)
+                            if point not in seen:
+                                seen.add(point)
+                                points.append(point)
     return Matrix(profile=profile, models=chosen, points=points)
 
 

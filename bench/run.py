@@ -20,14 +20,16 @@ from tqdm import tqdm
 
 from . import meta as metadata
 from . import store
-from .matrix import PROFILES, Matrix, Profile, Timing, build_matrix, format_duration
+from .matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
 from .runner import Pinning, PointRunner, choose_syscall_method, list_models
 
 
 def profile_from_dict(data: dict) -> Profile:
     timing = Timing(**data["timing"])
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k != "timing"}
-    return Profile(timing=timing, **fields)
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+              if k not in ("timing", "legs")}
+    legs = tuple(Leg.from_dict(leg) for leg in data.get("legs", ()))
+    return Profile(timing=timing, legs=legs, **fields)
 
 
 def raise_open_files_limit() -> dict:
@@ -64,6 +66,10 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
         f"scenarios ({', '.join(profile.scenarios)}) x connections "
         f"{', '.join(map(str, profile.connections))} x payload "
         f"{', '.join(map(str, profile.payloads))} B x {profile.repetitions} repetitions",
+        *[f"  + {leg.scenario}: " + ", ".join(
+            f"{key} {', '.join(map(str, value))}" for key, value in vars(leg).items()
+            if key != "scenario" and value is not None) or "every model"
+          for leg in profile.legs],
         f"  = {len(matrix.points)} points, {matrix.runs} measurements of "
         f"{t.warmup_s:g} s warmup + {t.duration_s:g} s window, each fresh server warmed "
         f"{t.server_warmup_s:g} s",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import select
 import shutil
 import signal
@@ -174,48 +175,67 @@ def choose_syscall_method(requested: str = "auto") -> str:
 
 
 class WindowSyscalls(threading.Thread):
-    """Counts the server's syscalls between the load generator's first live tick (one
-    interval into the window) and its fourth (or `finish()`), so the count lies inside
-    the window; `rate` is syscalls per second of that span."""
+    """Counts the server's syscalls between the load generator's first live tick line
+    and its fourth, and the responses of the same span from the tick lines in between
+    (each says how many responses its interval had): syscalls per request over one
+    sub-window, numerator and denominator alike. The counter is armed (perf spawned,
+    attached, disabled) before the load starts, so opening it at the tick is one
+    control-pipe round trip."""
 
-    def __init__(self, pid: int, method: str) -> None:
+    def __init__(self, pid: int, method: str, interval_s: float) -> None:
         super().__init__(name=f"syscalls-{pid}", daemon=True)
-        self.pid, self.method = pid, method
-        self.rate: float | None = None
+        self.pid, self.method, self.interval_s = pid, method, interval_s
+        self.per_request: float | None = None
         self.error: str | None = None
+        self._responses = 0.0
         self._go = threading.Event()
         self._halt = threading.Event()
+        self._counter = syscalls.SyscallCounter(method)
+        try:
+            self._counter.arm(pid)
+        except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
+            self.error = str(exc)
+            self._halt.set()
 
-    def on_tick(self, number: int, _t: float) -> None:
+    def on_tick(self, number: int, _t: float, line: str) -> None:
         if number == 1:
             self._go.set()
-        elif number >= TICKS_PER_WINDOW - 1:
+            return
+        if self._go.is_set() and not self._halt.is_set():
+            match = TICK_RATE.search(line)
+            if match:
+                self._responses += float(match.group(1)) * self.interval_s
+        if number >= TICKS_PER_WINDOW - 1:
             self._halt.set()
 
     def run(self) -> None:
-        while not self._go.wait(0.05):
+        with self._counter:
+            while not self._go.wait(0.05):
+                if self._halt.is_set():
+                    return
             if self._halt.is_set():
                 return
-        if self._halt.is_set():
-            return
-        counter = syscalls.SyscallCounter(self.method)
-        try:
-            with counter:
-                counter.start(self.pid)
+            try:
+                self._counter.enable()
                 self._halt.wait()
-                count = counter.stop()
-            if count.window_s > 0:
-                self.rate = count.total / count.window_s
-        except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
-            self.error = str(exc)
+                count = self._counter.stop()
+                if self._responses > 0:
+                    self.per_request = count.total / self._responses
+            except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
+                self.error = str(exc)
 
     def finish(self) -> None:
         self._halt.set()
-        self.join(timeout=15)
+        if self.is_alive():
+            self.join(timeout=15)
+        else:
+            self._counter._cleanup()
 
 
 TICKS_PER_WINDOW = 5
 TICK_PREFIX = "loadgen: t="
+TICK_RATE = re.compile(r"s\s+([\d.]+) req/s")
+EXACT_SYSCALL_REQUESTS = 2000
 
 
 @dataclass
@@ -251,20 +271,20 @@ def loadgen_command(host: str, port: int, connections: int, payload: int, warmup
 
 
 def _drain(stream, sink: list, ticks: list[float] | None,
-           on_tick: Callable[[int, float], None] | None) -> None:
+           on_tick: Callable[[int, float, str], None] | None) -> None:
     for line in stream:
         if ticks is not None and line.startswith(TICK_PREFIX):
             ticks.append(time.monotonic())
             if on_tick is not None:
-                on_tick(len(ticks), ticks[-1])
+                on_tick(len(ticks), ticks[-1], line)
         else:
             sink.append(line)
 
 
 def run_loadgen(cmd: list[str], budget_s: float,
-                on_tick: Callable[[int, float], None] | None = None) -> LoadResult:
+                on_tick: Callable[[int, float, str], None] | None = None) -> LoadResult:
     """Run the load generator; its last stdout line is the JSON result. Its stderr is
-    read live: tick lines are timestamped on arrival (and passed to `on_tick(n, t)`).
+    read live: tick lines are timestamped on arrival (and passed to `on_tick(n, t, line)`).
     Killed by PID (with its workers) if it overstays `budget_s`."""
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -301,18 +321,15 @@ def run_loadgen(cmd: list[str], budget_s: float,
 
 
 def measuring_window(load: LoadResult, duration_s: float) -> tuple[float, float]:
-    """The span (monotonic) in which the load generator measured.
-
-    The first live tick line arrives one tick interval after the window opened (the
-    load generator starts its ticks at the window); the window lasts `duration_s` of
-    the JSON. Without ticks (a failed run) the window is taken to end at the exit,
-    which overstates it by the load generator's teardown.
-    """
+    """The span (time.monotonic()) in which the load generator measured: its JSON's
+    window_start_monotonic_s / window_end_monotonic_s (CLOCK_MONOTONIC is one clock for
+    every process on the machine). Without them (a failed run) the window is taken to
+    end at the exit, which overstates it by the load generator's teardown."""
     result = load.result or {}
+    start, end = result.get("window_start_monotonic_s"), result.get("window_end_monotonic_s")
+    if start is not None and end is not None and end > start:
+        return float(start), float(end)
     duration = float(result.get("duration_s") or duration_s)
-    if load.ticks:
-        start = load.ticks[0] - tick_interval(duration_s)
-        return start, start + duration
     return load.exited - duration, load.exited
 
 
@@ -337,6 +354,11 @@ def classify(result: dict | None, connections: int, server_log: str,
         reached = connected if connected is not None else "?"
         notes.append(f"connected {reached} of {connections}; {connect_errors} connect errors"
                      + (f"; server: {refused_in_log[0].strip()[:120]}" if refused_in_log else ""))
+    idle, idle_held = result.get("idle_connections") or 0, result.get("idle_connected")
+    if idle and idle_held is not None and idle_held < idle:
+        if "refused" not in statuses:
+            statuses.append("refused")
+        notes.append(f"{idle_held} of {idle} idle connections still open at the window's end")
     starved = int(result.get("starved_connections") or 0)
     if starved:
         statuses.append("starved")
@@ -380,6 +402,13 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
         "errors_detail": {k: v for k, v in errors.items() if v},
         "requests": r.get("requests"), "sent": r.get("sent"), "sessions": r.get("sessions"),
         "connected": r.get("connected"),
+        "idle_connections": point.idle_connections,
+        "idle_connected": r.get("idle_connected"),
+        "rate_fraction": point.rate_fraction,
+        "offered_rps": _nan(r.get("offered_rps")),
+        "p50_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p50_us")),
+        "p99_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p99_us")),
+        "scheduled_not_sent": r.get("scheduled_not_sent") if r.get("offered_rps") else None,
         "fairness_jain": _nan(r.get("fairness_jain")),
         "starved_connections": r.get("starved_connections"),
         "window_s": _nan(r.get("duration_s")),
@@ -404,7 +433,7 @@ class PointRunner:
     def warm_up(self, server: RunningServer, point: Point) -> None:
         """Unmeasured load with connection churn on a fresh server (DESIGN §3)."""
         timing = self.profile.timing
-        if timing.server_warmup_s <= 0:
+        if timing.server_warmup_s <= 0 or point.connections < 1:
             return
         cmd = loadgen_command(server.host, server.port, min(point.connections, 16),
                               point.payload_bytes, 0.0, timing.server_warmup_s,
@@ -419,42 +448,105 @@ class PointRunner:
                 on_rep: Callable[[dict], None]) -> None:
         scenario = SCENARIOS[point.scenario]
         log_path = self.run_dir / LOG_DIR / f"{point.point_id}.server.log"
+        rate = None
+        if scenario.rate_from:
+            rate, problem = self.peak_rate(point, scenario)
+            if rate is None:
+                for repetition in repetitions:
+                    on_rep(self._failed_row(point, repetition, problem))
+                return
         try:
             with running_server(point.model, scenario, self.pinning, log_path,
                                 self.python) as server:
-                self.warm_up(server, point)
+                if scenario.kind == "idle-server":
+                    time.sleep(self.profile.timing.idle_settle_s)
+                else:
+                    self.warm_up(server, point)
                 for repetition in repetitions:
-                    on_rep(self._one_rep(server, point, scenario, repetition))
+                    if scenario.kind == "idle-server":
+                        row = self._idle_rep(server, point, repetition)
+                    else:
+                        row = self._one_rep(server, point, scenario, repetition, rate)
+                    on_rep(self._with_scenario_columns(row, scenario))
                     if server.proc.poll() is not None:
                         break
         except ServerFailed as exc:
             log_tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-2:])
             for repetition in repetitions:
-                on_rep(self._failed_row(point, repetition,
-                                        f"server failed: {exc}" + (f": {log_tail[:200]}"
-                                                                   if log_tail else "")))
+                on_rep(self._with_scenario_columns(self._failed_row(
+                    point, repetition, f"server failed: {exc}"
+                    + (f": {log_tail[:200]}" if log_tail else "")), scenario))
         finally:
             if log_path.exists() and log_path.stat().st_size == 0:
                 log_path.unlink()
 
+    @staticmethod
+    def _with_scenario_columns(row: dict, scenario: Scenario) -> dict:
+        row["work_us"] = int(scenario.server_option("work-us", "0"))
+        row["work_kind"] = scenario.server_option("work-kind", "cpu") if row["work_us"] else ""
+        return row
+
+    def peak_rate(self, point: Point, scenario: Scenario) -> tuple[float | None, str]:
+        """Open loop: fraction x the model's median throughput at the scenario's
+        `rate_from` point (same payload), measured earlier in this run."""
+        source, connections = scenario.rate_from
+        frame = store.load_results(self.run_dir)
+        if frame.empty:
+            rows = frame
+        else:
+            rows = frame[(frame["model"] == point.model) & (frame["scenario"] == source)
+                         & (frame["connections"] == connections)
+                         & (frame["payload_bytes"] == point.payload_bytes)
+                         & frame["status"].isin(["ok", "errors"])]
+        peak = rows["rps"].dropna().median() if not rows.empty else math.nan
+        if not peak or peak != peak:
+            return None, (f"no usable '{source}' N={connections} measurement of "
+                          f"{point.model} in this run to take the peak rate from")
+        return max(1.0, point.rate_fraction * float(peak)), ""
+
+    def _idle_rep(self, server: RunningServer, point: Point, repetition: int) -> dict:
+        """No client: sample the server for idle_sample_s (CPU and runnable time)."""
+        if server.proc.poll() is not None:
+            return self._failed_row(point, repetition, "the server had exited", "server_died")
+        sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
+        sampler.start()
+        time.sleep(self.profile.timing.idle_sample_s)
+        samples = sampler.stop()
+        summary = sampling.summarize(samples, None)
+        alive = server.proc.poll() is None
+        load = LoadResult(None, None, 0.0, 0.0, "", [])
+        row = build_row(point, repetition, load, summary, "ok" if alive else "server_died",
+                        [] if alive else ["the server exited while idle"], "")
+        row["window_s"] = summary.get("sample_span_s", math.nan)
+        row["syscalls_method"] = ""
+        row["syscalls_per_req"] = math.nan
+        return row
+
     def _one_rep(self, server: RunningServer, point: Point, scenario: Scenario,
-                 repetition: int) -> dict:
+                 repetition: int, rate: float | None = None) -> dict:
         timing = self.profile.timing
         if server.proc.poll() is not None:
             return self._failed_row(point, repetition, "the server had exited", "server_died")
+        extra = list(scenario.loadgen_args)
+        if point.idle_connections:
+            extra += ["--idle-connections", str(point.idle_connections)]
+        if rate is not None:
+            extra += ["--rate", f"{rate:.1f}"]
         cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
-                              scenario.loadgen_args, self.pinning, self.python)
+                              tuple(extra), self.pinning, self.python)
+        exact = self.syscall_method != "off" and point.connections in scenario.exact_syscalls_at
         log_from = server.log_size()
         sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
         counter = None
-        if self.syscall_method != "off":
-            counter = WindowSyscalls(server.proc.pid, self.syscall_method)
+        if self.syscall_method != "off" and not exact:
+            counter = WindowSyscalls(server.proc.pid, self.syscall_method,
+                                     tick_interval(timing.duration_s))
             counter.start()
         sampler.start()
         try:
             load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
-                                                 point.connections),
+                                                 point.connections + point.idle_connections),
                                counter.on_tick if counter else None)
         finally:
             if counter:
@@ -469,26 +561,36 @@ class PointRunner:
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
-        rps_value = rps if rps else None
         summary["syscalls_method"] = self.syscall_method if counter else ""
-        summary["syscalls_per_req"] = (counter.rate / rps_value
-                                       if counter and counter.rate is not None and rps_value
-                                       else math.nan)
+        summary["syscalls_per_req"] = (counter.per_request if counter and
+                                       counter.per_request is not None else math.nan)
         if counter and counter.error:
             notes.append(f"syscall count failed: {counter.error[:120]}")
+        if exact and alive:
+            summary.update(self._exact_syscalls(server, point, notes))
         histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
                                           (load.result or {}).get("histogram"))
         if load.stderr.strip():
             log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"
             log.write_text(load.stderr)
-        row = build_row(point, repetition, load, summary, status, notes, histogram)
-        row["work_us"] = int(scenario.server_option("work-us", "0"))
-        row["work_kind"] = scenario.server_option("work-kind", "cpu") if row["work_us"] else ""
-        return row
+        return build_row(point, repetition, load, summary, status, notes, histogram)
+
+    def _exact_syscalls(self, server: RunningServer, point: Point, notes: list[str]) -> dict:
+        """Syscalls per request bracketed exactly: a counter around a known number of
+        round trips of one client (bench.syscalls.count_per_request), after the load."""
+        try:
+            count = syscalls.count_per_request(server.proc.pid, server.host, server.port,
+                                               EXACT_SYSCALL_REQUESTS, point.payload_bytes,
+                                               self.syscall_method)
+        except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
+            notes.append(f"exact syscall count failed: {str(exc)[:120]}")
+            return {"syscalls_per_req": math.nan, "syscalls_method": ""}
+        notes.append(f"syscalls counted exactly over {EXACT_SYSCALL_REQUESTS} round trips")
+        return count.as_row()
 
     def _failed_row(self, point: Point, repetition: int, note: str,
                     status: str = "failed") -> dict:
-        load = LoadResult(None, None, 0.0, 0.0, "")
+        load = LoadResult(None, None, 0.0, 0.0, "", [])
         summary = sampling.summarize([], None)
         row = build_row(point, repetition, load, summary, status, [note], "")
         row["errors"] = math.nan

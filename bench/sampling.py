@@ -34,6 +34,7 @@ class Sample:
     core_total_s: float | None
     core_softirq_s: float | None
     processes: int
+    runnable_s: float = 0.0  # threads on a CPU or waiting in a run queue (schedstat)
 
 
 def read_core_times(cpus: set[int] | None) -> tuple[float, float, float] | None:
@@ -102,6 +103,7 @@ def take_sample(process: psutil.Process, cpus: set[int] | None,
     seen = {} if seen_threads is None else seen_threads
     user = system = 0.0
     rss = threads = fds = reads = writes = 0
+    runnable_ns = 0
     alive = 0
     for index, proc in enumerate(_tree(process)):
         try:
@@ -119,6 +121,7 @@ def take_sample(process: psutil.Process, cpus: set[int] | None,
                 io = proc.io_counters()
                 reads += io.read_count
                 writes += io.write_count
+            runnable_ns += _runnable_ns(proc.pid)
             alive += 1
         except psutil.Error:
             if index == 0:
@@ -127,7 +130,18 @@ def take_sample(process: psutil.Process, cpus: set[int] | None,
     invol = sum(i for _, i in seen.values())
     core = read_core_times(cpus)
     return Sample(t, user, system, rss, threads, fds, vol, invol, reads, writes,
-                  *(core if core else (None, None, None)), alive)
+                  *(core if core else (None, None, None)), alive, runnable_ns / 1e9)
+
+
+def _runnable_ns(pid: int) -> int:
+    """On-CPU plus run-queue time of the threads of `pid` (bench.syscalls.runnable_ns),
+    0 if it is gone or the kernel keeps no schedstat."""
+    from .syscalls import SyscallCountError, runnable_ns
+
+    try:
+        return runnable_ns(pid)
+    except (SyscallCountError, OSError, ValueError):
+        return 0
 
 
 class Sampler(threading.Thread):
@@ -173,7 +187,8 @@ def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
         keys = ("server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
                 "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct", "rss_bytes", "threads", "fds",
                 "server_processes", "ctx_voluntary_per_s", "ctx_involuntary_per_s",
-                "read_syscalls_per_req", "write_syscalls_per_req", "sample_span_s")
+                "read_syscalls_per_req", "write_syscalls_per_req", "sample_span_s",
+                "server_runnable_pct", "ctx_switches_per_req")
         return {k: nan for k in keys}
     a, b = samples[0], samples[-1]
     span = b.t - a.t
@@ -207,4 +222,8 @@ def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
         "read_syscalls_per_req": (b.read_syscalls - a.read_syscalls) / span / rps if rps else nan,
         "write_syscalls_per_req": (b.write_syscalls - a.write_syscalls) / span / rps if rps else nan,
         "sample_span_s": span,
+        # a busy poller is always runnable, even on a core it shares (claim 7)
+        "server_runnable_pct": 100.0 * (b.runnable_s - a.runnable_s) / span,
+        "ctx_switches_per_req": ((b.ctx_voluntary - a.ctx_voluntary + b.ctx_involuntary
+                                  - a.ctx_involuntary) / span / rps) if rps else nan,
     }

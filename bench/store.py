@@ -19,7 +19,9 @@ HISTOGRAMS = "histograms"
 CHARTS = "charts"
 REPORT = "REPORT.md"
 
-KEY = ("model", "scenario", "connections", "payload_bytes")
+KEY = ("model", "scenario", "connections", "payload_bytes", "idle_connections", "rate_fraction")
+# KEY columns a results.csv from before they existed lacks: read back as these values
+KEY_DEFAULTS = {"idle_connections": 0, "rate_fraction": 0.0}
 
 COLUMNS = (
     "point_id", "model", "scenario", "connections", "payload_bytes", "repetition", "status",
@@ -29,9 +31,13 @@ COLUMNS = (
     "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct",
     "client_cpu_pct", "client_cpu_us_per_req", "client_saturated",
     "errors", "errors_detail", "requests", "sent", "sessions", "connected",
+    "idle_connections", "idle_connected",
+    "rate_fraction", "offered_rps", "p50_uncorrected_us", "p99_uncorrected_us",
+    "scheduled_not_sent",
     "fairness_jain", "starved_connections",
     "rss_bytes", "threads", "fds", "server_processes",
-    "ctx_voluntary_per_s", "ctx_involuntary_per_s",
+    "ctx_voluntary_per_s", "ctx_involuntary_per_s", "ctx_switches_per_req",
+    "server_runnable_pct",
     "syscalls_per_req", "syscalls_method", "read_syscalls_per_req", "write_syscalls_per_req",
     "window_s", "sample_span_s", "histogram", "note", "measured_utc",
 )
@@ -141,12 +147,26 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     if not path.exists():
         return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.read_csv(path, keep_default_na=True)
+    frame = with_key_columns(frame)
     if "client_saturated" in frame:
         frame["client_saturated"] = frame["client_saturated"].map(
             {True: True, False: False, "true": True, "false": False}).fillna(False).astype(bool)
     for column in ("status", "note", "errors_detail", "histogram", "syscalls_method"):
         if column in frame:
             frame[column] = frame[column].fillna("").astype(str)
+    return frame
+
+
+def with_key_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with every KEY column, missing or empty ones filled with KEY_DEFAULTS
+    (grouping by KEY would drop a row with a NaN key)."""
+    missing = {c: d for c, d in KEY_DEFAULTS.items()
+               if c not in frame or frame[c].isna().any()}
+    if not missing:
+        return frame
+    frame = frame.copy()
+    for column, default in missing.items():
+        frame[column] = frame[column].fillna(default) if column in frame else default
     return frame
 
 

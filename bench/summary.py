@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .store import KEY
+from .store import KEY, with_key_columns
 
 # Worst first: a point is shown with the worst status any of its repetitions had.
 STATUS_ORDER = ("failed", "server_died", "refused", "starved", "errors", "ok")
@@ -33,6 +33,7 @@ def aggregate(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=[*KEY, "median", "low", "high", "n", "spread", "status",
                                      "client_saturated"])
+    frame = with_key_columns(frame)
     grouped = frame.groupby(list(KEY), sort=True)
     out = grouped[metric].agg(median="median", low="min", high="max", n="count")
     out["spread"] = grouped[metric].agg(relative_spread)
@@ -47,6 +48,7 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
     if frame.empty:
         return pd.DataFrame(columns=[*KEY, "status", "client_saturated", "noisy", "rps_spread",
                                      "starved_connections", "fairness_jain", "errors", "note"])
+    frame = with_key_columns(frame)
     grouped = frame.groupby(list(KEY), sort=True)
     out = pd.DataFrame({
         "status": grouped["status"].agg(worst_status),

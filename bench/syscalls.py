@@ -179,7 +179,13 @@ class SyscallCounter:
         self._t0 = 0.0
 
     def start(self, pid: int) -> None:
-        if self._t0:
+        self.arm(pid)
+        self.enable()
+
+    def arm(self, pid: int) -> None:
+        """Everything slow about starting (spawning perf, attaching) without counting yet:
+        `enable()` then opens the window at once (perf: one control-pipe round trip)."""
+        if self._t0 or self.method:
             raise SyscallCountError("counter already started")
         method = best_method() if self.requested == "auto" else self.requested
         problem = method_problem(method)
@@ -188,10 +194,14 @@ class SyscallCounter:
         self.method = method
         self._pids = _process_tree(pid) if self.include_children else (pid,)
         if method == "perf":
-            self._start_perf()
+            self._start_perf(enable=False)
         elif method == "strace":
             self._start_strace()
-        else:
+
+    def enable(self) -> None:
+        if self.method == "perf":
+            self._perf_command(b"enable")
+        elif self.method == "proc-io":
             self._io_start = {p: v for p in self._pids if (v := _io_syscalls(p)) is not None}
         self._t0 = time.monotonic()
 
@@ -218,7 +228,7 @@ class SyscallCounter:
         self._cleanup()
 
     # perf ---------------------------------------------------------------------------------
-    def _start_perf(self) -> None:
+    def _start_perf(self, enable: bool = True) -> None:
         """Start perf with counting disabled, then enable it and wait for perf's ack."""
         ctl_r, self._ctl_w = os.pipe()
         self._ack_r, ack_w = os.pipe()
@@ -233,7 +243,8 @@ class SyscallCounter:
         finally:
             os.close(ctl_r)
             os.close(ack_w)
-        self._perf_command(b"enable")
+        if enable:
+            self._perf_command(b"enable")
 
     def _perf_command(self, command: bytes) -> None:
         os.write(self._ctl_w, command + b"\n")

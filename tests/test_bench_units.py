@@ -13,7 +13,7 @@ TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "po
 
 
 def test_matrix_covers_every_model_scenario_count_and_payload():
-    profile = matrix.PROFILES["default"]
+    profile = matrix.replace(matrix.PROFILES["default"], legs=())
     built = matrix.build_matrix(profile, ["a", "b"])
     expected = 2 * len(profile.scenarios) * len(profile.connections) * len(profile.payloads)
     assert len(built.points) == expected
@@ -27,7 +27,7 @@ def test_profiles_fit_their_time_budgets_with_twelve_models():
     quick = matrix.build_matrix(matrix.PROFILES["quick"], TWELVE_MODELS)
     default = matrix.build_matrix(matrix.PROFILES["default"], TWELVE_MODELS)
     assert quick.expected_seconds() <= 120
-    assert default.expected_seconds() <= 15 * 60
+    assert default.expected_seconds() <= 14 * 60
     assert max(matrix.PROFILES["default"].connections) >= 1000
     assert min(matrix.PROFILES["default"].connections) == 1
     assert max(matrix.PROFILES["full"].connections) == 10_000
@@ -48,6 +48,43 @@ def test_scenario_is_data_with_its_own_counts():
     assert idle.payload_sizes((64,)) == (64,)
     assert idle.server_option("work-us") == "10"
     assert idle.server_option("work-kind", "cpu") == "cpu"
+
+
+def test_profile_legs_add_the_claims_subset_as_data():
+    built = matrix.build_matrix(matrix.PROFILES["default"], TWELVE_MODELS)
+    by_scenario = {}
+    for point in built.points:
+        by_scenario.setdefault(point.scenario, set()).add(point)
+    assert {p.model for p in by_scenario["idle"]} == {"select", "poll", "epoll", "selectors"}
+    assert {p.idle_connections for p in by_scenario["idle"]} == {10, 100, 1000}
+    assert {p.connections for p in by_scenario["idle"]} == {4}
+    assert {(p.model, p.connections) for p in by_scenario["persistent"]
+            if p.connections > 1000} == {("select", 1100), ("epoll", 1100),
+                                         ("selectors", 1100)}
+    assert {p.connections for p in by_scenario["heavy"]} == {1, 16, 64}
+    assert {p.model for p in by_scenario["idle-server"]} == set(TWELVE_MODELS)
+    assert {p.connections for p in by_scenario["idle-server"]} == {0}
+    assert len({p.point_id for p in built.points}) == len(built.points)
+    assert default_fits(built)
+
+
+def default_fits(built) -> bool:
+    return built.expected_seconds() <= 14 * 60
+
+
+def test_open_loop_points_carry_their_rate_fraction_after_the_peak_they_need():
+    built = matrix.build_matrix(matrix.PROFILES["full"], ["epoll"])
+    ids = [p.point_id for p in built.points]
+    fractions = sorted(p.rate_fraction for p in built.points if p.scenario == "open-loop")
+    assert fractions == [0.25, 0.5, 0.9]
+    assert "epoll-open-loop-c100-p64-f25" in ids
+    assert ids.index("epoll-persistent-c100-p64") < ids.index("epoll-open-loop-c100-p64-f25")
+
+
+def test_scenario_override_keeps_a_profile_s_legs_of_that_scenario():
+    narrowed = matrix.PROFILES["default"].with_overrides(scenarios=("idle",))
+    assert narrowed.scenarios == ()
+    assert [leg.scenario for leg in narrowed.legs] == ["idle"]
 
 
 def test_log_counts_are_a_log_scale_ending_at_the_maximum():
