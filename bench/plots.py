@@ -19,6 +19,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from . import store  # noqa: E402
+from .matrix import SCENARIOS  # noqa: E402
 from .summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
 
 # Fixed colours for the models the project knows, grouped by family: blocking ones warm,
@@ -217,10 +218,23 @@ def overview_figure(frame, meta: dict):
     return fig
 
 
+def connection_sweeps(frame):
+    """The rows of scenarios that sweep connections under load (persistent, sessions,
+    heavy): the ones these charts put on a connections axis. The others (idle
+    connections, payloads, open-loop rates, idle servers) have their own tables and
+    the claim charts."""
+    if frame.empty:
+        return frame
+    keep = [name for name in frame["scenario"].unique()
+            if name not in SCENARIOS or (SCENARIOS[name].axis == "connections"
+                                         and SCENARIOS[name].kind == "load")]
+    return frame[frame["scenario"].isin(keep)]
+
+
 def draw_all(run_dir: Path) -> list[Path]:
     """Every chart of the run into charts/; returns the files written."""
     run_dir = Path(run_dir)
-    frame = store.load_results(run_dir)
+    frame = connection_sweeps(store.load_results(run_dir))
     if frame.empty:
         return []
     meta = store.read_meta(run_dir)

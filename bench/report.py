@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots, store
+from . import claim_charts, claims, plots, store
 from .matrix import SCENARIOS
-from .summary import NOISY_SPREAD, aggregate, finite, flags, models_in_order, scenarios_in_order
+from .summary import (NOISY_SPREAD, aggregate, finite, flags, models_in_order,
+                      scenarios_in_order, worst_status)
 
 TABLE_METRICS = (
     ("rps", "Throughput (requests/s)", "{:,.0f}", 1.0),
@@ -26,6 +27,9 @@ TABLE_METRICS = (
     ("client_cpu_us_per_req", "Client CPU per request (µs)", "{:.1f}", 1.0),
     ("syscalls_per_req", "Server syscalls per request", "{:.2f}", 1.0),
     ("ctx_voluntary_per_s", "Server voluntary context switches (/s)", "{:,.0f}", 1.0),
+    ("ctx_switches_per_req", "Server context switches per request", "{:.2f}", 1.0),
+    ("server_runnable_pct", "Server threads runnable (% of one core: on a CPU or waiting "
+     "for one)", "{:.0f}", 1.0),
     ("rss_bytes", "Server peak RSS (MiB)", "{:.1f}", 1 / 2**20),
     ("threads", "Server threads", "{:,.0f}", 1.0),
     ("fds", "Server open descriptors", "{:,.0f}", 1.0),
@@ -51,21 +55,109 @@ def _cell(row, fmt: str, scale: float) -> str:
     return text
 
 
+AXIS_LABELS = {
+    "connections": lambda v: f"{v:,.0f} conn",
+    "idle_connections": lambda v: f"{v:,.0f} idle",
+    "payload_bytes": lambda v: f"{v:,.0f} B",
+    "rate_fraction": lambda v: f"{v:.0%} of peak",
+}
+
+
+def scenario_axis(scenario: str) -> str:
+    """The column a scenario sweeps (its tables' columns); 'model' for one value each."""
+    known = SCENARIOS.get(scenario)
+    return known.axis if known else "connections"
+
+
 def metric_table(frame: pd.DataFrame, scenario: str, column: str, fmt: str,
                  scale: float) -> str:
     data = aggregate(frame[frame["scenario"] == scenario], column)
     if data.empty or data["median"].isna().all():
         return ""
-    counts = sorted(data["connections"].unique())
-    lines = ["| model | " + " | ".join(f"{n:,} conn" for n in counts) + " |",
-             "|---|" + "---:|" * len(counts)]
+    axis = scenario_axis(scenario)
+    if axis == "model":  # one value per model: a single column
+        data = data.assign(model_axis=0)
+        axis, label = "model_axis", {0: "value"}.get
+    else:
+        label = AXIS_LABELS.get(axis, str)
+    if data.duplicated(["model", axis]).any():  # e.g. a profile's extra counts: keep all
+        data = data.assign(axis_key=data["connections"].astype(str) + "/" + data[axis].astype(str))
+    values = sorted(data[axis].unique())
+    lines = ["| model | " + " | ".join(label(v) for v in values) + " |",
+             "|---|" + "---:|" * len(values)]
     for model in models_in_order(frame):
-        rows = data[data["model"] == model].set_index("connections")
+        rows = data[data["model"] == model]
         if rows.empty:
             continue
-        cells = [_cell(rows.loc[n], fmt, scale) if n in rows.index else "" for n in counts]
+        cells = []
+        for value in values:
+            found = rows[rows[axis] == value]
+            cells.append(" / ".join(_cell(r, fmt, scale) for _, r in found.iterrows()))
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def claims_section(frame: pd.DataFrame, run_dir: Path, charts: dict[int, list[Path]]) -> list[str]:
+    """The lecture notes' claims, each with the verdict bench.claims computes from this
+    run and the chart it was drawn from."""
+    results = claims.evaluate(frame)
+    parts = ["Each claim of the lecture notes is put to this run's numbers by the rule "
+             "written under the table (bench/claims.py); a claim whose scenario was not "
+             "measured is *inconclusive*, never assumed.", "",
+             claims.to_markdown(results)]
+    for result in results:
+        if result.number in charts:
+            png = charts[result.number][0].relative_to(run_dir)
+            parts += [f"![claim {result.number}: {result.verdict}]({png.as_posix()})", ""]
+    return parts
+
+
+def open_loop_table(frame: pd.DataFrame) -> str:
+    """Offered vs achieved rate and corrected vs uncorrected p99, per model and fraction."""
+    rows = frame[frame["scenario"] == "open-loop"]
+    if rows.empty or "offered_rps" not in rows:
+        return ""
+    lines = ["| model | fraction of its peak | offered (req/s) | achieved (req/s) | "
+             "p99 corrected (µs) | p99 uncorrected (µs) | corrected / uncorrected | status |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    grouped = rows.groupby(["model", "rate_fraction"], sort=False)
+    for (model, fraction), part in grouped:
+        med = part[["offered_rps", "rps", "p99_us", "p99_uncorrected_us"]].median()
+        ratio = (med["p99_us"] / med["p99_uncorrected_us"]
+                 if finite(med["p99_uncorrected_us"]) and med["p99_uncorrected_us"] else
+                 float("nan"))
+        lines.append(f"| {model} | {fraction:.0%} | {_num(med['offered_rps'])} | "
+                     f"{_num(med['rps'])} | {_num(med['p99_us'])} | "
+                     f"{_num(med['p99_uncorrected_us'])} | "
+                     f"{_num(ratio, '{:.2f}×')} | {worst_status(part['status'])} |")
+    return "\n".join(lines)
+
+
+def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
+                   connections: int = 100, payload: int = 64,
+                   scenario: str = "persistent") -> str:
+    """Issue 5's figure: throughput of `a` over `b` at one point, from this run's rows:
+    the ratio of the medians, the range over every pair of repetitions, and the test."""
+    rows = frame[(frame["scenario"] == scenario) & (frame["connections"] == connections)
+                 & (frame["payload_bytes"] == payload)
+                 & ~frame["status"].isin(["failed", "server_died"])]
+    side_a = rows[rows["model"] == a]["rps"].dropna()
+    side_b = rows[rows["model"] == b]["rps"].dropna()
+    where = f"{connections:,} connections, {payload} B, {scenario}"
+    if side_a.empty or side_b.empty:
+        return f"{a} vs {b} throughput at {where}: not measured in this run."
+    result = claims.compare(side_a, side_b)
+    pairs = [x / y for x in side_a for y in side_b if y > 0]
+    text = (f"**{a} / {b} throughput at {where}: {result.ratio:.2f}×** (median "
+            f"{_num(result.median_a)} vs {_num(result.median_b)} req/s; over every pair of "
+            f"repetitions {min(pairs):.2f}× to {max(pairs):.2f}×, {len(side_a)} and "
+            f"{len(side_b)} repetitions")
+    text += (f"; Mann-Whitney p = {result.p:.3g})" if result.p is not None else ")")
+    saturated = rows[rows["model"].isin([a, b]) & rows["client_saturated"].astype(bool)]
+    if not saturated.empty:
+        text += (" — the load generator was saturated in "
+                 f"{len(saturated)} of these repetitions: a floor set by the client")
+    return text + "."
 
 
 def _point(row) -> str:
@@ -75,6 +167,7 @@ def _point(row) -> str:
 def statements(frame: pd.DataFrame) -> list[str]:
     """What the numbers show, each sentence computed from the medians of this run."""
     out = []
+    frame = plots.connection_sweeps(frame)
     rps = aggregate(frame, "rps")
     p99 = aggregate(frame, "p99_us")
     demand = aggregate(frame, "server_cpu_us_per_req")
@@ -158,6 +251,7 @@ def statements(frame: pd.DataFrame) -> list[str]:
 def peak_table(frame: pd.DataFrame) -> str:
     """Per model and scenario: the highest median throughput over the points where every
     connection was served, where it was reached, and its gain over the fewest connections."""
+    frame = plots.connection_sweeps(frame)
     rps = aggregate(frame, "rps")
     served = rps[rps["status"].isin(["ok", "errors"]) & rps["median"].notna()]
     if served.empty:
@@ -267,8 +361,9 @@ def reproduce_command(meta: dict) -> str:
     return shlex.join(["python", "-m", "bench", *kept])
 
 
-def render(run_dir: Path) -> str:
+def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = None) -> str:
     run_dir = Path(run_dir)
+    claim_charts_drawn = claim_charts_drawn or {}
     meta = store.read_meta(run_dir)
     frame = store.load_results(run_dir)
     profile = meta.get("profile", {})
@@ -308,6 +403,18 @@ def render(run_dir: Path) -> str:
         "starved:",
         "",
         peak_table(frame),
+        "",
+        ratio_sentence(frame),
+        "",
+        "## Claims of the lecture notes",
+        "",
+        *claims_section(frame, run_dir, claim_charts_drawn),
+        "## Open loop: offered vs achieved, corrected vs uncorrected latency",
+        "",
+        open_loop_table(frame) or "No open-loop points in this run (profile full has them).",
+        "",
+        "Corrected latency is timed from when each request was due (coordinated omission "
+        "corrected, as wrk2), uncorrected from when it actually left.",
         "",
         "## Charts",
         "",
@@ -361,7 +468,8 @@ def write_report(run_dir: Path) -> Path:
     """Redraw charts/ and rewrite REPORT.md from the stored results."""
     run_dir = Path(run_dir)
     plots.draw_all(run_dir)
+    drawn = claim_charts.draw_all(store.load_results(run_dir), run_dir / store.CHARTS)
     path = run_dir / store.REPORT
-    path.write_text(render(run_dir))
+    path.write_text(render(run_dir, drawn))
     return path
 
