@@ -153,11 +153,29 @@ def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
             f"repetitions {min(pairs):.2f}× to {max(pairs):.2f}×, {len(side_a)} and "
             f"{len(side_b)} repetitions")
     text += (f"; Mann-Whitney p = {result.p:.3g})" if result.p is not None else ")")
+    demand_a = rows[rows["model"] == a]["server_cpu_us_per_req"].median()
+    demand_b = rows[rows["model"] == b]["server_cpu_us_per_req"].median()
+    if finite(demand_a) and finite(demand_b) and demand_b > 0:
+        text += (f"; server CPU per request {demand_a:.2f} vs {demand_b:.2f} µs "
+                 f"({demand_a / demand_b:.2f}×)")
     saturated = rows[rows["model"].isin([a, b]) & rows["client_saturated"].astype(bool)]
     if not saturated.empty:
         text += (" — the load generator was saturated in "
                  f"{len(saturated)} of these repetitions: a floor set by the client")
     return text + "."
+
+
+PURE_PYTHON_LOOPS = ("epoll", "selectors", "poll", "select")
+
+
+def uvloop_comparison(frame: pd.DataFrame) -> list[str]:
+    """Issue 5's question, for every pure-Python readiness loop: does it keep up with
+    uvloop at 100 connections, 64 B? One sentence each, then the best by median."""
+    lines = [f"- {ratio_sentence(frame, model, 'uvloop')}" for model in PURE_PYTHON_LOOPS
+             if (frame["model"] == model).any()]
+    return lines + ["", "Models run one after another here, so drift on a shared machine "
+                    "falls between them; `benchmarks/epoll_vs_uvloop.py` interleaves "
+                    "the two servers round by round for a steadier ratio."]
 
 
 def _point(row) -> str:
@@ -404,7 +422,9 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         "",
         peak_table(frame),
         "",
-        ratio_sentence(frame),
+        "## Pure-Python event loops against uvloop",
+        "",
+        *uvloop_comparison(frame),
         "",
         "## Claims of the lecture notes",
         "",
