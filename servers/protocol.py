@@ -125,7 +125,16 @@ class ServerConnection:
         self.requests = 0
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> bytes:
-        frames = self.decoder.feed(data)
+        decoder = self.decoder
+        # The closed-loop common case: nothing buffered and `data` is exactly one whole
+        # frame. Answer it without the decoder's loop and list (same result, fewer steps).
+        if not decoder._pending and decoder._error is None and len(data) >= HEADER_SIZE:
+            (length,) = _unpack_from(data)
+            if length + HEADER_SIZE == len(data) and length <= decoder.max_frame:
+                self.requests += 1
+                reply = self.handler(bytes(data[HEADER_SIZE:]))
+                return _pack(len(reply)) + reply
+        frames = decoder.feed(data)
         if not frames:
             return b""
         self.requests += len(frames)
