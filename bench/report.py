@@ -178,6 +178,17 @@ def uvloop_comparison(frame: pd.DataFrame) -> list[str]:
                     "the two servers round by round for a steadier ratio."]
 
 
+def _extremes(metric: pd.DataFrame, scenario: str, connections: int):
+    """The fully served models with the lowest and highest median of an aggregated metric
+    at one point, or None when fewer than two were measured."""
+    rows = metric[(metric["scenario"] == scenario) & (metric["connections"] == connections)
+                  & metric["median"].notna() & metric["status"].isin(["ok", "errors"])]
+    if len(rows) < 2:
+        return None
+    rows = rows.sort_values("median")
+    return rows.iloc[0], rows.iloc[-1]
+
+
 def _point(row) -> str:
     return f"{row['model']} at {row['connections']:,} connections ({row['scenario']})"
 
@@ -222,19 +233,15 @@ def statements(frame: pd.DataFrame) -> list[str]:
                          + ", ".join(f"{r['model']} ({r['status']})"
                                      for _, r in excluded.iterrows()))
         out.append(sentence + ".")
-        s_p99 = p99[(p99["scenario"] == scenario) & (p99["connections"] == top)
-                    & p99["median"].notna() & p99["status"].isin(["ok", "errors"])]
-        if len(s_p99) > 1:
-            s_p99 = s_p99.sort_values("median")
-            lo, hi = s_p99.iloc[0], s_p99.iloc[-1]
+        extremes = _extremes(p99, scenario, top)
+        if extremes:
+            lo, hi = extremes
             out.append(f"{scenario}, {top:,} connections: the lowest p99 latency was "
                        f"{lo['model']}'s {_num(lo['median'])} µs, the highest "
                        f"{hi['model']}'s {_num(hi['median'])} µs.")
-        s_dem = demand[(demand["scenario"] == scenario) & (demand["connections"] == top)
-                       & demand["median"].notna() & demand["status"].isin(["ok", "errors"])]
-        if len(s_dem) > 1:
-            s_dem = s_dem.sort_values("median")
-            lo, hi = s_dem.iloc[0], s_dem.iloc[-1]
+        extremes = _extremes(demand, scenario, top)
+        if extremes:
+            lo, hi = extremes
             out.append(f"{scenario}, {top:,} connections: the server spent the least CPU per "
                        f"request with {lo['model']} ({lo['median']:.1f} µs), the most with "
                        f"{hi['model']} ({hi['median']:.1f} µs).")
