@@ -173,9 +173,10 @@ def uvloop_comparison(frame: pd.DataFrame) -> list[str]:
     uvloop at 100 connections, 64 B? One sentence each, then the best by median."""
     lines = [f"- {ratio_sentence(frame, model, 'uvloop')}" for model in PURE_PYTHON_LOOPS
              if (frame["model"] == model).any()]
-    return lines + ["", "Models run one after another here, so drift on a shared machine "
-                    "falls between them; `benchmarks/epoll_vs_uvloop.py` interleaves "
-                    "the two servers round by round for a steadier ratio."]
+    return lines + ["", "Each model's repetitions run back to back on its own server, so drift "
+                    "on a shared machine can still fall between models; "
+                    "`benchmarks/epoll_vs_uvloop.py` alternates the two servers round by "
+                    "round for a steadier ratio."]
 
 
 def _extremes(metric: pd.DataFrame, scenario: str, connections: int):
