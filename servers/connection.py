@@ -16,7 +16,8 @@ from .protocol import ProtocolError
 from .runtime import OUTPUT_HIGH_WATER, RECV_SIZE, Settings, log
 
 
-def _protocol_error(sock: socket.socket, exc: ProtocolError) -> None:
+def log_protocol_error(sock: socket.socket, exc: ProtocolError) -> None:
+    """The one (rate-limited) log line for a connection closed on bad input, naming its peer."""
     try:
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
@@ -50,7 +51,7 @@ def serve_blocking(sock: socket.socket, settings: Settings) -> None:
             if reply:
                 sendall(reply)
     except ProtocolError as exc:
-        _protocol_error(sock, exc)
+        log_protocol_error(sock, exc)
     except OSError:
         pass  # reset, timeout: this connection only
     finally:
@@ -93,7 +94,7 @@ class Connection:
         try:
             reply = self.receive_data(data)
         except ProtocolError as exc:
-            _protocol_error(self.sock, exc)
+            log_protocol_error(self.sock, exc)
             return False
         if not reply:
             return True

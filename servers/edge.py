@@ -9,7 +9,7 @@ connection's state (`out`, `eof`, `receive_data`) itself.
 
 from __future__ import annotations
 
-from .connection import _protocol_error
+from .connection import log_protocol_error
 from .protocol import ProtocolError
 from .runtime import OUTPUT_HIGH_WATER, RECV_SIZE
 
@@ -43,7 +43,7 @@ def pump(conn) -> bool:
         try:
             reply = conn.receive_data(data)
         except ProtocolError as exc:
-            _protocol_error(sock, exc)
+            log_protocol_error(sock, exc)
             return False
         if reply:
             out += reply

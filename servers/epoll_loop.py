@@ -15,7 +15,7 @@ import select
 
 from . import edge
 from .connection import Connection
-from .connection import _protocol_error as protocol_error
+from .connection import log_protocol_error
 from .protocol import ProtocolError
 from .runtime import RECV_SIZE, Acceptor
 
@@ -78,7 +78,7 @@ def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
                         try:
                             reply = receive_data(data)
                         except ProtocolError as exc:
-                            protocol_error(conn.sock, exc)
+                            log_protocol_error(conn.sock, exc)
                             alive = False
                         else:
                             if not reply:

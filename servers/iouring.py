@@ -21,7 +21,7 @@ import socket
 import time
 from pathlib import Path
 
-from .connection import _protocol_error
+from .connection import log_protocol_error
 from .protocol import ProtocolError
 from .runtime import OUTPUT_HIGH_WATER, RECV_SIZE, log, tune
 
@@ -182,7 +182,7 @@ class Server:
         try:
             reply = conn.receive_data(conn.view[:result])
         except ProtocolError as exc:
-            _protocol_error(conn.sock, exc)
+            log_protocol_error(conn.sock, exc)
             self._close(conn)
             return
         if reply:
