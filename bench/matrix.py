@@ -188,16 +188,26 @@ class Timing:
     idle_sample_s: float = 1.5  # 'idle-server': how long a server with no client is sampled
     idle_settle_s: float = 0.3  # ... after it printed `listening on`
     exact_syscalls_s: float = 0.8  # 2,000 round trips bracketed by a syscall counter
+    # syscalls are counted once per point in a load window of their own, never in a
+    # measured one (the tracer slows the server): this long, after this warmup
+    syscall_warmup_s: float = 0.2
+    syscall_window_s: float = 0.5
 
     def rep_seconds(self, connections: int) -> float:
-        return (self.loadgen_start_s + self.warmup_s + self.duration_s
+        """One repetition: a fresh server, warmed up, then one measured load window."""
+        return (self.server_start_s + self.loadgen_start_s + self.server_warmup_s
+                + self.loadgen_start_s + self.warmup_s + self.duration_s
                 + self.connect_s_per_1000 * connections / 1000)
 
     def idle_rep_seconds(self) -> float:
-        return self.idle_sample_s
+        return self.server_start_s + self.idle_settle_s + self.idle_sample_s
 
-    def point_overhead_seconds(self) -> float:
-        return self.server_start_s + self.loadgen_start_s + self.server_warmup_s
+    def syscall_seconds(self, connections: int, exact: bool) -> float:
+        """Counting syscalls, once per point."""
+        if exact:
+            return self.exact_syscalls_s
+        return (self.loadgen_start_s + self.syscall_warmup_s + self.syscall_window_s
+                + self.connect_s_per_1000 * connections / 1000)
 
 
 @dataclass(frozen=True)
@@ -263,15 +273,18 @@ PROFILES: dict[str, Profile] = {
     ),
     "default": Profile(
         name="default",
-        description="every model, 1 to 1,000 connections (log scale), persistent and "
-        "session churn, three repetitions; plus the claims subset (1,100 connections for "
-        "select/epoll/selectors, idle connections, a sleeping handler, idle servers, exact "
-        "syscall counts at 1 connection); sized for under 15 minutes on 2 cores",
+        description="every model, 1 to 1,000 connections (log scale), persistent "
+        "connections, five repetitions interleaved across models (a fresh server each), so "
+        "that the exact test can reach p < 0.05; plus the claims subset (1,100 connections "
+        "for select/epoll/selectors, idle connections, a sleeping handler, idle servers, "
+        "exact syscall counts at 1 connection); sized for under 15 minutes on 2 cores "
+        "(session churn runs in `full`)",
         connections=(1, 10, 100, 1000),
         payloads=(64,),
-        scenarios=("persistent", "sessions"),
-        repetitions=3,
-        timing=Timing(warmup_s=0.3, duration_s=1.0, server_warmup_s=0.3),
+        scenarios=("persistent",),
+        repetitions=5,
+        timing=Timing(warmup_s=0.2, duration_s=0.6, server_warmup_s=0.2, idle_sample_s=0.8,
+                      idle_settle_s=0.2),
         legs=DEFAULT_CLAIM_LEGS,
     ),
     "full": Profile(
@@ -324,7 +337,8 @@ class Matrix:
     def runs(self) -> int:
         return len(self.points) * self.profile.repetitions
 
-    def expected_seconds(self, skip: set[tuple[str, int]] | None = None) -> float:
+    def expected_seconds(self, skip: set[tuple[str, int]] | None = None,
+                         count_syscalls: bool = True) -> float:
         """Expected wall time, from the same timings the runner uses; `skip` holds the
         (point_id, repetition) pairs already measured (resume)."""
         timing = self.profile.timing
@@ -336,15 +350,25 @@ class Matrix:
                 continue
             scenario = SCENARIOS[point.scenario]
             if scenario.kind == "idle-server":
-                total += timing.server_start_s + timing.idle_settle_s
                 total += len(todo) * timing.idle_rep_seconds()
                 continue
-            total += timing.point_overhead_seconds()
-            rep = timing.rep_seconds(point.connections + point.idle_connections)
-            if point.connections in scenario.exact_syscalls_at:
-                rep += timing.exact_syscalls_s
-            total += len(todo) * rep
+            held = point.connections + point.idle_connections
+            total += len(todo) * timing.rep_seconds(held)
+            if count_syscalls:
+                total += timing.syscall_seconds(held, point.connections
+                                                in scenario.exact_syscalls_at)
         return total
+
+    def schedule(self, skip: set[tuple[str, int]] | None = None) -> list[tuple[Point, int]]:
+        """The order of measurement: repetitions outermost, points (models innermost)
+        within, each (point, repetition) on a fresh server, so a slow stretch of a shared
+        machine falls on every model alike instead of on one model's block. Points whose
+        rate comes from other points of the run (open loop) go after all of those."""
+        skip = skip or set()
+        first = [p for p in self.points if not SCENARIOS[p.scenario].rate_from]
+        later = [p for p in self.points if SCENARIOS[p.scenario].rate_from]
+        return [(point, rep) for phase in (first, later) for rep in self.repetitions()
+                for point in phase if (point.point_id, rep) not in skip]
 
 
 def build_matrix(profile: Profile, models: list[str] | tuple[str, ...]) -> Matrix:

@@ -14,7 +14,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one fresh server per repetition, window-edge samples, syscalls apart, new columns
 PACKAGES = ("psutil", "pandas", "numpy", "matplotlib", "hdrhistogram", "scipy", "tqdm",
             "uvloop", "iomodels")
 SYSCTLS = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog", "net/ipv4/ip_local_port_range",

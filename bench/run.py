@@ -71,8 +71,8 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
             if key != "scenario" and value is not None) or "every model"
           for leg in profile.legs],
         f"  = {len(matrix.points)} points, {matrix.runs} measurements of "
-        f"{t.warmup_s:g} s warmup + {t.duration_s:g} s window, each fresh server warmed "
-        f"{t.server_warmup_s:g} s",
+        f"{t.warmup_s:g} s warmup + {t.duration_s:g} s window, each on a fresh server "
+        f"warmed {t.server_warmup_s:g} s; repetitions interleaved across models",
         f"  models: {', '.join(matrix.models)}",
     ]
     expected = matrix.expected_seconds(skip)
@@ -84,17 +84,15 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
 
 def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool = True,
             syscall_method: str = "auto", out=sys.stderr) -> int:
-    """Measure every (point, repetition) not yet in run_dir; returns how many were run."""
-    skip = store.done_runs(run_dir)
-    todo = [(p, [r for r in matrix.repetitions() if (p.point_id, r) not in skip])
-            for p in matrix.points]
-    todo = [(p, reps) for p, reps in todo if reps]
-    total = sum(len(reps) for _, reps in todo)
+    """Measure every (point, repetition) not yet in run_dir, in `Matrix.schedule` order
+    (repetitions outermost, models innermost, a fresh server each); returns how many."""
+    todo = matrix.schedule(store.done_runs(run_dir))
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
     runner = PointRunner(run_dir, matrix.profile, pinning,
                          syscall_method=choose_syscall_method(syscall_method))
-    bar = tqdm(total=total, unit="run", disable=not progress, file=out, dynamic_ncols=True,
+    bar = tqdm(total=len(todo), unit="run", disable=not progress, file=out,
+               dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
     count = 0
 
@@ -108,12 +106,14 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
         bar.update(1)
 
     try:
-        for point, reps in todo:
-            bar.set_description(f"{point.model:>11} {point.scenario:>10} N={point.connections}")
-            runner.measure(point, reps, on_rep)
-            store.merge_point_histograms(run_dir, point.point_id)
+        for point, repetition in todo:
+            bar.set_description(f"r{repetition} {point.model:>11} {point.scenario:>10} "
+                                f"N={point.connections}")
+            runner.measure(point, repetition, on_rep)
     finally:
         bar.close()
+        for point_id in sorted({point.point_id for point, _ in todo}):
+            store.merge_point_histograms(run_dir, point_id)
     return count
 
 

@@ -30,10 +30,29 @@ from .matrix import SCENARIOS, Point, Profile, Scenario
 LISTEN_TIMEOUT_S = 15.0
 STOP_GRACE_S = 3.0
 LOG_DIR = "logs"
-# Server log lines that mean "this connection was turned away" (select past FD_SETSIZE,
-# a thread cap, descriptor exhaustion): a refused point, not a slow one.
-REFUSAL_WORDS = ("refus", "shedding", "FD_SETSIZE", "thread cap", "too many")
+# The servers' structured log marker: `event=<key> count=<running total>`, the total
+# including lines their rate limiter suppressed (and a final line at shutdown), so the
+# last count of a key is exact. Keys starting with these prefixes mean "a connection was
+# turned away" (select past FD_SETSIZE, a thread or child cap, descriptor exhaustion):
+# a refused point, not a slow one. English text is never matched.
+EVENT = re.compile(r"\bevent=([\w.]+) count=(\d+)")
+REFUSAL_PREFIXES = ("refused.", "shed.")
 CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
+# The whole client side busier than this (% of its cores, steal excluded): the point's
+# throughput is a figure about the client, a floor for the server's.
+CLIENT_SATURATED_PCT = 85.0
+
+
+def server_events(log_text: str) -> dict[str, int]:
+    """{event key: count} from a server's log: the last (highest) count of each key."""
+    events: dict[str, int] = {}
+    for key, count in EVENT.findall(log_text):
+        events[key] = max(events.get(key, 0), int(count))
+    return events
+
+
+def refusals(events: dict[str, int]) -> int:
+    return sum(n for key, n in events.items() if key.startswith(REFUSAL_PREFIXES))
 
 
 def list_models(python: str = sys.executable) -> list[str]:
@@ -167,8 +186,9 @@ SYSCALL_CHOICES = ("auto", "perf", "proc-io", "off")
 
 def choose_syscall_method(requested: str = "auto") -> str:
     """auto: perf when it works here (exact; a tracepoint costs each counted syscall a
-    little), else /proc io counters (read/write family only, free). Never strace: ptrace
-    would slow the server it measures several times. "off" counts nothing."""
+    little, which is why it never runs in a measured window), else /proc io counters
+    (read/write family only). Never strace: ptrace would slow the server several times.
+    "off" counts nothing."""
     if requested == "auto":
         return "perf" if syscalls.method_problem("perf") is None else "proc-io"
     return requested
@@ -178,9 +198,10 @@ class WindowSyscalls(threading.Thread):
     """Counts the server's syscalls between the load generator's first live tick line
     and its fourth, and the responses of the same span from the tick lines in between
     (each says how many responses its interval had): syscalls per request over one
-    sub-window, numerator and denominator alike. The counter is armed (perf spawned,
-    attached, disabled) before the load starts, so opening it at the tick is one
-    control-pipe round trip."""
+    sub-window, numerator and denominator alike. Used only in a separate, unmeasured
+    load window (`PointRunner.count_syscalls`): the tracer costs the server time. The
+    counter is armed (perf spawned, attached, disabled) before the load starts, so opening
+    it at the tick is one control-pipe round trip."""
 
     def __init__(self, pid: int, method: str, interval_s: float) -> None:
         super().__init__(name=f"syscalls-{pid}", daemon=True)
@@ -190,6 +211,7 @@ class WindowSyscalls(threading.Thread):
         self._responses = 0.0
         self._go = threading.Event()
         self._halt = threading.Event()
+        self._ticks = 0
         self._counter = syscalls.SyscallCounter(method)
         try:
             self._counter.arm(pid)
@@ -197,15 +219,18 @@ class WindowSyscalls(threading.Thread):
             self.error = str(exc)
             self._halt.set()
 
-    def on_tick(self, number: int, _t: float, line: str) -> None:
-        if number == 1:
+    def on_line(self, line: str) -> None:
+        if not line.startswith(TICK_PREFIX):
+            return
+        self._ticks += 1
+        if self._ticks == 1:
             self._go.set()
             return
         if self._go.is_set() and not self._halt.is_set():
             match = TICK_RATE.search(line)
             if match:
                 self._responses += float(match.group(1)) * self.interval_s
-        if number >= TICKS_PER_WINDOW - 1:
+        if self._ticks >= TICKS_PER_WINDOW - 1:
             self._halt.set()
 
     def run(self) -> None:
@@ -235,6 +260,8 @@ class WindowSyscalls(threading.Thread):
 TICKS_PER_WINDOW = 5
 TICK_PREFIX = "loadgen: t="
 TICK_RATE = re.compile(r"s\s+([\d.]+) req/s")
+# The load generator's announcement of its window (with --interval), on time.monotonic()
+WINDOW_LINE = re.compile(r"^loadgen: window start=([\d.]+) end=([\d.]+)$")
 EXACT_SYSCALL_REQUESTS = 2000
 
 
@@ -244,13 +271,13 @@ class LoadResult:
     returncode: int | None
     launched: float  # time.monotonic()
     exited: float
-    stderr: str  # without the tick lines
+    stderr: str  # without the tick and window lines
     ticks: list[float]  # arrival times of the live `--interval` lines (monotonic)
+    announced: tuple[float, float] | None = None  # the window the load generator announced
 
 
 def tick_interval(duration_s: float) -> float:
-    """The load generator's --interval: a few live lines per window, which tell this
-    process when the window started (the first comes one interval after it)."""
+    """The load generator's --interval: a few live lines per window."""
     return max(0.05, round(duration_s / TICKS_PER_WINDOW, 3))
 
 
@@ -271,29 +298,37 @@ def loadgen_command(host: str, port: int, connections: int, payload: int, warmup
 
 
 def _drain(stream, sink: list, ticks: list[float] | None,
-           on_tick: Callable[[int, float, str], None] | None) -> None:
+           on_line: Callable[[str], None] | None, windows: list | None = None) -> None:
     for line in stream:
         if ticks is not None and line.startswith(TICK_PREFIX):
             ticks.append(time.monotonic())
-            if on_tick is not None:
-                on_tick(len(ticks), ticks[-1], line)
-        else:
-            sink.append(line)
+            if on_line is not None:
+                on_line(line)
+            continue
+        match = WINDOW_LINE.match(line.strip()) if windows is not None else None
+        if match:
+            windows.append((float(match.group(1)), float(match.group(2))))
+            if on_line is not None:
+                on_line(line)
+            continue
+        sink.append(line)
 
 
 def run_loadgen(cmd: list[str], budget_s: float,
-                on_tick: Callable[[int, float, str], None] | None = None) -> LoadResult:
+                on_line: Callable[[str], None] | None = None) -> LoadResult:
     """Run the load generator; its last stdout line is the JSON result. Its stderr is
-    read live: tick lines are timestamped on arrival (and passed to `on_tick(n, t, line)`).
-    Killed by PID (with its workers) if it overstays `budget_s`."""
+    read live: the window announcement and the tick lines are passed to `on_line` as
+    they arrive (ticks are timestamped). Killed by PID (with its workers) if it
+    overstays `budget_s`."""
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     out: list[str] = []
     err: list[str] = []
     ticks: list[float] = []
+    windows: list[tuple[float, float]] = []
     readers = [threading.Thread(target=_drain, args=(proc.stdout, out, None, None), daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr, err, ticks, on_tick),
+               threading.Thread(target=_drain, args=(proc.stderr, err, ticks, on_line, windows),
                                 daemon=True)]
     for reader in readers:
         reader.start()
@@ -317,43 +352,33 @@ def run_loadgen(cmd: list[str], budget_s: float,
             result = parsed if isinstance(parsed, dict) else None
         except json.JSONDecodeError:
             result = None
-    return LoadResult(result, proc.returncode, launched, exited, "".join(err), ticks)
+    return LoadResult(result, proc.returncode, launched, exited, "".join(err), ticks,
+                      windows[0] if windows else None)
 
 
-def measuring_window(load: LoadResult, duration_s: float) -> tuple[float, float]:
-    """The span (time.monotonic()) in which the load generator measured: its JSON's
-    window_start_monotonic_s / window_end_monotonic_s (CLOCK_MONOTONIC is one clock for
-    every process on the machine). Without them (a failed run) the window is taken to
-    end at the exit, which overstates it by the load generator's teardown."""
-    result = load.result or {}
-    start, end = result.get("window_start_monotonic_s"), result.get("window_end_monotonic_s")
-    if start is not None and end is not None and end > start:
-        return float(start), float(end)
-    duration = float(result.get("duration_s") or duration_s)
-    return load.exited - duration, load.exited
-
-
-def classify(result: dict | None, connections: int, server_log: str,
+def classify(result: dict | None, connections: int, events: dict[str, int],
              server_alive: bool) -> tuple[str, list[str]]:
     """The row's status (worst first: failed, server_died, refused, starved, errors, ok)
-    and notes explaining it."""
+    and notes explaining it. `events` are the server's structured log events
+    (`server_events`): a refusal is what the server counted, never a phrase."""
     notes = []
     if result is None:
         return "failed", ["the load generator printed no JSON result"]
     errors = result.get("errors") or {}
     connect_errors = sum(int(errors.get(k, 0) or 0) for k in CONNECT_ERRORS)
     connected = result.get("connected")
-    refused_in_log = [line for line in server_log.splitlines()
-                      if any(word.lower() in line.lower() for word in REFUSAL_WORDS)]
+    refused = refusals(events)
     statuses = []
     if not server_alive:
         statuses.append("server_died")
         notes.append("the server exited during the measurement")
-    if connect_errors or (connected is not None and connected < connections) or refused_in_log:
+    if connect_errors or (connected is not None and connected < connections) or refused:
         statuses.append("refused")
         reached = connected if connected is not None else "?"
+        turned_away = ", ".join(f"{k}={n}" for k, n in sorted(events.items())
+                                if k.startswith(REFUSAL_PREFIXES))
         notes.append(f"connected {reached} of {connections}; {connect_errors} connect errors"
-                     + (f"; server: {refused_in_log[0].strip()[:120]}" if refused_in_log else ""))
+                     + (f"; server events: {turned_away}" if turned_away else ""))
     idle, idle_held = result.get("idle_connections") or 0, result.get("idle_connected")
     if idle and idle_held is not None and idle_held < idle:
         if "refused" not in statuses:
@@ -366,8 +391,6 @@ def classify(result: dict | None, connections: int, server_log: str,
     if int(result.get("errors_total") or 0):
         statuses.append("errors")
         notes.append("errors: " + ", ".join(f"{k}={v}" for k, v in errors.items() if v))
-    if result.get("client_saturated"):
-        notes.append("client saturated")
     order = ("server_died", "refused", "starved", "errors")
     status = next((s for s in order if s in statuses), "ok")
     return status, notes
@@ -377,6 +400,12 @@ def _nan(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+def client_saturated(client_core_busy_pct: float) -> bool:
+    """The whole client side (every core but the server's) was the limit."""
+    return client_core_busy_pct == client_core_busy_pct and \
+        client_core_busy_pct >= CLIENT_SATURATED_PCT
+
+
 def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, status: str,
               notes: list[str], histogram_path: str) -> dict:
     r = load.result or {}
@@ -384,20 +413,25 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
     errors_total = r.get("errors_total")
     if errors_total is None and errors:
         errors_total = sum(int(v or 0) for v in errors.values())
-    rps = _nan(r.get("rps"))
     client_cpu_us = r.get("client_cpu_us_per_req")
     if client_cpu_us is None and r.get("client_cpu_s") is not None and r.get("requests"):
         client_cpu_us = float(r["client_cpu_s"]) * 1e6 / float(r["requests"])
+    open_loop = bool(r.get("offered_rps"))
+    saturated = client_saturated(summary.get("client_core_busy_pct", math.nan))
+    if saturated:
+        notes = [*notes, f"client side saturated ({summary['client_core_busy_pct']:.0f} % "
+                         "of the client cores busy): the throughput is a floor"]
     row = {
         "point_id": point.point_id, "model": point.model, "scenario": point.scenario,
         "connections": point.connections, "payload_bytes": point.payload_bytes,
         "repetition": repetition, "status": status,
-        "rps": rps,
+        "rps": _nan(r.get("rps")),
         **{k: _nan(r.get(k)) for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us",
                                         "mean_us")},
         "client_cpu_pct": _nan(r.get("client_cpu_pct")),
         "client_cpu_us_per_req": _nan(client_cpu_us),
-        "client_saturated": bool(r.get("client_saturated", False)),
+        "client_saturated": saturated,
+        "loadgen_saturated": bool(r.get("client_saturated", False)),
         "errors": int(errors_total or 0) if r else float("nan"),
         "errors_detail": {k: v for k, v in errors.items() if v},
         "requests": r.get("requests"), "sent": r.get("sent"), "sessions": r.get("sessions"),
@@ -408,7 +442,10 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
         "offered_rps": _nan(r.get("offered_rps")),
         "p50_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p50_us")),
         "p99_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p99_us")),
-        "scheduled_not_sent": r.get("scheduled_not_sent") if r.get("offered_rps") else None,
+        "scheduled": r.get("scheduled") if open_loop else None,
+        "scheduled_not_sent": r.get("scheduled_not_sent") if open_loop else None,
+        "histogram_count": r.get("histogram_count") if open_loop else None,
+        "reply_check": r.get("reply_check", ""),
         "fairness_jain": _nan(r.get("fairness_jain")),
         "starved_connections": r.get("starved_connections"),
         "window_s": _nan(r.get("duration_s")),
@@ -420,18 +457,51 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
     return row
 
 
+@dataclass(frozen=True)
+class SyscallFigure:
+    """Syscalls per request of one point, counted once, outside its measured windows."""
+
+    per_request: float
+    method: str  # perf | proc-io
+    window: str  # separate | exact
+    note: str = ""
+
+    def columns(self) -> dict:
+        return {"syscalls_per_req": self.per_request, "syscalls_method": self.method,
+                "syscalls_window": self.window}
+
+
+NO_SYSCALLS = {"syscalls_per_req": math.nan, "syscalls_method": "", "syscalls_window": ""}
+
+
 @dataclass
 class PointRunner:
-    """Measures points of one run folder; `on_rep` is called after every repetition."""
+    """Measures one (point, repetition) at a time on a fresh server; `on_rep` gets the row.
+
+    Per repetition: start the server, warm it up unmeasured, run the load generator once
+    while two samples are taken at its window's edges, then (once per point) count the
+    server's syscalls in a separate unmeasured load window, and stop the server."""
 
     run_dir: Path
     profile: Profile
     pinning: Pinning
     python: str = sys.executable
     syscall_method: str = field(default_factory=choose_syscall_method)
+    syscall_figures: dict[str, SyscallFigure | None] = field(default_factory=dict)
+
+    @property
+    def server_cpus(self) -> set[int] | None:
+        return set(self.pinning.server_cpus or ()) or None
+
+    @property
+    def client_cpus(self) -> set[int]:
+        """The client side's cores: all but the server's (every core when not pinned)."""
+        if self.pinning.client_cpus:
+            return set(self.pinning.client_cpus)
+        return set(os.sched_getaffinity(0))
 
     def warm_up(self, server: RunningServer, point: Point) -> None:
-        """Unmeasured load with connection churn on a fresh server (DESIGN §3)."""
+        """Unmeasured load with connection churn on a fresh server (cold servers)."""
         timing = self.profile.timing
         if timing.server_warmup_s <= 0 or point.connections < 1:
             return
@@ -444,41 +514,61 @@ class PointRunner:
     def _budget(self, duration: float, warmup: float, connections: int) -> float:
         return duration + warmup + self.profile.timing.timeout_ms / 1000 + 15 + connections / 500
 
-    def measure(self, point: Point, repetitions: list[int],
-                on_rep: Callable[[dict], None]) -> None:
+    def measure(self, point: Point, repetition: int, on_rep: Callable[[dict], None]) -> None:
         scenario = SCENARIOS[point.scenario]
-        log_path = self.run_dir / LOG_DIR / f"{point.point_id}.server.log"
+        log_path = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.server.log"
         rate = None
         if scenario.rate_from:
             rate, problem = self.peak_rate(point, scenario)
             if rate is None:
-                for repetition in repetitions:
-                    on_rep(self._failed_row(point, repetition, problem))
+                on_rep(self._with_scenario_columns(
+                    self._failed_row(point, repetition, problem), scenario))
                 return
+        row = None
         try:
             with running_server(point.model, scenario, self.pinning, log_path,
                                 self.python) as server:
                 if scenario.kind == "idle-server":
                     time.sleep(self.profile.timing.idle_settle_s)
+                    row = self._idle_rep(server, point, repetition)
                 else:
                     self.warm_up(server, point)
-                for repetition in repetitions:
-                    if scenario.kind == "idle-server":
-                        row = self._idle_rep(server, point, repetition)
-                    else:
-                        row = self._one_rep(server, point, scenario, repetition, rate)
-                    on_rep(self._with_scenario_columns(row, scenario))
-                    if server.proc.poll() is not None:
-                        break
+                    row = self._one_rep(server, point, scenario, repetition, rate)
+                    if point.point_id not in self.syscall_figures and \
+                            server.proc.poll() is None:
+                        self.syscall_figures[point.point_id] = self.count_syscalls(
+                            server, point, scenario, rate)
         except ServerFailed as exc:
             log_tail = " | ".join(log_path.read_text(errors="replace").strip().splitlines()[-2:])
-            for repetition in repetitions:
-                on_rep(self._with_scenario_columns(self._failed_row(
-                    point, repetition, f"server failed: {exc}"
-                    + (f": {log_tail[:200]}" if log_tail else "")), scenario))
+            row = self._failed_row(point, repetition, f"server failed: {exc}"
+                                   + (f": {log_tail[:200]}" if log_tail else ""))
         finally:
+            if row is not None:  # the server has stopped: its final event counts are in
+                self._add_server_events(row, point, log_path)
+                on_rep(self._with_scenario_columns(row, scenario))
             if log_path.exists() and log_path.stat().st_size == 0:
                 log_path.unlink()
+
+    def _add_server_events(self, row: dict, point: Point, log_path: Path) -> None:
+        try:
+            text = log_path.read_text(errors="replace")
+        except OSError:
+            text = ""
+        events = server_events(text)
+        row["server_events"] = events
+        row["server_refusals"] = refusals(events)
+        if row["status"] not in ("failed",) and row.get("_result") is not None:
+            status, notes = classify(row["_result"], point.connections, events,
+                                     row["_alive"])
+            row["status"] = status
+            row["note"] = "; ".join([*notes, *row["_notes"]])
+        if scenario_kind(point) == "load":
+            figure = self.syscall_figures.get(point.point_id)
+            row.update(figure.columns() if figure else NO_SYSCALLS)
+            if figure and figure.note:
+                row["note"] = "; ".join(n for n in (row["note"], figure.note) if n)
+        for key in ("_result", "_alive", "_notes"):
+            row.pop(key, None)
 
     @staticmethod
     def _with_scenario_columns(row: dict, scenario: Scenario) -> dict:
@@ -505,88 +595,120 @@ class PointRunner:
         return max(1.0, point.rate_fraction * float(peak)), ""
 
     def _idle_rep(self, server: RunningServer, point: Point, repetition: int) -> dict:
-        """No client: sample the server for idle_sample_s (CPU and runnable time)."""
+        """No client: two samples idle_sample_s apart (CPU and runnable time)."""
         if server.proc.poll() is not None:
             return self._failed_row(point, repetition, "the server had exited", "server_died")
-        sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
-        sampler.start()
+        process = psutil.Process(server.proc.pid)
+        first = sampling.take_sample(process, self.server_cpus, None, self.client_cpus)
         time.sleep(self.profile.timing.idle_sample_s)
-        samples = sampler.stop()
+        last = sampling.take_sample(process, self.server_cpus, None, self.client_cpus)
+        samples = [s for s in (first, last) if s is not None]
         summary = sampling.summarize(samples, None)
+        summary.update(sampling.memory_of_tree(server.proc.pid))
         alive = server.proc.poll() is None
         load = LoadResult(None, None, 0.0, 0.0, "", [])
         row = build_row(point, repetition, load, summary, "ok" if alive else "server_died",
                         [] if alive else ["the server exited while idle"], "")
         row["window_s"] = summary.get("sample_span_s", math.nan)
-        row["syscalls_method"] = ""
-        row["syscalls_per_req"] = math.nan
+        row.update(NO_SYSCALLS)
         return row
+
+    def _load_extra(self, point: Point, scenario: Scenario, rate: float | None) -> tuple:
+        extra = list(scenario.loadgen_args)
+        if point.idle_connections:
+            extra += ["--idle-connections", str(point.idle_connections)]
+        if rate is not None:
+            extra += ["--rate", f"{rate:.1f}"]
+        return tuple(extra)
 
     def _one_rep(self, server: RunningServer, point: Point, scenario: Scenario,
                  repetition: int, rate: float | None = None) -> dict:
         timing = self.profile.timing
         if server.proc.poll() is not None:
             return self._failed_row(point, repetition, "the server had exited", "server_died")
-        extra = list(scenario.loadgen_args)
-        if point.idle_connections:
-            extra += ["--idle-connections", str(point.idle_connections)]
-        if rate is not None:
-            extra += ["--rate", f"{rate:.1f}"]
         cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
-                              tuple(extra), self.pinning, self.python)
-        exact = self.syscall_method != "off" and point.connections in scenario.exact_syscalls_at
-        log_from = server.log_size()
-        sampler = sampling.Sampler(server.proc.pid, set(self.pinning.server_cpus or ()) or None)
-        counter = None
-        if self.syscall_method != "off" and not exact:
-            counter = WindowSyscalls(server.proc.pid, self.syscall_method,
-                                     tick_interval(timing.duration_s))
-            counter.start()
+                              self._load_extra(point, scenario, rate), self.pinning,
+                              self.python)
+        sampler = sampling.WindowSampler(server.proc.pid, self.server_cpus, self.client_cpus)
         sampler.start()
+
+        def on_line(line: str) -> None:
+            match = WINDOW_LINE.match(line.strip())
+            if match:
+                sampler.announce(float(match.group(1)), float(match.group(2)))
+
         try:
             load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
                                                  point.connections + point.idle_connections),
-                               counter.on_tick if counter else None)
+                               on_line)
         finally:
-            if counter:
-                counter.finish()
-            samples = sampler.stop()
-        start, end = measuring_window(load, timing.duration_s)
-        rps = (load.result or {}).get("rps")
-        summary = sampling.summarize(sampling.window(samples, start, end), rps)
+            samples = sampler.finish()
+        result = load.result or {}
+        notes = []
+        summary = sampling.summarize(samples, result.get("rps"))
+        summary.update(sampler.memory or sampling.memory_of_tree(server.proc.pid))
+        summary["sample_offset_ms"] = sample_offset_ms(samples, result)
+        if len(samples) < 2 and load.result is not None:
+            notes.append("no samples at the window's edges (the load generator announced "
+                         "no window): server CPU not measured")
         alive = server.proc.poll() is None
-        status, notes = classify(load.result, point.connections, server.log_text(log_from),
-                                 alive)
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
-        summary["syscalls_method"] = self.syscall_method if counter else ""
-        summary["syscalls_per_req"] = (counter.per_request if counter and
-                                       counter.per_request is not None else math.nan)
-        if counter and counter.error:
-            notes.append(f"syscall count failed: {counter.error[:120]}")
-        if exact and alive:
-            summary.update(self._exact_syscalls(server, point, notes))
         histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
-                                          (load.result or {}).get("histogram"))
+                                          result.get("histogram"))
         if load.stderr.strip():
             log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"
             log.write_text(load.stderr)
-        return build_row(point, repetition, load, summary, status, notes, histogram)
+        status = "failed" if load.result is None else "ok"  # classified once events are in
+        row = build_row(point, repetition, load, summary, status,
+                        ["the load generator printed no JSON result"] if load.result is None
+                        else [], histogram)
+        row.update({"_result": load.result, "_alive": alive, "_notes": notes})
+        if load.result is None:
+            row["note"] = "; ".join([row["note"], *notes])
+        return row
 
-    def _exact_syscalls(self, server: RunningServer, point: Point, notes: list[str]) -> dict:
-        """Syscalls per request bracketed exactly: a counter around a known number of
-        round trips of one client (bench.syscalls.count_per_request), after the load."""
+    def count_syscalls(self, server: RunningServer, point: Point, scenario: Scenario,
+                       rate: float | None) -> SyscallFigure | None:
+        """Syscalls per request of this point, in a window of its own after the measured
+        one (a tracer attached to the server slows it: it must not share a measured
+        window). At the scenario's `exact_syscalls_at` counts: 2,000 round trips of one
+        client, bracketed; elsewhere the same load as the point, briefly, counted between
+        its first and fourth tick lines."""
+        if self.syscall_method == "off":
+            return None
+        timing = self.profile.timing
+        if point.connections in scenario.exact_syscalls_at:
+            try:
+                count = syscalls.count_per_request(server.proc.pid, server.host, server.port,
+                                                   EXACT_SYSCALL_REQUESTS, point.payload_bytes,
+                                                   self.syscall_method)
+            except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
+                return SyscallFigure(math.nan, "", "",
+                                     f"exact syscall count failed: {str(exc)[:120]}")
+            per_req = count.per_request()
+            return SyscallFigure(math.nan if per_req is None else per_req, count.method,
+                                 "exact", f"syscalls counted exactly over "
+                                 f"{EXACT_SYSCALL_REQUESTS} round trips, after the window")
+        duration = timing.syscall_window_s
+        cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
+                              timing.syscall_warmup_s, duration, timing.timeout_ms,
+                              self._load_extra(point, scenario, rate), self.pinning,
+                              self.python)
+        counter = WindowSyscalls(server.proc.pid, self.syscall_method, tick_interval(duration))
+        counter.start()
         try:
-            count = syscalls.count_per_request(server.proc.pid, server.host, server.port,
-                                               EXACT_SYSCALL_REQUESTS, point.payload_bytes,
-                                               self.syscall_method)
-        except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
-            notes.append(f"exact syscall count failed: {str(exc)[:120]}")
-            return {"syscalls_per_req": math.nan, "syscalls_method": ""}
-        notes.append(f"syscalls counted exactly over {EXACT_SYSCALL_REQUESTS} round trips")
-        return count.as_row()
+            run_loadgen(cmd, self._budget(duration, timing.syscall_warmup_s,
+                                          point.connections + point.idle_connections),
+                        counter.on_line)
+        finally:
+            counter.finish()
+        if counter.per_request is None:
+            return SyscallFigure(math.nan, "", "", "syscall count failed: "
+                                 + (counter.error or "no responses counted")[:120])
+        return SyscallFigure(counter.per_request, self.syscall_method, "separate")
 
     def _failed_row(self, point: Point, repetition: int, note: str,
                     status: str = "failed") -> dict:
@@ -594,4 +716,18 @@ class PointRunner:
         summary = sampling.summarize([], None)
         row = build_row(point, repetition, load, summary, status, [note], "")
         row["errors"] = math.nan
+        row.update(NO_SYSCALLS)
         return row
+
+
+def scenario_kind(point: Point) -> str:
+    return SCENARIOS[point.scenario].kind
+
+
+def sample_offset_ms(samples: list, result: dict) -> float:
+    """How far the two samples fell from the window's edges (the CPU figures' interval
+    vs the requests' interval), worst of the two, in milliseconds."""
+    start, end = result.get("window_start_monotonic_s"), result.get("window_end_monotonic_s")
+    if len(samples) < 2 or start is None or end is None:
+        return math.nan
+    return 1000.0 * max(abs(samples[0].t - start), abs(samples[-1].t - end))

@@ -1,0 +1,107 @@
+"""What a syscall tracer attached to a server costs it (a benchmark, not a test).
+
+    .venv/bin/python benchmarks/tracer_cost.py [--models epoll select threaded]
+        [--connections 100] [--duration 2] [--rounds 5] [--method perf]
+
+Why: the bench once counted syscalls with a perf tracepoint during ~60 % of every
+measured window, which slows syscall-heavy models more than others. It now counts them
+in a separate window; this script shows, per model, what the tracer would have cost.
+
+One server per model, pinned to core 0 and warmed up; then rounds of the same closed-loop
+load (`python -m loadgen`, pinned to core 1) alternate without and with the counter
+attached and enabled for the whole run (`bench.syscalls.SyscallCounter`), the order
+swapped every round, so drift on a shared machine falls on both. Per model: the median
+over rounds of the traced/untraced ratios of req/s and of server CPU µs per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import syscalls  # noqa: E402
+from tests.serverproc import running_server  # noqa: E402
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def one_run(server, args, traced: bool, duration: float) -> dict:
+    """One load run; the server's CPU µs per request over the same run."""
+    cmd = [sys.executable, "-m", "loadgen", "--host", server.host, "--port", str(server.port),
+           "--connections", str(args.connections), "--processes", "1", "--cpus", "1",
+           "--duration", str(duration), "--warmup", "0.3", "--json"]
+    watched = psutil.Process(server.pid)
+    counter = syscalls.SyscallCounter(args.method) if traced else None
+    if counter:
+        counter.start(server.pid)
+    before = cpu_seconds(watched)
+    try:
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True,
+                             timeout=duration + 60, check=True)
+    finally:
+        spent = cpu_seconds(watched) - before
+        count = counter.stop() if counter else None
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    served = result["rps"] * (duration + 0.3)
+    result["server_us_per_req"] = spent * 1e6 / served if served else float("nan")
+    result["syscalls"] = count.total if count else None
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["epoll", "select", "threaded"])
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--method", default="perf", choices=("perf", "strace"))
+    args = parser.parse_args()
+    problem = syscalls.method_problem(args.method)
+    if problem:
+        print(f"cannot measure the tracer here: {problem}")
+        return 1
+    if len(os.sched_getaffinity(0)) < 2:
+        print("needs two cores: one for the server, one for the load generator")
+        return 1
+    print(f"# tracer cost ({args.method}): {args.connections} connections, closed loop, "
+          f"{args.duration} s runs, {args.rounds} rounds untraced/traced, order swapped "
+          f"every round; server core 0, loadgen core 1")
+    print("model | req/s untraced (median) | traced/untraced req/s | traced/untraced "
+          "server µs/req | syscalls/req")
+    print("--- | ---: | ---: | ---: | ---:")
+    for model in args.models:
+        with running_server(model) as server:
+            os.sched_setaffinity(server.pid, {0})
+            one_run(server, args, False, 1.0)  # warm up, unmeasured
+            pairs = []
+            for round_no in range(args.rounds):
+                order = (False, True) if round_no % 2 == 0 else (True, False)
+                runs = {traced: one_run(server, args, traced, args.duration)
+                        for traced in order}
+                pairs.append((runs[False], runs[True]))
+        rps_ratio = statistics.median(t["rps"] / u["rps"] for u, t in pairs)
+        cpu_ratio = statistics.median(t["server_us_per_req"] / u["server_us_per_req"]
+                                      for u, t in pairs)
+        per_req = statistics.median(t["syscalls"] / (t["rps"] * (args.duration + 0.3))
+                                    for _, t in pairs)
+        untraced = statistics.median(u["rps"] for u, _ in pairs)
+        print(f"{model} | {untraced:,.0f} | {rps_ratio:.3f} | {cpu_ratio:.3f} | {per_req:.2f}",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
