@@ -2,7 +2,8 @@
 
 Every chart puts connections on a log x axis, gives each model one colour in every
 chart, shows the median over repetitions with the min-max spread as error bars, and
-marks points that were refused, starved, failed or had errors instead of dropping them.
+marks points that were refused, starved, failed or had errors instead of dropping them,
+and points whose client was saturated in most repetitions (their throughput is a floor).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ STATUS_MARKS = {
 }
 STATUS_LABELS = {"refused": "refused connections", "starved": "starved connections",
                  "errors": "errors", "server_died": "server died", "failed": "no result"}
-SATURATED = "client_saturated"  # not a status: the load generator, not the server, was the limit
+SATURATED = "client_saturated"  # not a status: the client, not the server, was the limit
 SATURATED_MARK = dict(marker="s", s=95, facecolors="none", edgecolors="0.45", linewidths=1.3)
 
 
@@ -152,7 +153,7 @@ def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     if SATURATED in statuses:
         handles.append(Line2D([], [], linestyle="none", marker="s", markersize=9,
                               markerfacecolor="none", markeredgecolor="0.45",
-                              label="client saturated"))
+                              label="client saturated (throughput a floor)"))
     for status in sorted(statuses - {SATURATED}, key=list(STATUS_MARKS).index):
         mark = STATUS_MARKS[status]
         handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],

@@ -149,20 +149,32 @@ def test_window_keeps_the_samples_inside_the_span():
     assert [s.t for s in picked] == [3.0, 4.0, 5.0, 6.0]
 
 
-def test_aggregate_takes_median_spread_and_worst_status():
+def test_aggregate_takes_median_spread_worst_status_and_majority_saturation():
     frame = pd.DataFrame({
         "model": ["m"] * 3, "scenario": ["s"] * 3, "connections": [10] * 3,
         "payload_bytes": [64] * 3, "rps": [100.0, 110.0, 150.0],
-        "status": ["ok", "starved", "ok"], "client_saturated": [False, True, False],
-        "starved_connections": [0, 3, 0], "fairness_jain": [1.0, 0.5, 1.0],
-        "errors": [0, 0, 0], "note": ["", "3 starved", ""],
+        "status": ["ok", "starved", "starved"], "client_saturated": [False, True, False],
+        "starved_connections": [0, 3, 5], "fairness_jain": [1.0, 0.5, 1.0],
+        "errors": [0, 0, 4], "note": ["", "3 starved", ""],
     })
     got = summary.aggregate(frame, "rps").iloc[0]
     assert got["median"] == 110.0 and got["low"] == 100.0 and got["high"] == 150.0
     assert got["spread"] == pytest.approx(50 / 110)
-    assert got["status"] == "starved" and bool(got["client_saturated"])
+    assert got["status"] == "starved"
+    assert not got["client_saturated"] and got["saturated_reps"] == 1  # 1 of 3: no majority
     flagged = summary.flags(frame).iloc[0]
-    assert bool(flagged["noisy"]) and flagged["starved_connections"] == 3
+    assert bool(flagged["noisy"]) and flagged["status_reps"] == 2
+    assert (flagged["starved_connections"], flagged["starved_low"],
+            flagged["starved_high"]) == (3, 0, 5)
+    assert flagged["errors"] == 0 and flagged["errors_high"] == 4 and flagged["note"] == "3 starved"
+
+
+def test_a_difference_is_a_result_only_when_repetitions_do_not_overlap():
+    assert summary.ranges_apart(1, 2, 3, 3, 4, 3)
+    assert not summary.ranges_apart(1, 3, 3, 3, 4, 3)
+    assert not summary.ranges_apart(1, 1, 1, 3, 3, 1)  # one repetition each: nothing to judge
+    apart = summary.compare_samples(pd.Series([1.0, 2.0, 1.5]), pd.Series([3.0, 4.0, 3.5]))
+    assert apart.separated and apart.p == pytest.approx(0.1) and apart.ratio == 1.5 / 3.5
 
 
 def test_smallest_p_of_an_exact_two_sided_test():

@@ -1,0 +1,88 @@
+"""A saturated client (client cores >= 85 % busy) makes a point's throughput a floor: the
+report flags a point when most of its repetitions were saturated, shows how busy the
+client cores were (and steal), and says which figures are floors; the plots agree."""
+
+import matplotlib.pyplot as plt
+
+from bench import plots, report, summary
+
+from .report_frames import frame, point, read_back
+
+
+def saturated_run(tmp_path, flags=(True, True, False)):
+    return read_back(tmp_path, frame(
+        point("nonblocking", rps=[150_000, 152_000, 151_000], client_saturated=list(flags),
+              client_core_busy_pct=[91.0, 93.0, 80.0], client_core_steal_pct=[3.0, 4.0, 2.0],
+              loadgen_saturated=False),
+        point("epoll", rps=[90_000, 92_000, 91_000], client_core_busy_pct=[70.0, 72.0, 71.0],
+              client_core_steal_pct=0.0, loadgen_saturated=[True, True, True])))
+
+
+def test_a_point_is_saturated_when_most_repetitions_were(tmp_path):
+    most = summary.aggregate(saturated_run(tmp_path), "rps").set_index("model")
+    assert bool(most.loc["nonblocking", "client_saturated"])
+    assert most.loc["nonblocking", "saturated_reps"] == 2
+    assert most.loc["nonblocking", "client_core_busy_pct"] == 91.0
+    assert not bool(most.loc["epoll", "client_saturated"])  # loadgen_saturated is not it
+    few = summary.aggregate(saturated_run(tmp_path / "b", (True, False, False)), "rps")
+    assert not few.set_index("model").loc["nonblocking", "client_saturated"]
+
+
+def test_flags_show_the_client_cores_busy_and_steal_and_call_it_a_floor(tmp_path):
+    text = report.flags_section(saturated_run(tmp_path))
+    (row,) = [line for line in text.splitlines() if line.startswith("| nonblocking")]
+    assert "yes, 2 of 3: client cores 91 % busy, 3 % stolen" in row, row
+    assert "at least 85 % busy" in text and "throughput is a floor" in text
+    assert "floors (client saturated): nonblocking persistent at 100 conn" in text
+    assert "| epoll" not in text
+
+
+def test_a_minority_of_saturated_repetitions_is_not_flagged(tmp_path):
+    text = report.flags_section(saturated_run(tmp_path, (True, False, False)))
+    assert text.startswith("No point was flagged"), text
+
+
+def test_the_fastest_model_s_figure_is_called_a_floor(tmp_path):
+    (ranking,) = [s for s in report.statements(saturated_run(tmp_path))
+                  if s.startswith("**persistent")]
+    assert ("nonblocking's figure is a floor (client saturated in 2 of 3 repetitions, client "
+            "cores 91 % busy, 3 % stolen)") in ranking, ranking
+
+
+def test_peak_table_and_metric_tables_mark_floors(tmp_path):
+    data = saturated_run(tmp_path)
+    peak = report.peak_table(data)
+    assert "| persistent | nonblocking | 151,000 * |" in peak and "floor" in peak
+    table = report.metric_table(data, "persistent", "rps", "{:,.0f}", 1.0)
+    assert "151,000 ±1% *" in table and "91,000 ±1% |" in table
+    minority = report.metric_table(saturated_run(tmp_path / "b", (True, False, False)),
+                                   "persistent", "rps", "{:,.0f}", 1.0)
+    assert "*" not in minority
+    busy = report.metric_table(data, "persistent", "client_core_busy_pct", "{:.0f}", 1.0)
+    assert "| nonblocking | 91 ±7% * |" in busy
+
+
+def test_ratio_sentence_shows_the_client_cores_behind_the_floor(tmp_path):
+    data = saturated_run(tmp_path)
+    sentence = report.ratio_sentence(data, "nonblocking", "epoll")
+    assert "saturated in 2 of nonblocking's 3 repetitions (client cores 91 % busy" in sentence
+
+
+def test_plots_mark_only_majority_saturated_points(tmp_path):
+    for flags, marked in (((True, True, False), True), ((True, False, False), False)):
+        data = saturated_run(tmp_path / str(marked), flags)
+        fig, ax = plt.subplots()
+        shown = plots.draw_metric(ax, data, plots.METRIC_BY_COLUMN["rps"], "persistent",
+                                  ["nonblocking", "epoll"])
+        plt.close(fig)
+        assert (plots.SATURATED in shown) == marked
+
+
+def test_a_win_between_two_floors_is_said_to_rank_the_client(tmp_path):
+    data = read_back(tmp_path, frame(
+        point("nonblocking", rps=[150_000, 152_000, 151_000], client_saturated=True,
+              client_core_busy_pct=90.0),
+        point("poll", rps=[90_000, 92_000, 91_000], client_saturated=True,
+              client_core_busy_pct=88.0)))
+    (ranking,) = [s for s in report.statements(data) if s.startswith("**persistent")]
+    assert "both figures are floors: this ranks what the client managed" in ranking, ranking
