@@ -151,10 +151,12 @@ def load_results(run_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.read_csv(path, keep_default_na=True)
     frame = with_key_columns(frame)
-    if "client_saturated" in frame:
-        frame["client_saturated"] = frame["client_saturated"].map(
-            {True: True, False: False, "true": True, "false": False}).fillna(False).astype(bool)
-    for column in ("status", "note", "errors_detail", "histogram", "syscalls_method"):
+    for column in ("client_saturated", "loadgen_saturated"):
+        if column in frame:
+            frame[column] = frame[column].map(
+                {True: True, False: False, "true": True, "false": False}).fillna(False).astype(bool)
+    for column in ("status", "note", "errors_detail", "histogram", "syscalls_method",
+                   "syscalls_window", "reply_check", "server_events", "work_kind"):
         if column in frame:
             frame[column] = frame[column].fillna("").astype(str)
     return frame
