@@ -624,7 +624,7 @@ CLAIMS: tuple[Claim, ...] = (
         number=5,
         statement="The cost of select and poll grows with the number of watched descriptors; "
                   "epoll's does not (it depends on the ready ones).",
-        notes_zh="select和poll在“醒着”的时候要遍历整个fd集合，而epoll在“醒着”的时候只要判断一下"
+        notes_zh="select和poll在“醒着”的时候要遍历整个fd集合，而epoll在“醒着”的 时候只要判断一下"
                  "就绪链表是否为空就行了",
         notes_en="When awake, select and poll must traverse the whole fd set, whereas epoll, "
                  "when awake, only has to check whether the ready list is empty.",
