@@ -1,9 +1,12 @@
 """One chart per lecture-note claim, drawn from a results DataFrame only (PNG and SVG).
 
 Why: a verdict in the claims table is easier to trust next to the numbers it was computed
-from. Each chart shows the medians over repetitions with the min-max spread, the thresholds
+from. Each chart shows the medians over repetitions with the min-max spread, the margins
 of the claim's rule as dashed lines, and the verdict (from bench.claims) in its title.
 A claim whose data is missing in the run gets no chart.
+
+Each record of bench.claims.CLAIMS names its chart: `chart_<name>(df, claim)` below draws
+it (or returns None without data) into claim<number>_<name>.png and .svg.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from . import claims  # noqa: E402
 from .claims import (  # noqa: E402
-    EPOLL_FAMILY, EVENT_LOOPS, FD_SETSIZE, MULTIPLEXING, READINESS_MODELS, THREADED, _good,
+    BUSY_POLLING, EPOLL_FAMILY, EVENT_LOOPS, FD_SETSIZE, MULTIPLEXING, READINESS_MODELS,
+    THREADED, _good,
 )
 
 try:  # one colour per model across every chart of the run (bench/plots.py, engineer H3)
@@ -33,11 +37,6 @@ except ImportError:  # plots.py absent: a stable palette from the sorted model n
     def model_colour(model: str):
         names = _KNOWN if model in _KNOWN else sorted([*_KNOWN, model])
         return _PALETTE[names.index(model) % len(_PALETTE)]
-
-
-FILE_NAMES = {1: "claim1_threads_few_connections", 2: "claim2_advantage_is_scale",
-              3: "claim3_syscalls_per_request", 4: "claim4_select_fd_limit",
-              5: "claim5_scan_cost", 6: "claim6_heavy_handler", 7: "claim7_idle_cpu"}
 
 
 def _spread(df: pd.DataFrame, scenario: str, x: str, y: str, models) -> pd.DataFrame:
@@ -91,10 +90,10 @@ def _all_models(df: pd.DataFrame) -> list[str]:
     return sorted(df["model"].dropna().unique()) if "model" in df else []
 
 
-def chart_threads_few(df: pd.DataFrame):
+def chart_threads_few_connections(df: pd.DataFrame, claim: claims.Claim):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     models = [THREADED, *MULTIPLEXING]
-    few = df[df["connections"].astype(float) <= claims.C1_MAX_N]
+    few = df[df["connections"].astype(float) <= claim.limits["max_n"]]
     if not _lines(left, _spread(few, "persistent", "connections", "rps", models), "connections"):
         plt.close(fig)
         return None
@@ -105,7 +104,7 @@ def chart_threads_few(df: pd.DataFrame):
     return fig
 
 
-def chart_advantage_is_scale(df: pd.DataFrame):
+def chart_advantage_is_scale(df: pd.DataFrame, claim: claims.Claim):
     data = _spread(df, "persistent", "connections", "rps", [THREADED, *EPOLL_FAMILY])
     if data.empty or THREADED not in set(data["model"]):
         return None
@@ -122,7 +121,10 @@ def chart_advantage_is_scale(df: pd.DataFrame):
     if not ratios:
         plt.close(fig)
         return None
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="equal throughput")
+    margin = claim.limits["factor"]
+    ax.axhline(1.0, color="grey", linestyle=":", linewidth=1, label="equal throughput")
+    ax.axhline(margin, color="grey", linestyle="--", linewidth=1,
+               label=f"{margin:g}x: the rule's line (below at N=1, above at the largest N)")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.set(xlabel="connections (log)", ylabel="throughput ratio (event loop / threaded)")
@@ -131,7 +133,7 @@ def chart_advantage_is_scale(df: pd.DataFrame):
     return fig
 
 
-def chart_syscalls(df: pd.DataFrame):
+def chart_syscalls_per_request(df: pd.DataFrame, claim: claims.Claim):
     if "syscalls_per_req" not in df:
         return None
     rows = df if "syscalls_method" not in df else df[df["syscalls_method"] != "proc-io"]
@@ -145,21 +147,28 @@ def chart_syscalls(df: pd.DataFrame):
     blocking = rows[(rows["model"] == "blocking") & (rows["scenario"] == "persistent")
                     & (rows["connections"] == 1)]["syscalls_per_req"].median()
     if blocking == blocking:
-        ax.axhline(blocking + 1, color="grey", linestyle="--", linewidth=1,
-                   label="blocking + 1 (the claim)")
+        low, high = claim.limits["low"], claim.limits["high"]
+        ax.axhspan(blocking + low, blocking + high, color="grey", alpha=0.15,
+                   label=f"blocking {low:+g} .. {high:+g} (the claim: +1)")
         ax.legend(fontsize=8)
     ax.set(xlabel="model (persistent, 1 connection)", ylabel="syscalls per request")
     return fig
 
 
-def chart_select_fd_limit(df: pd.DataFrame):
+def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
     if "connected" not in df and "starved_connections" not in df:
         return None
     rows = df[(df["scenario"] == "persistent") & df["model"].isin(["select", *EPOLL_FAMILY])]
-    if rows.empty or rows["connections"].max() < claims.C4_MIN_N:
+    if rows.empty or rows["connections"].max() < claim.limits["min_n"]:
         return None
     rows = rows.assign(served_pct=100 * claims._served(rows) / rows["connections"].astype(float))
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    refusals = claims.fd_refusals(rows)
+    fig, (ax, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    if refusals is not None:
+        _lines(right, _spread(rows.assign(refusals=refusals), "persistent", "connections",
+                              "refusals", ["select", *EPOLL_FAMILY]), "connections")
+    right.set(xlabel="connections requested (log)",
+              ylabel=f"server's own {claims.FD_REFUSAL_EVENT} count")
     _lines(ax, _spread(rows, "persistent", "connections", "served_pct",
                        ["select", *EPOLL_FAMILY]), "connections")
     ns = [n for n in sorted(rows["connections"].unique()) if n > 0]
@@ -171,7 +180,7 @@ def chart_select_fd_limit(df: pd.DataFrame):
     return fig
 
 
-def chart_scan_cost(df: pd.DataFrame):
+def chart_scan_cost(df: pd.DataFrame, claim: claims.Claim):
     models = [m for m in _all_models(df) if m != "nonblocking"]
     data = _spread(df, "idle", "idle_connections", "server_cpu_us_per_req", models)
     if data.empty:
@@ -185,7 +194,7 @@ def chart_scan_cost(df: pd.DataFrame):
     return fig
 
 
-def chart_heavy(df: pd.DataFrame):
+def chart_heavy_handler(df: pd.DataFrame, claim: claims.Claim):
     if not {"work_us", "work_kind"} <= set(df.columns):
         return None
     heavy = df[(df["scenario"] == "heavy") & (df["work_kind"] == "sleep")]
@@ -210,7 +219,7 @@ def chart_heavy(df: pd.DataFrame):
     return fig
 
 
-def chart_idle_cpu(df: pd.DataFrame):
+def chart_idle_cpu(df: pd.DataFrame, claim: claims.Claim):
     idle = df[df["scenario"] == "idle-server"]
     column = next((c for c in ("server_runnable_pct", "server_cpu_pct")
                    if c in idle and idle[c].notna().any()), None)
@@ -223,19 +232,16 @@ def chart_idle_cpu(df: pd.DataFrame):
     if not _bars(ax, idle, "idle-server", column, order):
         plt.close(fig)
         return None
-    ax.axhline(claims.C7_BUSY_PCT, color="red", linestyle="--", linewidth=1,
-               label=f"{claims.C7_BUSY_PCT:g} %: burns a core")
-    ax.axhline(claims.C7_IDLE_PCT, color="green", linestyle="--", linewidth=1,
-               label=f"{claims.C7_IDLE_PCT:g} %: sleeps")
+    busy = idle.loc[idle["model"] == BUSY_POLLING, column].median()
+    if busy == busy:
+        share = claim.limits["share"]
+        ax.axhline(share * busy, color="green", linestyle="--", linewidth=1,
+                   label=f"{share:g} x nonblocking's median: the rule's line")
     label = ("server runnable (% of one core: on it or waiting for it)"
              if column == "server_runnable_pct" else "server CPU (% of one core)")
     ax.set(xlabel="model (no clients)", ylabel=label)
     ax.legend(fontsize=8)
     return fig
-
-
-CHARTS = {1: chart_threads_few, 2: chart_advantage_is_scale, 3: chart_syscalls,
-          4: chart_select_fd_limit, 5: chart_scan_cost, 6: chart_heavy, 7: chart_idle_cpu}
 
 
 def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
@@ -247,8 +253,9 @@ def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
     results = {r.number: r for r in claims.evaluate(df)}
     usable = _good(df)
     written = {}
-    for number, draw in CHARTS.items():
-        fig = draw(df if number == 4 else usable)
+    for claim in claims.CLAIMS:
+        number = claim.number
+        fig = globals()[f"chart_{claim.chart}"](df if claim.keeps_failed_rows else usable, claim)
         if fig is None:
             continue
         result = results[number]
@@ -256,7 +263,7 @@ def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
         fig.suptitle(f"Claim {number}: {_wrap(result.claim, width)}\nverdict: {result.verdict}",
                      fontsize=10)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
-        paths = [folder / f"{FILE_NAMES[number]}.{ext}" for ext in ("png", "svg")]
+        paths = [folder / f"claim{number}_{claim.chart}.{ext}" for ext in ("png", "svg")]
         for path in paths:
             fig.savefig(path, dpi=110)
         plt.close(fig)

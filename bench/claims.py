@@ -1,59 +1,76 @@
-"""The lecture notes' claims about IO models, each turned into a verdict computed from results.
+"""The lecture notes' claims about IO models: one record per claim, one engine that turns
+each record into a verdict computed from a run's results.
 
-Why: a report should not say "as expected, epoll wins" because someone wrote it; every verdict
-below comes from the numbers of one run by a rule stated beside it. Pure functions over the
-results DataFrame (one row per point and repetition); no IO, no plotting.
+Why: a report should not say "as expected, epoll wins" because someone wrote it; every
+verdict comes from the numbers of one run by a rule stated beside it. Pure functions over
+the results DataFrame (one row per point and repetition); no IO, no plotting.
 
-Statistics: values are medians over repetitions. Where both sides of a comparison have at least
-`MIN_REPS_FOR_TEST` repetitions, a two-sided Mann-Whitney U test (scipy) is run on them. A
-difference that a verdict rests on must be *decisive*: p < `ALPHA`, or a large effect: a ratio
-of medians of at least the claim's stated "large" factor AND no overlap between the two sides'
-repetitions (every one of one side beyond every one of the other). With 3 repetitions per side
-the smallest possible two-sided p is 0.10, so in the default profile it is the separated large
-effect that decides; on a noisy machine overlapping repetitions leave the claim inconclusive
-rather than let one outlier decide it.
+A record (`Claim`, the table `CLAIMS`) holds the claim's number, its statement, the notes'
+own words (Chinese) with a faithful English rendering, the data it needs, its thresholds
+(`limits`), its rule (text formatted from those limits), its evaluation function and the
+name of its chart (bench.claim_charts.chart_<name>). Adding a claim touches the table and
+its two functions, nothing else.
+
+The statistics rule, the same for every verdict:
+- Figures quoted are medians over repetitions.
+- A comparison "A against c × B + d" is decided only by the exact two-sided Mann-Whitney
+  test of A's repetitions against B's scaled ones (bench.significance) at ALPHA = 0.05:
+  it *shows* A above (or below) c × B + d when p < ALPHA and A's ranks lie on that side.
+  An exact test at 0.05 needs >= 4 repetitions a side; with fewer nothing is shown.
+- "No slower", "not faster" and "within" statements are shown the same way against a
+  margin stated up front (A shown above 0.9 × B is "no more than 10 % slower"); "within
+  a band" is shown from both of its edges (two one-sided tests).
+- A claim's supported and contradicted conditions are built from opposite readings of
+  the same tests (A shown above c × B against A shown below c × B), so they can never
+  both hold; anything else is inconclusive, with the reason. No verdict is a default.
+- A throughput measured with a saturated client (client_saturated: the client cores
+  >= 85 % busy) is a floor of the server's, and its latency a ceiling: such a side cannot
+  count as shown lower (throughput) or higher (latency) than the other.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
-# The columns this module reads, and what each must hold, so the runner can produce exactly them.
-# A missing column, scenario or model makes the affected claim "inconclusive", never an error.
+from . import significance
+
+# The columns the claims read, and what each must hold, so the runner can produce exactly
+# them. A missing column, scenario or model makes the affected claim "inconclusive".
 REQUIRED_COLUMNS: dict[str, str] = {
     "model": "server model name as given to `python -m servers` (threaded, select, epoll, ...)",
     "scenario": "workload name: 'persistent', 'idle', 'heavy' or 'idle-server' (see below)",
     "connections": "connections the load generator was asked to hold (idle-server: 0)",
     "repetition": "repetition index of the point (1..R); one row per repetition",
     "status": "bench.runner's vocabulary: ok, errors, starved, refused (measured, usable), "
-              "server_died, failed (no usable measurement: left out of medians)",
+              "server_died, failed (no usable measurement: left out, except claim 4)",
     "rps": "responses per second in the measured window",
     "p50_us": "median request latency, microseconds",
     "p99_us": "99th percentile request latency, microseconds",
-    "server_cpu_pct": "server process-tree CPU over the window, % of one core (100 = one "
-                      "core busy)",
+    "client_saturated": "client cores >= 85 % busy: the point's throughput is a floor and its "
+                        "latency a ceiling of the server's",
+    "server_cpu_pct": "server process-tree CPU over the window, % of one core",
     "server_cpu_us_per_req": "server CPU time per response, microseconds (service demand)",
-    "connected": "connections established at the start of the window (loadgen JSON `connected`)",
+    "connected": "connections established at the start of the window (loadgen `connected`)",
     "starved_connections": "connections that got no response in the window (loadgen JSON)",
-    "errors": "total load-generator errors in the window (loadgen JSON `errors_total`)",
-    "idle_connections": "scenario 'idle': connections held open without traffic beside the "
-                        "`connections` active ones (0 or empty elsewhere)",
-    "work_us": "simulated handler work per request, microseconds (server --work-us; 0 if none)",
+    "server_events": "JSON {event key: count} from the server's log markers, e.g. "
+                     "{\"refused.fd_setsize\": 81}",
+    "server_refusals": "sum of the server's refused.* and shed.* event counts",
+    "idle_connections": "scenario 'idle': silent connections held beside the active ones",
+    "work_us": "simulated handler work per request, microseconds (server --work-us)",
     "work_kind": "'cpu' or 'sleep' (server --work-kind)",
-    "server_runnable_pct": "optional, preferred by claim 7: % of the window the server's threads "
-                           "were on a CPU or waiting for one (bench.syscalls.runnable_ns delta / "
-                           "window); unlike CPU %, a busy poller shows ~100 % on a shared core",
-    "syscalls_per_req": "every syscall of the server process tree in the window / responses "
-                        "(bench.syscalls with method perf or strace)",
-    "syscalls_method": "optional: the SyscallCount.method used; rows counted with 'proc-io' "
-                       "(read/write family only) are ignored by claim 3",
+    "server_runnable_pct": "optional, preferred by claim 7: % of the window the server's "
+                           "threads were on a CPU or waiting for one",
+    "syscalls_per_req": "every syscall of the server process tree / responses",
+    "syscalls_method": "'perf' | 'proc-io' | '': proc-io rows (read/write only) are ignored",
+    "syscalls_window": "'exact' (per repetition) | 'separate' (one count per point, copied "
+                       "onto each repetition: counted once) | ''",
 }
 
-# Scenarios the claims read. 'persistent' exists in bench/matrix.py; the others are new:
 SCENARIO_DESCRIPTIONS: dict[str, str] = {
     "persistent": "N connections, one request at a time each (closed loop); claims 1-4 "
                   "(claim 4 needs N >= 1100)",
@@ -65,9 +82,8 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_MEASURED = "not measured in this run"
 BAD_STATUSES = {"failed", "server_died"}  # rows whose numbers are not a measurement
-
-ALPHA = 0.05
-MIN_REPS_FOR_TEST = 3
+ALPHA = significance.ALPHA
+FLOOR, CEILING = "floor", "ceiling"
 
 THREADED = "threaded"
 BLOCKING = "blocking"
@@ -76,71 +92,101 @@ MULTIPLEXING = ("select", "poll", "epoll", "selectors")
 EPOLL_FAMILY = ("epoll", "selectors")  # selectors.DefaultSelector is epoll on Linux
 SCAN_MODELS = ("select", "poll")
 READINESS_MODELS = ("select", "poll", "epoll", "selectors", "asyncio", "uvloop")
-EVENT_LOOPS = ("select", "poll", "epoll", "selectors")  # single-threaded, handler runs inline
-
-# Claim thresholds (the "large" factors double as the effect sizes that decide without a test).
-C1_MAX_N, C1_MARGIN, C1_LARGE = 10, 0.10, 1.25
-C2_MARGIN, C2_LARGE, C2_GAIN = 0.10, 1.25, 1.2
-C3_LOW, C3_HIGH = 0.5, 1.5
-FD_SETSIZE, C4_MIN_N, C4_SERVED_ALL = 1024, 1100, 0.99
-C5_SCAN_GROWTH, C5_EPOLL_GROWTH, C5_MIN_RANGE = 1.5, 1.25, 10
-C6_CEILING_SLACK, C6_CEILING_BROKEN, C6_SCALE, C6_P99_GROWTH, C6_P99_FLAT = 1.1, 1.5, 2.0, 2.0, 1.25
-C7_BUSY_PCT, C7_IDLE_PCT, C7_BUSY_FAIL, C7_IDLE_FAIL = 80.0, 5.0, 20.0, 20.0
+EVENT_LOOPS = ("select", "poll", "epoll", "selectors")  # single-threaded, handler inline
+FD_SETSIZE = 1024
+FD_REFUSAL_EVENT = "refused.fd_setsize"
 
 
 @dataclass(frozen=True)
 class ClaimResult:
     number: int
     claim: str      # English statement of the claim
-    source: str     # the lecture notes' words, briefly, in Chinese
+    source: str     # the lecture notes' words, in Chinese
     metric: str     # what is compared, with its scenario
-    values: str     # the measured numbers behind the verdict, or NOT_MEASURED
+    values: str     # the measured numbers (medians) and tests behind the verdict
     verdict: str    # SUPPORTED | CONTRADICTED | INCONCLUSIVE
-    rule: str       # the rule the verdict was computed by, as a sentence
+    rule: str       # the rule the verdict was computed by
+    source_en: str = ""  # a faithful English rendering of `source`
+    reason: str = ""     # why the verdict is inconclusive ('' when decided)
+
+
+# ---- the rule's one primitive: a side, and the exact test of one side against another ----
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a point's repetitions of one metric. bound: FLOOR or
+    CEILING when the client was saturated (the server's true figure is >= or <= this)."""
+
+    name: str
+    values: pd.Series
+    bound: str = ""
+
+    @property
+    def median(self) -> float:
+        return float(self.values.median()) if len(self.values) else math.nan
+
+    def __len__(self) -> int:
+        return len(self.values)
 
 
 @dataclass(frozen=True)
-class Comparison:
-    """Medians of two samples, their ratio a/b, and the Mann-Whitney p when both have enough."""
+class Check:
+    """The exact test of a against factor × b + shift, read at ALPHA."""
 
-    median_a: float
-    median_b: float
-    n_a: int
-    n_b: int
-    p: float | None
-    separated: bool  # every sample of one side lies beyond every sample of the other
+    a: Side
+    b: Side
+    factor: float
+    shift: float
+    decision: significance.Decision
+
+    def shows(self, relation: str) -> bool:
+        """a is shown above ('>') or below ('<') factor × b + shift (and no saturated
+        client's floor or ceiling stands in the way)."""
+        seen = self.decision.higher if relation == ">" else self.decision.lower
+        return seen and not self.blocked(relation)
+
+    def blocked(self, relation: str) -> str:
+        up = relation == ">"
+        for side, bad in ((self.a, CEILING if up else FLOOR), (self.b, FLOOR if up else CEILING)):
+            if side.bound == bad:
+                return f"client saturated at {side.name} (its figure is a {bad})"
+        return ""
 
     @property
-    def ratio(self) -> float:
-        return self.median_a / self.median_b if self.median_b else math.inf
+    def text(self) -> str:
+        scale = "" if self.factor == 1 else f"{self.factor:g}x "
+        offset = "" if self.shift == 0 else f" {self.shift:+g}"
+        d = self.decision
+        if not d.decidable:
+            outcome = d.reason()
+        elif d.significant:
+            relation = ">" if d.higher else "<"
+            outcome = f"{'higher' if d.higher else 'lower'}, p={d.test.p:.2g}"
+            if self.blocked(relation):
+                outcome += f"; not counted: {self.blocked(relation)}"
+        else:
+            outcome = f"p={d.test.p:.2g}"
+        return f"{self.a.name} vs {scale}{self.b.name}{offset}: {outcome}"
 
-    def decisive(self, large: float) -> bool:
-        """p < ALPHA, or the ratio is at least `large` away from 1 and the sides do not overlap."""
-        if self.p is not None and self.p < ALPHA:
-            return True
-        r = self.ratio
-        return (r >= large or (r > 0 and 1 / r >= large)) and self.separated
 
-    def p_text(self) -> str:
-        return f", p={self.p:.3g}" if self.p is not None else f", n={self.n_a}v{self.n_b}"
+def check(a: Side, b: Side, factor: float = 1.0, shift: float = 0.0) -> Check:
+    scaled = b.values.astype(float) * factor + shift
+    return Check(a, b, factor, shift, significance.decide(a.values, scaled, ALPHA))
 
 
-def compare(a: pd.Series, b: pd.Series) -> Comparison:
-    a, b = a.dropna().astype(float), b.dropna().astype(float)
-    p = None
-    if len(a) >= MIN_REPS_FOR_TEST and len(b) >= MIN_REPS_FOR_TEST:
-        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
-    separated = bool(len(a) and len(b) and (a.max() < b.min() or b.max() < a.min()))
-    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p, separated)
+@dataclass
+class Evidence:
+    """What a claim's evaluation found: the values to quote, the two verdict conditions,
+    and every test it ran (the engine reads their reasons when nothing was decided)."""
+
+    values: str = NOT_MEASURED
+    supported: bool = False
+    contradicted: bool = False
+    checks: list[Check] = field(default_factory=list)
+    why: str = ""  # a precondition that kept the rule from applying
 
 
 # ---- selecting data -----------------------------------------------------------------------
-
-def _good(df: pd.DataFrame) -> pd.DataFrame:
-    if "status" not in df:
-        return df
-    return df[~_failed(df)]
-
 
 def _failed(rows: pd.DataFrame) -> pd.Series:
     if "status" not in rows:
@@ -148,11 +194,8 @@ def _failed(rows: pd.DataFrame) -> pd.Series:
     return rows["status"].astype(str).str.strip().str.lower().isin(BAD_STATUSES)
 
 
-def _missing(df: pd.DataFrame, columns: list[str]) -> str | None:
-    absent = [c for c in columns if c not in df.columns]
-    if absent:
-        return f"{NOT_MEASURED} (no column {', '.join(absent)})"
-    return None
+def _good(df: pd.DataFrame) -> pd.DataFrame:
+    return df[~_failed(df)]
 
 
 def _rows(df: pd.DataFrame, scenario: str, model: str | None = None, **equal) -> pd.DataFrame:
@@ -164,30 +207,24 @@ def _rows(df: pd.DataFrame, scenario: str, model: str | None = None, **equal) ->
     return sel
 
 
-def _samples(df: pd.DataFrame, scenario: str, model: str, column: str, **equal) -> pd.Series:
-    return _rows(df, scenario, model, **equal)[column].dropna().astype(float)
+def _saturated(rows: pd.DataFrame) -> bool:
+    if "client_saturated" not in rows:
+        return False
+    return bool(rows["client_saturated"].astype(str).str.strip().str.lower()
+                .isin({"true", "1", "1.0"}).any())
 
 
-def _best(df: pd.DataFrame, scenario: str, models: tuple[str, ...], column: str,
-          highest: bool = True, **equal) -> tuple[str, pd.Series] | None:
-    """The model (of `models`, measured here) with the best median of `column`, and its samples."""
-    found = [(m, s) for m in models if len(s := _samples(df, scenario, m, column, **equal))]
-    if not found:
-        return None
-    pick = max if highest else min
-    return pick(found, key=lambda ms: ms[1].median())
+def _side(rows: pd.DataFrame, column: str, name: str, saturated_bound: str = "") -> Side:
+    values = (rows[column].dropna().astype(float) if column in rows
+              else pd.Series(dtype=float))
+    return Side(name, values, saturated_bound if _saturated(rows) else "")
 
 
-def _saturated(df: pd.DataFrame, scenario: str, models, counts) -> list[str]:
-    """A note naming the compared points whose load generator was saturated (DESIGN §3:
-    their throughput is a floor set by the client, not the server's ceiling)."""
-    if "client_saturated" not in df:
-        return []
-    rows = df[(df["scenario"] == scenario) & df["model"].isin(models)
-              & df["connections"].isin(counts)]
-    hit = rows[rows["client_saturated"].astype(str).str.lower().isin({"true", "1", "1.0"})]
-    points = sorted({f"{m} N={n:g}" for m, n in zip(hit["model"], hit["connections"])})
-    return [f"client saturated at {', '.join(points)}"] if points else []
+def _best(df: pd.DataFrame, scenario: str, models, column: str, **equal) -> str | None:
+    """The model (of `models`, measured here) with the highest median of `column`."""
+    medians = {m: rows[column].astype(float).median() for m in models
+               if len(rows := _rows(df, scenario, m, **equal).dropna(subset=[column]))}
+    return max(medians, key=medians.get) if medians else None
 
 
 def _fmt(value: float, unit: str = "") -> str:
@@ -197,137 +234,114 @@ def _fmt(value: float, unit: str = "") -> str:
     return f"{text}{unit}"
 
 
-def _verdict(ok: bool, failed: bool) -> str:
-    return CONTRADICTED if failed else SUPPORTED if ok else INCONCLUSIVE
+def _ratio(a: Side, b: Side) -> str:
+    ratio = a.median / b.median if b.median else math.nan
+    return f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a"
 
 
-# ---- the claims ---------------------------------------------------------------------------
+def _saturation_note(*sides: Side) -> list[str]:
+    hit = sorted({s.name for s in sides if s.bound})
+    return [f"client saturated at {', '.join(hit)}"] if hit else []
 
-def claim_threads_no_slower_when_few(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=1,
-        claim="With few connections a thread-per-connection server is no slower than "
-              "select/epoll, and its latency may even be lower.",
-        source="如果处理的连接数不是很高的话，使用select/epoll的web server不一定比使用"
-               "multi-threading + blocking IO的web server性能更好，可能延迟还更大",
-        metric=f"'persistent', N <= {C1_MAX_N}: rps and p50 of threaded vs the best of "
-               f"{'/'.join(MULTIPLEXING)}",
-        rule=f"At every N <= {C1_MAX_N} measured for both: contradicted if threaded's median "
-             f"rps is lower than the best multiplexing model's by more than "
-             f"{C1_MARGIN:.0%}, or its p50 higher by more than {C1_MARGIN:.0%}, decisively "
-             f"(Mann-Whitney p < {ALPHA}, or a factor >= {C1_LARGE} with no overlap between the "
-             f"repetitions); supported if at every such "
-             f"N threaded is within {C1_MARGIN:.0%} or better on both; else inconclusive.",
-    )
-    missing = _missing(df, ["rps", "p50_us"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
-    good = _good(df)
-    parts, ok_all, failed, points = [], True, False, 0
-    counts = sorted(_rows(good, "persistent", THREADED)["connections"].dropna().unique())
-    for n in [c for c in counts if 0 < c <= C1_MAX_N]:
-        best_rps = _best(good, "persistent", MULTIPLEXING, "rps", connections=n)
-        best_p50 = _best(good, "persistent", MULTIPLEXING, "p50_us", highest=False,
-                         connections=n)
-        if best_rps is None or best_p50 is None:
+
+# ---- the claims' evaluation functions (limits come from the claim's record) ---------------
+
+def threads_few_connections(df: pd.DataFrame, limits: dict) -> Evidence:
+    counts = sorted(c for c in _rows(df, "persistent", THREADED)["connections"].dropna().unique()
+                    if 0 < c <= limits["max_n"])
+    ev, parts, not_better, better, sides = Evidence(), [], [], [], []
+    for n in counts:
+        rival = _best(df, "persistent", MULTIPLEXING, "rps", connections=n)
+        if rival is None:
             continue
-        points += 1
-        rps = compare(_samples(good, "persistent", THREADED, "rps", connections=n), best_rps[1])
-        p50 = compare(_samples(good, "persistent", THREADED, "p50_us", connections=n),
-                      best_p50[1])
-        slower = rps.ratio < 1 - C1_MARGIN and rps.decisive(C1_LARGE)
-        laggier = p50.ratio > 1 + C1_MARGIN and p50.decisive(C1_LARGE)
-        failed |= slower or laggier
-        ok_all &= rps.ratio >= 1 - C1_MARGIN and p50.ratio <= 1 + C1_MARGIN
-        parts.append(f"N={n:g}: threaded {_fmt(rps.median_a)} rps vs {best_rps[0]} "
-                     f"{_fmt(rps.median_b)} ({rps.ratio:.2f}x{rps.p_text()}); p50 "
-                     f"{_fmt(p50.median_a, ' µs')} vs {best_p50[0]} {_fmt(p50.median_b, ' µs')} "
-                     f"({p50.ratio:.2f}x)")
-    if not points:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    parts += _saturated(good, "persistent", [THREADED, *MULTIPLEXING], [n for n in counts
-                                                                       if n <= C1_MAX_N])
-    return ClaimResult(values="; ".join(parts), verdict=_verdict(ok_all, failed), **base)
+        thr, mux = (_rows(df, "persistent", m, connections=n) for m in (THREADED, rival))
+        thr_rps, mux_rps = (_side(r, "rps", f"{m} N={n:g}", FLOOR)
+                            for r, m in ((thr, THREADED), (mux, rival)))
+        thr_p50, mux_p50 = (_side(r, "p50_us", f"{m} p50 N={n:g}", CEILING)
+                            for r, m in ((thr, THREADED), (mux, rival)))
+        p50 = None
+        rps = check(thr_rps, mux_rps, limits["rps_factor"])
+        ev.checks.append(rps)
+        sides += [thr_rps, mux_rps]
+        text = (f"N={n:g}: threaded {_fmt(thr_rps.median)} vs {rival} {_fmt(mux_rps.median)} "
+                f"rps ({_ratio(thr_rps, mux_rps)}), p50 {_fmt(thr_p50.median, ' µs')} vs "
+                f"{_fmt(mux_p50.median, ' µs')}; {rps.text}")
+        if len(thr_p50) and len(mux_p50):  # latency can only add to what throughput shows
+            p50 = check(mux_p50, thr_p50, limits["p50_factor"])
+            ev.checks.append(p50)
+            text += f"; {p50.text}"
+        not_better.append(rps.shows(">") or (p50 is not None and p50.shows(">")))
+        better.append(rps.shows("<") and p50 is not None and p50.shows("<"))
+        parts.append(text)
+    if not parts:
+        return ev
+    ev.values = "; ".join(parts + _saturation_note(*sides))
+    ev.supported, ev.contradicted = any(not_better), all(better)
+    return ev
 
 
-def claim_advantage_is_scale(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=2,
-        claim="The advantage of select/epoll is serving more connections, not serving one "
-              "connection faster.",
-        source="select/epoll的优势并不是对于单个连接能处理得更快，而是在于能处理更多的连接",
-        metric="'persistent': R(N) = best of epoll/selectors rps / threaded rps, at N=1 and at "
-               "the largest N measured for both",
-        rule=f"Supported if R(Nmax) >= {C2_GAIN} x R(1) and R(1) <= {1 + C2_MARGIN:g} (the event "
-             f"loop within {C2_MARGIN:.0%} of threaded at N=1, or slower); contradicted if "
-             f"R(Nmax) <= R(1) or the event loop is faster at N=1 by more than "
-             f"{C2_MARGIN:.0%} decisively (p < {ALPHA}, or >= {C2_LARGE}x with no overlap "
-             f"between the repetitions); else inconclusive.",
-    )
-    missing = _missing(df, ["rps"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
-    good = _good(df)
-    threaded_ns = set(_rows(good, "persistent", THREADED)["connections"].dropna())
-    event_ns = set(_rows(good[good["model"].isin(EPOLL_FAMILY)], "persistent")["connections"]
+def advantage_is_scale(df: pd.DataFrame, limits: dict) -> Evidence:
+    factor = limits["factor"]
+    threaded_ns = set(_rows(df, "persistent", THREADED)["connections"].dropna())
+    event_ns = set(_rows(df[df["model"].isin(EPOLL_FAMILY)], "persistent")["connections"]
                    .dropna())
     both = sorted(threaded_ns & event_ns)
-    if 1 not in both or len(both) < 2:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    n_max = both[-1]
+    if 1 not in both or both[-1] < limits["min_large_n"]:
+        return Evidence()
+    ev, parts, sides = Evidence(), [], []
+    bests = [_best(df, "persistent", EPOLL_FAMILY, "rps", connections=n) for n in (1, both[-1])]
+    if None in bests:
+        return ev
+    for n, best in zip((1, both[-1]), bests):
+        event = _side(_rows(df, "persistent", best, connections=n), "rps", f"{best} N={n:g}",
+                      FLOOR)
+        threaded = _side(_rows(df, "persistent", THREADED, connections=n), "rps",
+                         f"threaded N={n:g}", FLOOR)
+        ev.checks.append(check(event, threaded, factor))
+        sides += [event, threaded]
+        parts.append(f"N={n:g}: {best} {_fmt(event.median)} vs threaded "
+                     f"{_fmt(threaded.median)} rps ({_ratio(event, threaded)}); "
+                     f"{ev.checks[-1].text}")
+    at_one, at_many = ev.checks
+    ev.values = "; ".join(parts + _saturation_note(*sides))
+    ev.supported = at_one.shows("<") and at_many.shows(">")
+    ev.contradicted = at_one.shows(">") or at_many.shows("<")
+    return ev
 
-    def ratio_at(n):
-        name, event = _best(good, "persistent", EPOLL_FAMILY, "rps", connections=n)
-        return name, compare(event, _samples(good, "persistent", THREADED, "rps",
-                                             connections=n))
 
-    name1, at1 = ratio_at(1)
-    name_max, at_max = ratio_at(n_max)
-    gain = at_max.ratio / at1.ratio
-    faster_at_one = at1.ratio > 1 + C2_MARGIN and at1.decisive(C2_LARGE)
-    ok = gain >= C2_GAIN and at1.ratio <= 1 + C2_MARGIN
-    failed = gain <= 1.0 or faster_at_one
-    values = (f"R(1)={at1.ratio:.2f} ({name1} {_fmt(at1.median_a)} vs threaded "
-              f"{_fmt(at1.median_b)} rps{at1.p_text()}); R({n_max:g})={at_max.ratio:.2f} "
-              f"({name_max} {_fmt(at_max.median_a)} vs threaded {_fmt(at_max.median_b)} rps); "
-              f"R({n_max:g})/R(1)={gain:.2f}")
-    values += "".join("; " + x for x in _saturated(good, "persistent",
-                                                   [THREADED, *EPOLL_FAMILY], [1, n_max]))
-    return ClaimResult(values=values, verdict=_verdict(ok, failed), **base)
+def _one_count_per_point(rows: pd.DataFrame) -> pd.DataFrame:
+    """Counts from a separate window are one count copied onto every repetition: keep one."""
+    if "syscalls_window" not in rows:
+        return rows
+    separate = rows["syscalls_window"].astype(str) == "separate"
+    key = ["point_id"] if "point_id" in rows else ["model", "scenario", "connections"]
+    return pd.concat([rows[~separate], rows[separate].drop_duplicates(subset=key)])
 
 
-def claim_two_syscalls(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=3,
-        claim="A multiplexing server makes two syscalls per request (wait for readiness, then "
-              "read) where a blocking server makes one (the response write adds one to both).",
-        source="这里需要使用两个系统调用(select和recvfrom)，而blocking IO只调用了一个系统调用"
-               "(recvfrom)",
-        metric=f"'persistent', N=1: median syscalls_per_req of {'/'.join(MULTIPLEXING)} minus "
-               f"that of blocking",
-        rule=f"For each multiplexing model measured: difference in [{C3_LOW}, {C3_HIGH}] "
-             f"agrees (+1 per request). Supported if all measured agree, contradicted if any is "
-             f"outside; counts per request barely vary between repetitions, so the band on "
-             f"medians decides (Mann-Whitney p shown where >= {MIN_REPS_FOR_TEST} reps).",
-    )
-    missing = _missing(df, ["syscalls_per_req"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
-    good = _good(df)
-    if "syscalls_method" in good:
-        good = good[good["syscalls_method"].astype(str) != "proc-io"]
-    blocking = _samples(good, "persistent", BLOCKING, "syscalls_per_req", connections=1)
-    measured = [(m, s) for m in MULTIPLEXING
-                if len(s := _samples(good, "persistent", m, "syscalls_per_req", connections=1))]
+def two_syscalls(df: pd.DataFrame, limits: dict) -> Evidence:
+    rows = _rows(df, "persistent", connections=1)
+    if "syscalls_method" in rows:
+        rows = rows[rows["syscalls_method"].astype(str) != "proc-io"]
+    rows = _one_count_per_point(rows.dropna(subset=["syscalls_per_req"]))
+    blocking = _side(rows[rows["model"] == BLOCKING], "syscalls_per_req", BLOCKING)
+    measured = [_side(r, "syscalls_per_req", m) for m in MULTIPLEXING
+                if len(r := rows[rows["model"] == m])]
     if not len(blocking) or not measured:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    parts, outside = [f"blocking {blocking.median():.2f}/req"], False
-    for model, samples in measured:
-        c = compare(samples, blocking)
-        diff = c.median_a - c.median_b
-        outside |= not C3_LOW <= diff <= C3_HIGH
-        parts.append(f"{model} {c.median_a:.2f} ({diff:+.2f}{c.p_text()})")
-    return ClaimResult(values="; ".join(parts), verdict=_verdict(not outside, outside), **base)
+        return Evidence()
+    ev = Evidence()
+    parts = [f"blocking {blocking.median:.2f}/req"]
+    inside, outside = [], []
+    for mux in measured:
+        low, high = check(mux, blocking, shift=limits["low"]), check(mux, blocking,
+                                                                     shift=limits["high"])
+        ev.checks += [low, high]
+        inside.append(low.shows(">") and high.shows("<"))
+        outside.append(low.shows("<") or high.shows(">"))
+        parts.append(f"{mux.name} {mux.median:.2f} ({mux.median - blocking.median:+.2f}); "
+                     f"{low.text}; {high.text}")
+    ev.values = "; ".join(parts)
+    ev.supported, ev.contradicted = all(inside), any(outside)
+    return ev
 
 
 def _served(rows: pd.DataFrame) -> pd.Series:
@@ -337,211 +351,419 @@ def _served(rows: pd.DataFrame) -> pd.Series:
     `connected`; either alone when the other is not recorded; a failed point with neither
     served none."""
     n = rows["connections"].astype(float)
-    responded = (n - rows["starved_connections"].astype(float)
-                 if "starved_connections" in rows else pd.Series(math.nan, index=rows.index))
-    connected = (rows["connected"].astype(float) if "connected" in rows
-                 else pd.Series(math.nan, index=rows.index))
+    nan = pd.Series(math.nan, index=rows.index)
+    responded = n - rows["starved_connections"].astype(float) if "starved_connections" in rows \
+        else nan
+    connected = rows["connected"].astype(float) if "connected" in rows else nan
     served = pd.concat([responded, connected], axis=1).min(axis=1, skipna=True)
     return served.where(~(_failed(rows) & served.isna()), 0.0)
 
 
-def claim_select_fd_limit(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=4,
-        claim=f"select cannot watch descriptors at or above FD_SETSIZE ({FD_SETSIZE}).",
-        source="select支持的文件描述符数量太小了，默认是1024",
-        metric=f"'persistent', N >= {C4_MIN_N}: connections served (min of N - "
-               f"starved_connections and connected; a failed point serves 0) by select vs "
-               f"epoll/selectors",
-        rule=f"At the largest N >= {C4_MIN_N} measured: supported if select served at most "
-             f"{FD_SETSIZE} connections (fewer than N) while the best of epoll/selectors served "
-             f">= {C4_SERVED_ALL:.0%} of N (so the limit is select's, not the machine's); "
-             f"contradicted if select served more than {FD_SETSIZE}; else inconclusive.",
-    )
+def _event_count(text, key: str) -> float:
+    """One count from a server_events JSON cell: 0 if the key is absent, NaN if unrecorded."""
+    if not isinstance(text, str) or not text.strip():
+        return math.nan
+    try:
+        return float(json.loads(text).get(key, 0))
+    except (ValueError, AttributeError):
+        return math.nan
+
+
+def fd_refusals(rows: pd.DataFrame) -> pd.Series | None:
+    """The server's own count of connections refused for FD_SETSIZE (server_events), or its
+    total refusals (server_refusals) where only that was recorded; None if neither."""
+    if "server_events" in rows:
+        return rows["server_events"].map(lambda t: _event_count(t, FD_REFUSAL_EVENT))
+    if "server_refusals" in rows:
+        return rows["server_refusals"].astype(float)
+    return None
+
+
+def select_fd_limit(df: pd.DataFrame, limits: dict) -> Evidence:
     if "connected" not in df and "starved_connections" not in df:
-        return ClaimResult(values=f"{NOT_MEASURED} (no column connected or starved_connections)",
-                           verdict=INCONCLUSIVE, **base)
-    rows = df[(df["scenario"] == "persistent") & (df["connections"] >= C4_MIN_N)]
-    select_rows = rows[rows["model"] == "select"]
-    ns = sorted(set(select_rows["connections"]) &
-                set(rows[rows["model"].isin(EPOLL_FAMILY)]["connections"]))
+        return Evidence(f"{NOT_MEASURED} (no column connected or starved_connections)")
+    if fd_refusals(df) is None:
+        return Evidence(f"{NOT_MEASURED} (no column server_events or server_refusals)")
+    rows = df[(df["scenario"] == "persistent") & (df["connections"] >= limits["min_n"])]
+    rows = rows.assign(served=_served(rows), fd_refused=fd_refusals(rows))
+    ns = sorted(set(rows.loc[rows["model"] == "select", "connections"])
+                & set(rows.loc[rows["model"].isin(EPOLL_FAMILY), "connections"]))
     if not ns:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
+        return Evidence()
     n = ns[-1]
-    sel = _served(select_rows[select_rows["connections"] == n]).median()
-    epoll = max((_served(r).median(), m) for m in EPOLL_FAMILY
-                if len(r := rows[(rows["model"] == m) & (rows["connections"] == n)]))
-    ok = sel <= FD_SETSIZE and sel < n and epoll[0] >= C4_SERVED_ALL * n
-    failed = sel > FD_SETSIZE
-    values = (f"N={n:g}: select served {_fmt(sel)}, {epoll[1]} served {_fmt(epoll[0])} "
-              f"(medians)")
-    return ClaimResult(values=values, verdict=_verdict(ok, failed), **base)
+    best = _best(rows, "persistent", EPOLL_FAMILY, "served", connections=n)
+    if best is None:
+        return Evidence()
+    sel, ep = (_rows(rows, "persistent", m, connections=n) for m in ("select", best))
+    served = check(_side(sel, "served", "select served"),
+                   _side(ep, "served", f"{best} served"), limits["share"])
+    refused = check(_side(sel, "fd_refused", "select refusals"),
+                    _side(ep, "fd_refused", f"{best} refusals"))
+    ev = Evidence(checks=[served, refused])
+    ev.values = (f"N={n:g}: select served {_fmt(served.a.median)}, {best} served "
+                 f"{_fmt(served.b.median)}; {FD_REFUSAL_EVENT} refusals: select "
+                 f"{_fmt(refused.a.median)}, {best} {_fmt(refused.b.median)}; "
+                 f"{served.text}; {refused.text}")
+    if not served.b.median > FD_SETSIZE:
+        ev.why = (f"{best} served {_fmt(served.b.median)} <= {FD_SETSIZE}: the limit was the "
+                  f"machine's, not select's")
+        return ev
+    ev.supported = served.shows("<") and refused.shows(">")
+    ev.contradicted = served.shows(">")
+    return ev
 
 
-def claim_scan_cost_grows(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=5,
-        claim="The cost of select and poll grows with the number of watched descriptors; "
-              "epoll's does not (it depends on the ready ones).",
-        source="select和poll在“醒着”的时候要遍历整个fd集合，而epoll在“醒着”的时候只要判断一下"
-               "就绪链表是否为空就行了",
-        metric="'idle': server CPU µs per request of the active load; growth factor G from the "
-               "smallest to the largest idle_connections measured for every compared model",
-        rule=f"Needs a common idle range of >= {C5_MIN_RANGE}x. With G_scan the smallest "
-             f"select/poll growth and G_epoll the largest epoll/selectors growth: supported if "
-             f"G_scan >= {C5_SCAN_GROWTH} (each select/poll growth decisive: p < {ALPHA} or no "
-             f"overlap between the repetitions at both ends) and G_epoll <= {C5_EPOLL_GROWTH}; "
-             f"contradicted if "
-             f"G_scan < {C5_EPOLL_GROWTH} (select/poll did not get dearer) or G_epoll >= "
-             f"G_scan / {C5_EPOLL_GROWTH} (epoll got as dear as them); else inconclusive. "
-             f"These factors are the effect sizes; Mann-Whitney p shown where >= "
-             f"{MIN_REPS_FOR_TEST} reps.",
-    )
-    missing = _missing(df, ["idle_connections", "server_cpu_us_per_req"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
-    good = _good(df)
-    good = good[good["scenario"] == "idle"].dropna(subset=["idle_connections",
-                                                          "server_cpu_us_per_req"])
-    measured = [m for m in SCAN_MODELS + EPOLL_FAMILY if m in set(good["model"])]
-    scan = [m for m in SCAN_MODELS if m in measured]
-    epoll = [m for m in EPOLL_FAMILY if m in measured]
+def scan_cost_grows(df: pd.DataFrame, limits: dict) -> Evidence:
+    idle = _rows(df, "idle").dropna(subset=["idle_connections", "server_cpu_us_per_req"])
+    measured = [m for m in SCAN_MODELS + EPOLL_FAMILY if m in set(idle["model"])]
     common = None
     for model in measured:
-        counts = set(good.loc[good["model"] == model, "idle_connections"].astype(float))
+        counts = set(idle.loc[idle["model"] == model, "idle_connections"].astype(float))
         common = counts if common is None else common & counts
     positive = sorted(c for c in common or () if c > 0)
-    if not scan or not epoll or not positive or positive[-1] < C5_MIN_RANGE * positive[0]:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
+    if (not set(measured) & set(SCAN_MODELS) or not set(measured) & set(EPOLL_FAMILY)
+            or not positive or positive[-1] < limits["min_range"] * positive[0]):
+        return Evidence()
     low, high = min(common), max(common)
-    growth = {}
+    ev, parts, grows, flat, grew, stayed = Evidence(), [], [], [], [], []
     for model in measured:
-        rows = good[good["model"] == model]
-        cost = rows["server_cpu_us_per_req"]
-        growth[model] = compare(cost[rows["idle_connections"] == high],
-                                cost[rows["idle_connections"] == low])
-    g_scan = min(growth[m].ratio for m in scan)
-    g_epoll = max(growth[m].ratio for m in epoll)
-    ok = (g_scan >= C5_SCAN_GROWTH and g_epoll <= C5_EPOLL_GROWTH
-          and all(growth[m].decisive(C5_SCAN_GROWTH) for m in scan))
-    failed = g_scan < C5_EPOLL_GROWTH or g_epoll >= g_scan / C5_EPOLL_GROWTH
-    values = f"idle {low:g} -> {high:g}: " + "; ".join(
-        f"{m} {_fmt(growth[m].median_b, ' µs')} -> {_fmt(growth[m].median_a, ' µs')}/req "
-        f"({growth[m].ratio:.2f}x{growth[m].p_text()})" for m in scan + epoll)
-    return ClaimResult(values=values, verdict=_verdict(ok, failed), **base)
+        rows = idle[idle["model"] == model]
+        at = {k: _side(rows[rows["idle_connections"] == k], "server_cpu_us_per_req",
+                       f"{model} idle={k:g}") for k in (low, high)}
+        scan = model in SCAN_MODELS
+        growth = check(at[high], at[low], limits["scan_growth" if scan else "epoll_growth"])
+        ev.checks.append(growth)
+        if scan:
+            grows.append(growth.shows(">"))
+            stayed.append(growth.shows("<"))
+        else:
+            flat.append(growth.shows("<"))
+            grew.append(growth.shows(">"))
+        parts.append(f"{model} {_fmt(at[low].median, ' µs')} -> {_fmt(at[high].median, ' µs')}"
+                     f"/req ({_ratio(at[high], at[low])}); {growth.text}")
+    ev.values = f"idle {low:g} -> {high:g}: " + "; ".join(parts)
+    ev.supported = all(grows) and all(flat)
+    ev.contradicted = any(stayed) or any(grew)
+    return ev
 
 
-def claim_heavy_handler_stalls(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=6,
-        claim="A heavy handler stalls a single-threaded event-driven server for every client.",
-        source="该模型将事件探测和事件响应夹杂在一起，一旦事件响应的执行体庞大，则对整个模型是"
-               "灾难性的",
-        metric="'heavy', work_kind=sleep, largest work_us: event-loop rps vs the serial ceiling "
-               "1e6/work_us, its p99 from the smallest to the largest N; threaded rps scaling",
-        rule=f"Needs N range >= 4x. Supported if for every measured "
-             f"{'/'.join(EVENT_LOOPS)} rps at the largest N <= {C6_CEILING_SLACK} x ceiling "
-             f"and p99 grows >= {C6_P99_GROWTH}x (decisively: p < {ALPHA} or no overlap between "
-             f"the repetitions at both N), while threaded reaches >= {C6_SCALE} x "
-             f"ceiling at the largest N; contradicted if an event loop exceeds "
-             f"{C6_CEILING_BROKEN} x ceiling or its p99 grows < {C6_P99_FLAT}x; else "
-             f"inconclusive.",
-    )
-    missing = _missing(df, ["work_us", "work_kind", "rps", "p99_us"])
-    if missing:
-        return ClaimResult(values=missing, verdict=INCONCLUSIVE, **base)
-    good = _good(df)
-    heavy = good[(good["scenario"] == "heavy") & (good["work_kind"] == "sleep")
-                 & (good["work_us"].astype(float) > 0)]
+def heavy_handler_stalls(df: pd.DataFrame, limits: dict) -> Evidence:
+    heavy = df[(df["scenario"] == "heavy") & (df["work_kind"] == "sleep")
+               & (df["work_us"].astype(float) > 0)]
     if heavy.empty:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
+        return Evidence()
     work_us = float(heavy["work_us"].astype(float).max())
     heavy = heavy[heavy["work_us"].astype(float) == work_us]
-    ceiling = 1e6 / work_us
     loops = [m for m in EVENT_LOOPS if m in set(heavy["model"])]
     ns = sorted(heavy["connections"].dropna().unique())
-    if not loops or THREADED not in set(heavy["model"]) or len(ns) < 2 or ns[-1] < 4 * ns[0]:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    n_lo, n_hi = ns[0], ns[-1]
-    parts = [f"work {work_us:g} µs sleep, ceiling {_fmt(ceiling)} rps"]
-    ok, failed = True, False
+    if (not loops or THREADED not in set(heavy["model"]) or len(ns) < 2
+            or ns[-1] < limits["min_range"] * ns[0]):
+        return Evidence()
+    n_lo, n_hi, scale = ns[0], ns[-1], limits["scale"]
+
+    def rps(model, n):
+        return _side(_rows(heavy, "heavy", model, connections=n), "rps", f"{model} N={n:g}",
+                     FLOOR)
+
+    def p99(model, n):
+        return _side(_rows(heavy, "heavy", model, connections=n), "p99_us", "p99")
+
+    threaded = rps(THREADED, n_hi)
+    ev, parts, stalled, scaled, sides = Evidence(), [], [], [], [threaded]
+    parts.append(f"work {work_us:g} µs sleep, serial ceiling {_fmt(1e6 / work_us)} rps; "
+                 f"threaded N={n_hi:g}: {_fmt(threaded.median)} rps")
     for model in loops:
-        rps_hi = _samples(heavy, "heavy", model, "rps", connections=n_hi)
-        p99 = compare(_samples(heavy, "heavy", model, "p99_us", connections=n_hi),
-                      _samples(heavy, "heavy", model, "p99_us", connections=n_lo))
-        if not len(rps_hi) or math.isnan(p99.ratio):
-            ok = False
-            continue
-        share = rps_hi.median() / ceiling
-        ok &= share <= C6_CEILING_SLACK and p99.ratio >= C6_P99_GROWTH and p99.decisive(
-            C6_P99_GROWTH)
-        failed |= share > C6_CEILING_BROKEN or p99.ratio < C6_P99_FLAT
-        parts.append(f"{model} N={n_hi:g}: {_fmt(rps_hi.median())} rps ({share:.2f}x ceiling), "
-                     f"p99 {_fmt(p99.median_b, ' µs')} -> {_fmt(p99.median_a, ' µs')} "
-                     f"({p99.ratio:.1f}x{p99.p_text()})")
-    threaded = _samples(heavy, "heavy", THREADED, "rps", connections=n_hi)
-    if len(threaded):
-        ok &= threaded.median() >= C6_SCALE * ceiling
-        parts.append(f"threaded N={n_hi:g}: {_fmt(threaded.median())} rps "
-                     f"({threaded.median() / ceiling:.2f}x ceiling)")
-    else:
-        ok = False
-    parts += _saturated(heavy, "heavy", [THREADED, *loops], [n_hi])
-    return ClaimResult(values="; ".join(parts), verdict=_verdict(ok, failed), **base)
+        lo, hi = rps(model, n_lo), rps(model, n_hi)
+        growth, overlap = check(hi, lo, scale), check(threaded, hi, scale)
+        ev.checks += [growth, overlap]
+        sides += [lo, hi]
+        stalled.append(growth.shows("<") and overlap.shows(">"))
+        scaled.append(growth.shows(">"))
+        parts.append(f"{model}: {_fmt(lo.median)} -> {_fmt(hi.median)} rps, p99 "
+                     f"{_fmt(p99(model, n_lo).median, ' µs')} -> "
+                     f"{_fmt(p99(model, n_hi).median, ' µs')}; {growth.text}; {overlap.text}")
+    ev.values = "; ".join(parts + _saturation_note(*sides))
+    ev.supported, ev.contradicted = all(stalled), any(scaled)
+    return ev
 
 
-def claim_busy_polling_burns_core(df: pd.DataFrame) -> ClaimResult:
-    base = dict(
-        number=7,
-        claim="Busy polling of non-blocking sockets burns a core even with no client; the "
-              "readiness models sleep in the kernel instead.",
-        source="整个用户的process其实是一直被block的。只不过process是被select这个函数block",
-        metric="'idle-server' (no clients): server_runnable_pct where recorded (on a CPU or "
-               "waiting for one), else server_cpu_pct; % of one core",
-        rule=f"Supported if nonblocking's median >= {C7_BUSY_PCT:g} % and every measured "
-             f"readiness model ({'/'.join(READINESS_MODELS)}) <= {C7_IDLE_PCT:g} %; "
-             f"contradicted if nonblocking <= {C7_BUSY_FAIL:g} % or a readiness model "
-             f">= {C7_IDLE_FAIL:g} % (the gap is the effect size; Mann-Whitney p shown where "
-             f">= {MIN_REPS_FOR_TEST} reps); else inconclusive.",
-    )
-    good = _good(df)
+def idle_server_sleeps(df: pd.DataFrame, limits: dict) -> Evidence:
+    idle = _rows(df, "idle-server")
     column = next((c for c in ("server_runnable_pct", "server_cpu_pct")
-                   if c in good and len(_samples(good, "idle-server", BUSY_POLLING, c))), None)
+                   if c in idle and len(_side(idle[idle["model"] == BUSY_POLLING], c, ""))),
+                  None)
     if column is None:
-        missing = _missing(df, ["server_cpu_pct"])
-        return ClaimResult(values=missing or NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    busy = _samples(good, "idle-server", BUSY_POLLING, column)
-    ready = [(m, s) for m in READINESS_MODELS
-             if len(s := _samples(good, "idle-server", m, column))]
+        return Evidence()
+    busy = _side(idle[idle["model"] == BUSY_POLLING], column, BUSY_POLLING)
+    ready = [_side(r, column, m) for m in READINESS_MODELS
+             if len(r := idle[idle["model"] == m].dropna(subset=[column]))]
     if not ready:
-        return ClaimResult(values=NOT_MEASURED, verdict=INCONCLUSIVE, **base)
-    ok = busy.median() >= C7_BUSY_PCT and all(s.median() <= C7_IDLE_PCT for _, s in ready)
-    failed = busy.median() <= C7_BUSY_FAIL or any(s.median() >= C7_IDLE_FAIL for _, s in ready)
-    parts = [f"{column}: nonblocking {busy.median():.1f} %"]
-    parts += [f"{m} {s.median():.1f} % ({compare(busy, s).p_text()[2:]})" for m, s in ready]
-    if column == "server_runnable_pct" and "server_cpu_pct" in good:
-        cpu = _samples(good, "idle-server", BUSY_POLLING, "server_cpu_pct")
+        return Evidence()
+    ev = Evidence(checks=[check(r, busy, limits["share"]) for r in ready])
+    parts = [f"{column}: nonblocking {busy.median:.1f} %"]
+    parts += [f"{c.a.name} {c.a.median:.2g} %; {c.text}" for c in ev.checks]
+    if column == "server_runnable_pct" and "server_cpu_pct" in idle:
+        cpu = _side(idle[idle["model"] == BUSY_POLLING], "server_cpu_pct", "")
         if len(cpu):
-            parts.append(f"(nonblocking's CPU share: {cpu.median():.1f} %)")
-    return ClaimResult(values="; ".join(parts), verdict=_verdict(ok, failed), **base)
+            parts.append(f"(nonblocking's CPU share: {cpu.median:.1f} %)")
+    ev.values = "; ".join(parts)
+    ev.supported = all(c.shows("<") for c in ev.checks)
+    ev.contradicted = any(c.shows(">") for c in ev.checks)
+    return ev
 
 
-CLAIMS = (
-    claim_threads_no_slower_when_few,
-    claim_advantage_is_scale,
-    claim_two_syscalls,
-    claim_select_fd_limit,
-    claim_scan_cost_grows,
-    claim_heavy_handler_stalls,
-    claim_busy_polling_burns_core,
+# ---- the records --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Claim:
+    number: int
+    statement: str        # what is tested, in English
+    notes_zh: str         # the lecture notes' own words
+    notes_en: str         # a faithful English rendering of them
+    needs: str            # scenarios and columns, as the report's "Metric"
+    columns: tuple[str, ...]  # columns without which the claim is not measured
+    limits: dict          # the thresholds, used by `rule` and by `evaluate`
+    rule: str             # the verdict rule; formatted with `limits` and alpha
+    evaluate: Callable[[pd.DataFrame, dict], Evidence]
+    chart: str            # bench.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
+    keeps_failed_rows: bool = False  # claim 4: a server that died served no one
+
+    @property
+    def rule_text(self) -> str:
+        return self.rule.format(alpha=ALPHA, **self.limits)
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        number=1,
+        statement="With few connections a select/epoll server is not necessarily faster than "
+                  "a thread-per-connection server with blocking IO, and its latency may even "
+                  "be higher.",
+        notes_zh="如果处理的连接数不是很高的话，使用select/epoll的web server不一定比使用"
+                 "multi-threading + blocking IO的web server性能更好，可能延迟还更大",
+        notes_en="If the number of connections handled is not very high, a web server using "
+                 "select/epoll does not necessarily perform better than one using "
+                 "multi-threading + blocking IO; its latency may even be larger.",
+        needs="'persistent', N <= 10: rps and p50 of threaded vs the multiplexing model "
+              "(select/poll/epoll/selectors) with the highest median rps at that N (M)",
+        columns=("rps", "p50_us"),
+        limits={"max_n": 10, "rps_factor": 0.9, "p50_factor": 1.1},
+        rule="At each N <= {max_n} measured for threaded and M: multiplexing is *not better* "
+             "there if threaded's rps is shown above {rps_factor}x M's (threaded no more than "
+             "10 % slower) or M's p50 is shown above {p50_factor}x threaded's; it is *better* "
+             "if threaded's rps is shown below {rps_factor}x M's and M's p50 below "
+             "{p50_factor}x threaded's. Supported if multiplexing is not better at some N "
+             "('not necessarily' needs one such N); contradicted if it is better at every N "
+             "measured; else inconclusive. A run that cannot show either (e.g. 3 "
+             "repetitions) is inconclusive, not supported.",
+        evaluate=threads_few_connections,
+        chart="threads_few_connections",
+    ),
+    Claim(
+        number=2,
+        statement="The advantage of select/epoll is not serving one connection faster but "
+                  "serving more connections.",
+        notes_zh="select/epoll的优势并不是对于单个连接能处理得更快，而是在于能处理更多的连接",
+        notes_en="The advantage of select/epoll is not that it handles a single connection "
+                 "faster, but that it can handle more connections.",
+        needs="'persistent': rps of the epoll/selectors model with the highest median (E) vs "
+              "threaded, at N=1 and at the largest N (>= 100) measured for both",
+        columns=("rps",),
+        limits={"factor": 1.1, "min_large_n": 100},
+        rule="Supported if at N=1 E's rps is shown below {factor}x threaded's (not more than "
+             "10 % faster for one connection) and at the largest N (>= {min_large_n}) E's rps "
+             "is shown above {factor}x threaded's; contradicted if E's rps is shown above "
+             "{factor}x threaded's at N=1 or below it at the largest N; else inconclusive.",
+        evaluate=advantage_is_scale,
+        chart="advantage_is_scale",
+    ),
+    Claim(
+        number=3,
+        statement="Per request a multiplexing server makes one syscall more than a blocking "
+                  "server: it waits for readiness and then reads, where blocking IO only reads "
+                  "(the response write adds one to both).",
+        notes_zh="这里需要使用两个系统调用(select和recvfrom)，而blocking IO只调用了一个系统调用"
+                 "(recvfrom)",
+        notes_en="Here two system calls are needed (select and recvfrom), whereas blocking IO "
+                 "calls only one (recvfrom).",
+        needs="'persistent', N=1: syscalls_per_req of select/poll/epoll/selectors vs blocking "
+              "(proc-io counts ignored; a separate window's count counts once per point)",
+        columns=("syscalls_per_req",),
+        limits={"low": 0.5, "high": 1.5},
+        rule="Supported if for every multiplexing model measured its counts are shown above "
+             "blocking's {low:+g} and below blocking's {high:+g} (the extra syscalls within "
+             "({low}, {high})); contradicted if some model's are shown below blocking's "
+             "{low:+g} or above blocking's {high:+g}; else inconclusive.",
+        evaluate=two_syscalls,
+        chart="syscalls_per_request",
+    ),
+    Claim(
+        number=4,
+        statement=f"select cannot watch descriptors numbered FD_SETSIZE ({FD_SETSIZE}) or "
+                  f"more: past about {FD_SETSIZE} connections it refuses the rest.",
+        notes_zh="select支持的文件描述符数量太小了，默认是1024",
+        notes_en="The number of file descriptors select supports is too small: 1024 by "
+                 "default.",
+        needs="'persistent', the largest N >= 1100 measured for select and epoll/selectors: "
+              "connections served (min of N - starved_connections and connected; a failed "
+              f"point served 0) and the server's own {FD_REFUSAL_EVENT} count (server_events; "
+              "server_refusals where only that is recorded), select vs the epoll/selectors "
+              "model that served the most (E)",
+        columns=("connections",),
+        limits={"min_n": 1100, "share": 0.99},
+        rule="Applies only if E served more than " + str(FD_SETSIZE) + " (median; else the "
+             "limit is the machine's). Supported if select's served connections are shown "
+             "below {share}x E's and select's FD_SETSIZE refusals are shown above E's; "
+             "contradicted if select's served connections are shown above {share}x E's; else "
+             "inconclusive.",
+        evaluate=select_fd_limit,
+        chart="select_fd_limit",
+        keeps_failed_rows=True,
+    ),
+    Claim(
+        number=5,
+        statement="The cost of select and poll grows with the number of watched descriptors; "
+                  "epoll's does not (it depends on the ready ones).",
+        notes_zh="select和poll在“醒着”的时候要遍历整个fd集合，而epoll在“醒着”的 时候只要判断一下"
+                 "就绪链表是否为空就行了",
+        notes_en="When awake, select and poll must traverse the whole fd set, whereas epoll, "
+                 "when awake, only has to check whether the ready list is empty.",
+        needs="'idle': server CPU µs per request of the active load at the smallest and the "
+              "largest idle_connections measured for every compared model",
+        columns=("idle_connections", "server_cpu_us_per_req"),
+        limits={"min_range": 10, "scan_growth": 1.5, "epoll_growth": 1.25},
+        rule="Needs a common idle range of >= {min_range}x. Supported if every select/poll "
+             "model's cost at the largest idle count is shown above {scan_growth}x its cost "
+             "at the smallest, and every epoll/selectors model's is shown below "
+             "{epoll_growth}x; contradicted if some select/poll cost is shown below "
+             "{scan_growth}x (it did not grow) or some epoll/selectors cost above "
+             "{epoll_growth}x (it grew); else inconclusive.",
+        evaluate=scan_cost_grows,
+        chart="scan_cost",
+    ),
+    Claim(
+        number=6,
+        statement="A heavy handler stalls a single-threaded event-driven server for all its "
+                  "clients: it serves them one handler at a time.",
+        notes_zh="该模型将事件探测和事件响应夹杂在一起，一旦事件响应的执行体庞大，则对整个模型是"
+                 "灾难性的",
+        notes_en="This model mixes event detection and event handling together; once the body "
+                 "of an event handler is large, it is catastrophic for the whole model.",
+        needs="'heavy', work_kind=sleep, the largest work_us: rps of each event loop "
+              "(select/poll/epoll/selectors) at the smallest and largest N, and threaded's at "
+              "the largest N",
+        columns=("work_us", "work_kind", "rps", "p99_us"),
+        limits={"min_range": 4, "scale": 2.0},
+        rule="Needs N_hi >= {min_range}x N_lo. Supported if for every event loop measured its "
+             "rps at N_hi is shown below {scale:g}x its rps at N_lo (more clients were not "
+             "served faster: one handler at a time) and threaded's rps at N_hi is shown above "
+             "{scale:g}x the loop's (the same work overlaps in threads); contradicted if some "
+             "event loop's rps at N_hi is shown above {scale:g}x its rps at N_lo (it scaled); "
+             "else inconclusive. The serial ceiling 1e6/work_us and p99 are quoted for "
+             "context.",
+        evaluate=heavy_handler_stalls,
+        chart="heavy_handler",
+    ),
+    Claim(
+        number=7,
+        statement="A multiplexing server waits blocked in select, asleep in the kernel: with no "
+                  "client it uses a small fraction of the CPU that a server busy-polling "
+                  "non-blocking sockets burns.",
+        notes_zh="在多路复用模型中，对于每一个socket，一般都设置成为non-blocking，但是，如上图所示，"
+                 "整个用户的process其实是一直被block的。只不过process是被select这个函数block，"
+                 "而不是被socket IO给block",
+        notes_en="In the multiplexing model each socket is usually set to non-blocking, but, as "
+                 "the figure above shows, the whole user process is in fact blocked all along; "
+                 "only it is blocked by the select function, not by socket IO.",
+        needs="'idle-server' (no clients): server_runnable_pct where recorded (on a CPU or "
+              "waiting for one), else server_cpu_pct, of each readiness model "
+              "(select/poll/epoll/selectors/asyncio/uvloop) vs nonblocking",
+        columns=(),
+        limits={"share": 0.05},
+        rule="Supported if every readiness model's share is shown below {share}x "
+             "nonblocking's; contradicted if some readiness model's is shown above {share}x "
+             "nonblocking's; else inconclusive.",
+        evaluate=idle_server_sleeps,
+        chart="idle_cpu",
+    ),
 )
+
+STATISTICS_RULE = (
+    "Figures are medians over repetitions. A comparison is decided only by the exact "
+    f"two-sided Mann-Whitney (rank-sum) test over the repetitions at alpha = {ALPHA:g} "
+    "(ties by midranks, no approximation): A is *shown* above or below c x B + d when the "
+    "test of A against the scaled B gives p < alpha on that side; it needs >= "
+    f"{significance.needed_repetitions(ALPHA)} repetitions a side (3 vs 3 cannot go below "
+    "p = 0.10). Margins are stated in each rule; supported and contradicted read opposite "
+    "sides of the same tests, so they never overlap, and anything else is inconclusive. "
+    "With a saturated client a throughput is a floor and a latency a ceiling, so it is "
+    "never counted as the lower throughput or the higher latency."
+)
+
+
+# ---- the engine ---------------------------------------------------------------------------
+
+def _missing(df: pd.DataFrame, columns) -> str | None:
+    absent = [c for c in columns if c not in df.columns]
+    return f"{NOT_MEASURED} (no column {', '.join(absent)})" if absent else None
+
+
+def _inconclusive_reason(ev: Evidence) -> str:
+    if ev.why:
+        return ev.why
+    if ev.values.startswith(NOT_MEASURED):
+        return "not measured"
+    undecidable = sorted({c.decision.reason() for c in ev.checks if not c.decision.decidable})
+    if undecidable:
+        return "; ".join(undecidable)
+    blocked = sorted({c.blocked(r) for c in ev.checks for r in "<>"
+                      if (c.decision.higher if r == ">" else c.decision.lower) and c.blocked(r)})
+    if blocked:
+        return "; ".join(blocked)
+    return f"the tests did not meet either condition at alpha = {ALPHA:g}"
+
+
+def run(claim: Claim, df: pd.DataFrame) -> ClaimResult:
+    """One record's verdict on this run's results."""
+    missing = _missing(df, claim.columns)
+    ev = Evidence(missing) if missing else claim.evaluate(
+        df if claim.keeps_failed_rows else _good(df), claim.limits)
+    if ev.supported and ev.contradicted:
+        raise AssertionError(f"claim {claim.number}: supported and contradicted at once")
+    verdict = SUPPORTED if ev.supported else CONTRADICTED if ev.contradicted else INCONCLUSIVE
+    return ClaimResult(number=claim.number, claim=claim.statement, source=claim.notes_zh,
+                       metric=claim.needs, values=ev.values, verdict=verdict,
+                       rule=claim.rule_text, source_en=claim.notes_en,
+                       reason="" if verdict != INCONCLUSIVE else _inconclusive_reason(ev))
 
 
 def evaluate(df: pd.DataFrame) -> list[ClaimResult]:
     """Every claim's verdict on this run's results (one row per point and repetition)."""
     if "model" not in df or "scenario" not in df or "connections" not in df:
         df = pd.DataFrame(columns=["model", "scenario", "connections"])
-    return [claim(df) for claim in CLAIMS]
+    return [run(claim, df) for claim in CLAIMS]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Medians of two samples, their ratio a/b, and the exact two-sided p (None if a side is
+    empty). Kept for the report's single ratios; the claims use `check`."""
+
+    median_a: float
+    median_b: float
+    n_a: int
+    n_b: int
+    p: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.median_a / self.median_b if self.median_b else math.inf
+
+
+def compare(a: pd.Series, b: pd.Series) -> Comparison:
+    a, b = a.dropna().astype(float), b.dropna().astype(float)
+    p = significance.rank_sum_test(a, b).p if len(a) and len(b) else None
+    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p)
 
 
 def _cell(text: str) -> str:
@@ -549,16 +771,18 @@ def _cell(text: str) -> str:
 
 
 def to_markdown(results: list[ClaimResult]) -> str:
-    """The claims table, then the rule behind every verdict."""
+    """The claims table, then the statistics rule and the rule behind every verdict."""
     lines = [
         "| # | Claim (lecture notes) | Metric | Measured | Verdict |",
         "|---|---|---|---|---|",
     ]
     for r in results:
-        lines.append(f"| {r.number} | {_cell(r.claim)}<br>「{_cell(r.source)}」 | "
-                     f"{_cell(r.metric)} | {_cell(r.values)} | **{r.verdict}** |")
-    lines += ["", "Rules (verdicts are computed from the data by these rules; medians over "
-              "repetitions; Mann-Whitney U, two-sided, where both sides have >= "
-              f"{MIN_REPS_FOR_TEST} repetitions):", ""]
+        notes = f"<br>「{_cell(r.source)}」" + (f"<br>(\"{_cell(r.source_en)}\")"
+                                              if r.source_en else "")
+        verdict = f"**{r.verdict}**" + (f"<br>{_cell(r.reason)}" if r.reason else "")
+        lines.append(f"| {r.number} | {_cell(r.claim)}{notes} | {_cell(r.metric)} | "
+                     f"{_cell(r.values)} | {verdict} |")
+    lines += ["", "Rules (verdicts are computed from the data by these rules): "
+              + STATISTICS_RULE, ""]
     lines += [f"{r.number}. {r.rule}" for r in results]
     return "\n".join(lines) + "\n"

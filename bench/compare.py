@@ -1,30 +1,30 @@
-"""Two runs side by side: per point, the ratio of medians B/A and a two-sided
-Mann-Whitney U test over the repetitions (no normality assumed), so a user can tell a
-real change from noise. Reads only the stored results of both runs."""
+"""Two runs side by side: per point, the ratio of medians B/A and the exact two-sided
+Mann-Whitney (rank-sum) test over the repetitions (bench.significance: no normality
+assumed, ties included exactly), so a user can tell a real change from noise. Reads only
+the stored results of both runs.
+
+Verdicts: "better" or "worse" only when p < alpha (direction from the test's ranks, named
+by whether the metric is better higher); "undecidable at n=a+b (needs >= k per side)" when
+these sizes cannot reach p < alpha at all (3 vs 3: the smallest p is 0.10); otherwise
+"no significant change"."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
-from . import store
+from . import significance, store
 
 COMPARED = (("rps", "throughput", True), ("p50_us", "p50", False), ("p99_us", "p99", False),
             ("server_cpu_us_per_req", "CPU/req", False))
 
-
-def smallest_p(n_a: int, n_b: int) -> float:
-    """The smallest two-sided p an exact Mann-Whitney U test can give with these sizes."""
-    if n_a < 1 or n_b < 1:
-        return 1.0
-    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
+smallest_p = significance.min_p  # the name this module exported before bench.significance
 
 
 def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
-    """One row per point present in both runs and metric: medians, ratio, p-value."""
+    """One row per point present in both runs and metric: medians, ratio B/A, and the exact
+    test of B against A (p, and direction: +1 if B's repetitions rank above A's)."""
     a, b = store.load_results(run_a), store.load_results(run_b)
     rows = []
     keys = list(store.KEY)
@@ -34,61 +34,62 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
         if group_b is None:
             continue
         for column, label, higher_is_better in COMPARED:
-            va, vb = group_a[column].dropna().to_numpy(), group_b[column].dropna().to_numpy()
+            va, vb = group_a[column].dropna(), group_b[column].dropna()
             if len(va) == 0 or len(vb) == 0:
                 continue
-            med_a, med_b = float(pd.Series(va).median()), float(pd.Series(vb).median())
-            p = float("nan")
-            if len(va) >= 2 and len(vb) >= 2 and not (set(va) == set(vb) and len(set(va)) == 1):
-                p = float(mannwhitneyu(va, vb, alternative="two-sided").pvalue)
+            med_a, med_b = float(va.median()), float(vb.median())
+            test = significance.rank_sum_test(vb, va)
             rows.append({
                 **dict(zip(keys, key)), "metric": label, "median_a": med_a, "median_b": med_b,
-                "ratio": med_b / med_a if med_a else float("nan"), "p_value": p,
-                "n_a": len(va), "n_b": len(vb), "min_p": smallest_p(len(va), len(vb)),
-                "higher_is_better": higher_is_better,
+                "ratio": med_b / med_a if med_a else float("nan"), "p_value": test.p,
+                "direction": test.direction, "n_a": len(va), "n_b": len(vb),
+                "min_p": test.min_p, "higher_is_better": higher_is_better,
                 "status_a": ",".join(sorted(set(group_a["status"]))),
                 "status_b": ",".join(sorted(set(group_b["status"]))),
             })
     return pd.DataFrame(rows)
 
 
-def verdict(row, alpha: float) -> str:
-    if not (row["p_value"] == row["p_value"]):
-        return "n/a (fewer than 2 repetitions)"
-    if row["p_value"] < alpha:
-        better = (row["ratio"] > 1) == row["higher_is_better"]
-        return "better" if better else "worse"
-    if row["min_p"] >= alpha:
-        return f"undecidable (n={row['n_a']}+{row['n_b']}: p ≥ {row['min_p']:.2f})"
+def verdict(row, alpha: float = significance.ALPHA) -> str:
+    """B against A: "better"/"worse" only when p < alpha; else why no verdict."""
+    test = significance.RankSum(float(row["p_value"]), int(row["direction"]), int(row["n_b"]),
+                                int(row["n_a"]), "exact")
+    decision = significance.Decision(test, alpha)
+    if not decision.decidable:
+        return (f"undecidable at n={row['n_a']}+{row['n_b']} (needs >= "
+                f"{significance.needed_repetitions(alpha)} per side)")
+    if decision.significant:
+        return "better" if decision.higher == bool(row["higher_is_better"]) else "worse"
     return "no significant change"
 
 
-def format_comparison(table: pd.DataFrame, run_a: Path, run_b: Path, alpha: float = 0.05) -> str:
+def format_comparison(table: pd.DataFrame, run_a: Path, run_b: Path,
+                      alpha: float = significance.ALPHA) -> str:
     if table.empty:
         return f"no points in common between {run_a} and {run_b}"
+    needed = significance.needed_repetitions(alpha)
     lines = [f"A = {run_a}", f"B = {run_b}",
-             f"ratio = median B / median A; p = two-sided Mann-Whitney U over repetitions; "
-             f"significant when p < {alpha}", ""]
+             f"ratio = median B / median A; p = exact two-sided Mann-Whitney (rank-sum) test "
+             f"over repetitions, ties by midranks; better/worse only when p < {alpha}", ""]
     header = (f"{'model':<12} {'scenario':<11} {'conn':>6} {'metric':<10} {'median A':>12} "
               f"{'median B':>12} {'B/A':>7} {'p':>7}  verdict")
     lines += [header, "-" * len(header)]
-    for _, row in table.iterrows():
-        p = f"{row['p_value']:.3f}" if row["p_value"] == row["p_value"] else "–"
+    verdicts = table.apply(lambda row: verdict(row, alpha), axis=1)
+    for (_, row), text in zip(table.iterrows(), verdicts):
         status = ""
         if row["status_a"] != "ok" or row["status_b"] != "ok":
             status = f"  [A: {row['status_a']}, B: {row['status_b']}]"
         lines.append(
             f"{row['model']:<12} {row['scenario']:<11} {row['connections']:>6} "
             f"{row['metric']:<10} {row['median_a']:>12,.1f} {row['median_b']:>12,.1f} "
-            f"{row['ratio']:>7.3f} {p:>7}  {verdict(row, alpha)}{status}")
-    verdicts = table.apply(lambda row: verdict(row, alpha), axis=1)
+            f"{row['ratio']:>7.3f} {row['p_value']:>7.3f}  {text}{status}")
     lines += ["", f"{len(table)} comparisons: {int((verdicts == 'better').sum())} significantly "
                   f"better in B, {int((verdicts == 'worse').sum())} significantly worse, "
                   f"{int((verdicts == 'no significant change').sum())} without a significant "
-                  f"change, {int(verdicts.str.startswith(('n/a', 'undecidable')).sum())} "
+                  f"change, {int(verdicts.str.startswith('undecidable').sum())} "
                   "that these repetitions cannot decide."]
-    small = table[table["min_p"] >= alpha]
-    if not small.empty:
-        lines += ["", f"note: {len(small)} comparisons have too few repetitions for any p below "
-                      f"{alpha} (an exact two-sided test needs at least 4 per side)."]
+    small = int(verdicts.str.startswith("undecidable").sum())
+    if small:
+        lines += ["", f"note: {small} comparisons have too few repetitions for any p below "
+                      f"{alpha} (the exact two-sided test needs at least {needed} per side)."]
     return "\n".join(lines)

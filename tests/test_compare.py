@@ -1,0 +1,82 @@
+"""bench compare: verdicts from the exact test only; sizes that cannot reach p < alpha say
+so instead of printing a p below what they can reach."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench import compare, store
+
+
+def run_folder(path, rps, p50=None, connections=100):
+    """A run folder holding one point (threaded, persistent) with these repetitions."""
+    path.mkdir()
+    p50 = p50 or [100.0] * len(rps)
+    pd.DataFrame({
+        "point_id": "p1", "model": "threaded", "scenario": "persistent",
+        "connections": connections, "payload_bytes": 64, "repetition": range(1, len(rps) + 1),
+        "status": "ok", "rps": rps, "p50_us": p50, "p99_us": p50,
+        "server_cpu_us_per_req": [10.0] * len(rps),
+    }).to_csv(path / store.RESULTS, index=False)
+    return path
+
+
+def table_and_text(tmp_path, a, b, alpha=0.05):
+    run_a, run_b = run_folder(tmp_path / "a", *a), run_folder(tmp_path / "b", *b)
+    table = compare.compare_runs(run_a, run_b)
+    return table.set_index("metric"), compare.format_comparison(table, run_a, run_b, alpha)
+
+
+def test_three_tied_repetitions_a_side_are_undecidable(tmp_path):
+    """scipy's normal approximation gave p = 0.047 here and a 'better' verdict."""
+    table, text = table_and_text(tmp_path, ([1000.0] * 3,), ([1100.0] * 3,))
+    assert table.loc["throughput", "p_value"] == pytest.approx(0.1)
+    assert compare.verdict(table.loc["throughput"], 0.05) == \
+        "undecidable at n=3+3 (needs >= 4 per side)"
+    line = next(x for x in text.splitlines() if "throughput" in x and x.startswith("threaded"))
+    assert line.endswith("0.100  undecidable at n=3+3 (needs >= 4 per side)")
+    assert "0 significantly better in B, 0 significantly worse" in text
+    assert "(the exact two-sided test needs at least 4 per side)" in text
+
+
+def test_p_is_never_below_what_the_sizes_can_reach(tmp_path):
+    table, _ = table_and_text(tmp_path, ([1000.0, 1000.0, 1010.0],),
+                              ([1100.0, 1100.0, 1090.0],))
+    assert (table["p_value"] >= table["min_p"] - 1e-12).all()
+
+
+def test_four_separated_repetitions_decide_both_ways(tmp_path):
+    table, text = table_and_text(tmp_path, ([1000.0, 1001.0, 1002.0, 1003.0],
+                                            [100.0, 101.0, 102.0, 103.0]),
+                                 ([1100.0, 1101.0, 1102.0, 1103.0],
+                                  [110.0, 111.0, 112.0, 113.0]))
+    assert table.loc["throughput", "p_value"] == pytest.approx(2 / 70)
+    assert compare.verdict(table.loc["throughput"]) == "better"
+    assert compare.verdict(table.loc["p50"]) == "worse"
+    assert compare.verdict(table.loc["CPU/req"]) == "no significant change"
+    assert "1 significantly better in B, 2 significantly worse" in text
+
+
+def test_overlapping_repetitions_show_no_significant_change(tmp_path):
+    table, _ = table_and_text(tmp_path, ([1000.0, 1200.0, 900.0, 1100.0, 1050.0],),
+                              ([1010.0, 1190.0, 950.0, 1080.0, 1000.0],))
+    assert compare.verdict(table.loc["throughput"]) == "no significant change"
+
+
+def test_a_single_repetition_is_undecidable(tmp_path):
+    table, _ = table_and_text(tmp_path, ([1000.0],), ([2000.0],))
+    assert compare.verdict(table.loc["throughput"]) == \
+        "undecidable at n=1+1 (needs >= 4 per side)"
+
+
+def test_a_stricter_alpha_needs_more_repetitions(tmp_path):
+    table, text = table_and_text(tmp_path, ([1000.0, 1001.0, 1002.0, 1003.0],),
+                                 ([1100.0, 1101.0, 1102.0, 1103.0],), alpha=0.01)
+    assert compare.verdict(table.loc["throughput"], 0.01) == \
+        "undecidable at n=4+4 (needs >= 5 per side)"
+    assert "significant when" not in text and "better/worse only when p < 0.01" in text
+
+
+def test_smallest_p_keeps_its_old_name():
+    assert compare.smallest_p(3, 3) == pytest.approx(0.1)
