@@ -3,7 +3,7 @@
     run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
     plan     --profile P: print the matrix and its expected duration, measure nothing
     report   RUN_DIR: redraw charts/ and REPORT.md from the stored results only
-    compare  RUN_A RUN_B: per-point ratios B/A with a Mann-Whitney U test over repetitions
+    compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions
 """
 
 from __future__ import annotations

@@ -315,7 +315,7 @@ def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
             f"{_num(result.median_a)} vs {_num(result.median_b)} req/s; over every pair of "
             f"repetitions {min(pairs):.2f}× to {max(pairs):.2f}×, {len(side_a)} and "
             f"{len(side_b)} repetitions")
-    text += (f"; Mann-Whitney p = {result.p:.3g})" if result.p is not None else ")")
+    text += (f"; exact rank-sum p = {result.p:.3g})" if result.p is not None else ")")
     if min(len(side_a), len(side_b)) < 2:
         text += "; one repetition: no spread to judge the difference by"
     elif result.separated:

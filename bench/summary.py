@@ -10,15 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import mannwhitneyu
 
+from .significance import rank_sum_test
 from .store import KEY, with_key_columns
 
 # Worst first: a point is shown with the worst status any of its repetitions had.
 STATUS_ORDER = ("failed", "server_died", "refused", "starved", "errors", "ok")
 NOISY_SPREAD = 0.20  # (max - min) / median of throughput across repetitions
 CLIENT_BUSY_SATURATED_PCT = 85.0  # the runner's client_saturated: client cores this busy
-MIN_REPS_FOR_TEST = 3  # Mann-Whitney U only when both sides have this many repetitions
 
 
 def worst_status(statuses) -> str:
@@ -125,8 +124,9 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
 
 @dataclass(frozen=True)
 class Comparison:
-    """Medians of two samples, their ratio a/b, the Mann-Whitney p when both have enough
-    repetitions, and whether the samples' ranges are apart (no repetition overlaps)."""
+    """Medians of two samples, their ratio a/b, the exact rank-sum p (bench.significance;
+    never below min_p of the sizes), and whether the samples' ranges are apart
+    (no repetition overlaps)."""
 
     median_a: float
     median_b: float
@@ -143,8 +143,8 @@ class Comparison:
 def compare_samples(a: pd.Series, b: pd.Series) -> Comparison:
     a, b = a.dropna().astype(float), b.dropna().astype(float)
     p = None
-    if len(a) >= MIN_REPS_FOR_TEST and len(b) >= MIN_REPS_FOR_TEST:
-        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    if len(a) >= 2 and len(b) >= 2:
+        p = rank_sum_test(a, b).p
     return Comparison(float(a.median()), float(b.median()), len(a), len(b), p,
                       ranges_apart(a.min(), a.max(), len(a), b.min(), b.max(), len(b)))
 
