@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from . import stats
+from . import stats, tags
 from .worker import ERROR_KINDS, WorkerConfig, worker_main
 
 READY_GRACE_S = 1.0  # beyond the ramp budget, for process start-up
@@ -349,6 +349,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "in_flight_at_start": sum(r["in_flight_at_start"] for r in results),
         "in_flight_at_end": in_flight_end,
         "scheduled_not_sent": sum(r["scheduled_behind"] for r in results) if spec.mode == "open" else 0,
+        "reply_check": tags.reply_check(spec.payload_bytes),
         "fairness_jain": round(jain, 4) if jain is not None else None,
         "starved_connections": stats.starved(counts),
         "sessions": sum(r["sessions"] for r in results),

@@ -10,8 +10,9 @@ Every connection has at most one request outstanding, in all three workloads:
   also from when it actually left (the uncorrected figure).
 
 The hot path (closed loop, one small response per wakeup event) is inlined in `run`:
-one recv, one bytes comparison against the precomputed expected response, two array
-appends and one send of the precomputed request. Everything rarer goes through methods.
+one recv, one bytes comparison against this connection's expected response (its
+request's identity tag upper-cased, see tags.py), one array append, the next request's
+tag written in place and one send. Everything rarer goes through methods.
 
 Counting: every worker counts the same window [t_window, t_end) on CLOCK_MONOTONIC, by
 the timestamp of each event (not by when the loop noticed the window had opened or
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 
 from servers.protocol import encode
 
-from . import stats
+from . import stats, tags
 
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
@@ -82,11 +83,14 @@ class WorkerConfig:
 class Conn:
     __slots__ = ("index", "slot", "sock", "fd", "recv", "send", "state", "sent_at",
                  "sched", "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
-                 "backoff")
+                 "backoff", "request", "expected", "req_seq", "exp_seq", "seq")
 
-    def __init__(self, index: int, slot: int) -> None:
+    def __init__(self, index: int, slot: int, payload: bytes) -> None:
         self.index = index
         self.slot = slot
+        self.request, self.expected, self.req_seq, self.exp_seq = tags.tagged_frames(
+            payload, slot)
+        self.seq = 0
         self.sock = None
         self.fd = -1
         self.state = DOWN
@@ -138,16 +142,15 @@ class Worker:
     def __init__(self, cfg: WorkerConfig, control) -> None:
         self.cfg = cfg
         self.control = control
-        self.request = encode(cfg.payload)
-        self.expected = encode(cfg.payload.upper())
+        self.seq_format, self.seq_mask = tags.seq_format(len(cfg.payload))
         # one byte more than a response: a server that sends extra bytes is caught at once,
         # and a small bytes object is cheaper to allocate than a 64 KiB one
-        self.recv_size = min(len(self.expected) + 1, 65536)
+        self.recv_size = min(len(encode(cfg.payload)) + 1, 65536)
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
-        self.conns = [Conn(i, slot) for i, slot in enumerate(cfg.slots)]
+        self.conns = [Conn(i, slot, cfg.payload) for i, slot in enumerate(cfg.slots)]
         # idle connections: kept out of `conns`, so go/sweep/the hot path never see them
-        self.idle = [Conn(-1, slot) for slot in cfg.idle_slots]
+        self.idle = [Conn(-1, slot, b"") for slot in cfg.idle_slots]
         self.counts = [0] * len(self.conns)
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
@@ -286,7 +289,12 @@ class Worker:
         self.send_request(c, now)
 
     def send_request(self, c: Conn, now: int) -> None:
-        request = self.request
+        """The next request of this connection (its tag, then the send; `run` inlines it)."""
+        seq = c.seq = c.seq + 1
+        tag = self.seq_format % (seq & self.seq_mask)
+        c.req_seq[:] = tag
+        c.exp_seq[:] = tag.upper()
+        request = c.request
         c.sent_at = now
         try:
             n = c.send(request)
@@ -302,7 +310,7 @@ class Worker:
             self.partial_send(c, n)
 
     def partial_send(self, c: Conn, n: int) -> None:
-        c.wbuf = memoryview(self.request)[n:]
+        c.wbuf = memoryview(c.request)[n:]
         self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
 
     def flush(self, c: Conn, now: int) -> None:
@@ -327,7 +335,7 @@ class Worker:
         if c.state != WAITING:
             self.fail(c, "bad_response", now, "bytes arrived with no request outstanding")
             return False
-        expected = self.expected
+        expected = c.expected
         have = len(c.rbuf) if c.rbuf is not None else 0
         end = have + len(data)
         if end > len(expected) or memoryview(expected)[have:end] != data:
@@ -504,9 +512,8 @@ class Worker:
         clock = self.clock
         poll = self.ep.poll
         by_fd = self.by_fd
-        expected = self.expected
-        request = self.request
-        req_len = len(request)
+        req_len = len(encode(self.cfg.payload))
+        seq_format, seq_mask = self.seq_format, self.seq_mask
         recv_size = self.recv_size
         counts = self.counts
         lat_append = self.lat.append
@@ -575,7 +582,7 @@ class Worker:
                     except OSError as exc:
                         self.fail(c, request_error_kind(exc), now, str(exc))
                         continue
-                    if data == expected:
+                    if data == c.expected:
                         t = clock()
                         if t_window <= t < t_end:
                             lat_append(t - c.sent_at)
@@ -584,8 +591,12 @@ class Worker:
                         elif t >= t_end:
                             late += 1  # in flight at the end; the next is not the window's
                         c.sent_at = t
+                        seq = c.seq = c.seq + 1
+                        tag = seq_format % (seq & seq_mask)
+                        c.req_seq[:] = tag
+                        c.exp_seq[:] = tag.upper()
                         try:
-                            n = c.send(request)
+                            n = c.send(c.request)
                         except BlockingIOError:
                             n = 0
                         except OSError as exc:
