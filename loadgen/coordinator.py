@@ -300,6 +300,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
             counts[slot] = n
     hist = stats.merge_encoded([r["histogram"] for r in results])
     figures = stats.summary(hist)
+    figures["histogram_count"] = hist.get_total_count()
     uncorrected = send_lag = None
     if spec.mode == "open":
         unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
@@ -348,7 +349,8 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "balance_ok": sent == ok + lost + in_flight_end,
         "in_flight_at_start": sum(r["in_flight_at_start"] for r in results),
         "in_flight_at_end": in_flight_end,
-        "scheduled_not_sent": sum(r["scheduled_behind"] for r in results) if spec.mode == "open" else 0,
+        "scheduled": sum(r["scheduled"] for r in results) if spec.mode == "open" else None,
+        "scheduled_not_sent": sum(r["scheduled_not_sent"] for r in results),
         "reply_check": tags.reply_check(spec.payload_bytes),
         "fairness_jain": round(jain, 4) if jain is not None else None,
         "starved_connections": stats.starved(counts),

@@ -36,9 +36,11 @@ import time
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
 from servers.protocol import encode
 
-from . import stats, tags
+from . import schedule, stats, tags
 
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
@@ -165,6 +167,7 @@ class Worker:
         self.lost = 0
         self.late = 0  # requests of the window that ended at/after t_end: in flight at its end
         self.sessions = 0
+        self.t_go = 0
         self.t_window = self.t_end = NEVER  # the window, set by `run`
         self.running = False  # requests flow (after "go")
         self.heap: list = []
@@ -495,15 +498,19 @@ class Worker:
 
     def go(self, t_go: int) -> None:
         self.running = True
+        self.t_go = t_go
         now = self.clock()
-        n_total = self.cfg.total_connections
         for c in self.conns:
             if self.interval_ns:  # spread the first sends over one interval
-                c.due = t_go + self.interval_ns * c.slot // n_total
+                c.due = self.origin(c)
             if c.state == IDLE:
                 self.start(c, now)
             elif c.state == DOWN:
                 c.retry_at = now
+
+    def origin(self, c: Conn) -> int:
+        """Open loop: when this connection's first request is due."""
+        return self.t_go + self.interval_ns * c.slot // self.cfg.total_connections
 
     def run(self, t_go: int, t_window: int, t_end: int) -> dict:
         """Drive the load until t_end; count what happens in [t_window, t_end)."""
@@ -643,6 +650,7 @@ class Worker:
             t_window = t_end
             self.sent = self.late = 0
         in_flight_end = self.waiting_since_before(t_end) + self.late if measuring else 0
+        scheduled, not_sent = self.open_loop_tally(t_window, t_end) if measuring else (0, 0)
         return {
             "index": self.cfg.index,
             "exit_reason": exit_reason,
@@ -669,16 +677,27 @@ class Worker:
                                       if self.interval_ns else None),
             "histogram_send_lag": (stats.encode(self.hist_send_lag)
                                    if self.interval_ns else None),
-            "scheduled_behind": self.behind(t_end) if self.interval_ns and measuring else 0,
+            "scheduled": scheduled,
+            "scheduled_not_sent": not_sent,
         }
 
-    def behind(self, now: int) -> int:
-        """Open loop: requests whose scheduled time passed but that were never sent."""
-        total = 0
+    def open_loop_tally(self, t_window: int, t_end: int) -> tuple[int, int]:
+        """Open loop: requests due in the window, and those of them never sent by its
+        end; each of the latter goes into the corrected histogram at its age at t_end
+        (a lower bound: it has not even left)."""
+        if not self.interval_ns:
+            return 0, 0
+        interval = self.interval_ns
+        scheduled = 0
+        ages = []
         for c in self.conns:
-            if c.due <= now:
-                total += (now - c.due) // self.interval_ns + 1
-        return total
+            scheduled += schedule.due_between(self.origin(c), interval, t_window, t_end)
+            # a send after t_end (the loop's last batch) was not sent by t_end either
+            first_unsent = c.sched if c.sent_at >= t_end else c.due
+            ages.append(schedule.unsent_ages_ns(first_unsent, interval, t_window, t_end))
+        unsent = np.concatenate(ages) if ages else np.empty(0, dtype=np.int64)
+        stats.add_latencies_ns(self.hist, unsent)
+        return scheduled, len(unsent)
 
     def close_all(self) -> None:
         for c in self.conns + self.idle:
