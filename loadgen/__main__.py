@@ -1,7 +1,7 @@
 """python -m loadgen: command line (DESIGN §2) and output.
 
-With --json the last stdout line is one JSON object (keys: /work/briefs/loadgen-json.md,
-documented in the README); without it, a short human summary. Exit status: 0 when at
+With --json the last stdout line is one JSON object (keys documented
+in loadgen/README.md); without it, a short human summary. Exit status: 0 when at
 least one request succeeded, 1 when none did, 2 for usage errors.
 """
 

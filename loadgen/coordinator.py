@@ -277,7 +277,7 @@ class Ticks:
 
 def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
           first_errors: dict) -> dict:
-    """One result for the whole run from the workers' (see loadgen-json.md for the keys)."""
+    """One result for the whole run from the workers' (the keys: loadgen/README.md)."""
     results = sorted(results, key=lambda r: r["index"])
     errors = dict.fromkeys(ERROR_KINDS, 0)
     for r in results:
