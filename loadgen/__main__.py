@@ -1,7 +1,7 @@
 """python -m loadgen: command line (DESIGN §2) and output.
 
-With --json the last stdout line is one JSON object (keys: /work/briefs/loadgen-json.md,
-documented in the README); without it, a short human summary. Exit status: 0 when at
+With --json the last stdout line is one JSON object (keys documented
+in loadgen/README.md); without it, a short human summary. Exit status: 0 when at
 least one request succeeded, 1 when none did, 2 for usage errors.
 """
 
@@ -99,7 +99,9 @@ def human(result: dict) -> str:
            if r["idle_connections"] else "") + ", "
         f"{r['processes']} process(es), {r['payload_bytes']} B, {r['duration_s']:.2f} s window",
         f"  {r['requests']} ok of {r['sent']} sent: {r['rps']:.0f} req/s"
-        + (f" (offered {r['offered_rps']:.0f})" if r["offered_rps"] else ""),
+        + (f" (offered {r['offered_rps']:.0f}: {r['scheduled']} due in the window, "
+           f"{r['scheduled_not_sent']} never sent)" if r["offered_rps"] else "")
+        + f"; replies checked for {r['reply_check']}",
         f"  latency us: p50 {r['p50_us']}  p90 {r['p90_us']}  p99 {r['p99_us']}  "
         f"p99.9 {r['p999_us']}  max {r['max_us']}",
     ]

@@ -4,8 +4,12 @@ Timeline, on CLOCK_MONOTONIC (shared by every process on the machine):
 
     spawn -> each worker ramps its connections -> "ready" from all (the barrier)
     -> the coordinator picks absolute times t_go, t_window = t_go + warmup,
-       t_end = t_window + duration and sends them -> workers load from t_go and count
-       only in [t_window, t_end) -> results -> merge.
+       t_end = t_window + duration and sends them (with --interval it also announces
+       them on stderr: WINDOW_LINE) -> workers load from t_go and count only what
+       completes in [t_window, t_end) -> results -> merge.
+
+Every worker counts that same window, by each response's own timestamp, so the merged
+figures are all the workers' completions in it divided by exactly t_end - t_window.
 
 Whatever the server does, this returns by spawn + ramp budget (the timeout) + warmup +
 duration + a short grace: a worker that does not report in time is killed by PID and the
@@ -23,7 +27,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-from . import stats
+from . import stats, tags
 from .worker import ERROR_KINDS, WorkerConfig, worker_main
 
 READY_GRACE_S = 1.0  # beyond the ramp budget, for process start-up
@@ -31,6 +35,8 @@ RESULT_GRACE_S = 2.5  # after t_end: closing sockets, building histograms, pickl
 GO_DELAY_NS = 20_000_000
 SATURATED_PCT = 90.0
 FD_SPARE = 32  # descriptors a worker needs besides its connections
+# announced at "go" time, before any live line; the bench samples CPU at these instants
+WINDOW_LINE = "loadgen: window start={:.6f} end={:.6f}"  # time.monotonic() seconds
 
 
 @dataclass
@@ -114,7 +120,11 @@ class Stop:
         self.signum = signum
 
 
-def run(spec: RunSpec, warn=lambda text: print(text, file=sys.stderr)) -> dict:
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(spec: RunSpec, warn=say) -> dict:
     family, address = resolve(spec.host, spec.port)
     k = max(1, min(spec.processes, spec.connections))
     share = -(-(spec.connections + spec.idle_connections) // k)
@@ -212,6 +222,8 @@ def _drive(spec, procs, pipes, stop, t_spawn, timeout_ns, warn) -> dict:
                 pipe.send(("go", t_go, t_window, t_end))
             except OSError:
                 pass
+    if spec.interval_s and ready:
+        warn(WINDOW_LINE.format(t_window / 1e9, t_end / 1e9))
     ticks = Ticks(k, spec.interval_s, warn)
     results = {}
     if ready and not stop.signum:
@@ -265,7 +277,7 @@ class Ticks:
 
 def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
           first_errors: dict) -> dict:
-    """One result for the whole run from the workers' (see loadgen-json.md for the keys)."""
+    """One result for the whole run from the workers' (the keys: loadgen/README.md)."""
     results = sorted(results, key=lambda r: r["index"])
     errors = dict.fromkeys(ERROR_KINDS, 0)
     for r in results:
@@ -274,8 +286,10 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         for kind, text in r["first_errors"].items():
             first_errors.setdefault(kind, text)
     if results:
-        start = max(r["window_start_ns"] for r in results)
-        end = min(r["window_end_ns"] for r in results)
+        # one window for all: [t_window, t_end). An interrupted run ends each worker's
+        # window at its own stop; the span holding them all is then the divisor
+        start = min(r["window_start_ns"] for r in results)
+        end = max(r["window_end_ns"] for r in results)
         duration = max(0.0, (end - start) / 1e9)
     else:
         start = end = 0
@@ -286,6 +300,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
             counts[slot] = n
     hist = stats.merge_encoded([r["histogram"] for r in results])
     figures = stats.summary(hist)
+    figures["histogram_count"] = hist.get_total_count()
     uncorrected = send_lag = None
     if spec.mode == "open":
         unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
@@ -334,7 +349,9 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "balance_ok": sent == ok + lost + in_flight_end,
         "in_flight_at_start": sum(r["in_flight_at_start"] for r in results),
         "in_flight_at_end": in_flight_end,
-        "scheduled_not_sent": sum(r["scheduled_behind"] for r in results) if spec.mode == "open" else 0,
+        "scheduled": sum(r["scheduled"] for r in results) if spec.mode == "open" else None,
+        "scheduled_not_sent": sum(r["scheduled_not_sent"] for r in results),
+        "reply_check": tags.reply_check(spec.payload_bytes),
         "fairness_jain": round(jain, 4) if jain is not None else None,
         "starved_connections": stats.starved(counts),
         "sessions": sum(r["sessions"] for r in results),

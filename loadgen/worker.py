@@ -10,12 +10,16 @@ Every connection has at most one request outstanding, in all three workloads:
   also from when it actually left (the uncorrected figure).
 
 The hot path (closed loop, one small response per wakeup event) is inlined in `run`:
-one recv, one bytes comparison against the precomputed expected response, two array
-appends and one send of the precomputed request. Everything rarer goes through methods.
+one recv, one bytes comparison against this connection's expected response (its
+request's identity tag upper-cased, see tags.py), one array append, the next request's
+tag written in place and one send. Everything rarer goes through methods.
 
-Counting: a request belongs to the measuring window if it was outstanding when the
-window opened or sent during it; each such request ends as ok, as one lost request of
-an error kind, or as in flight at the end. So `sent == ok + lost + in_flight_at_end`.
+Counting: every worker counts the same window [t_window, t_end) on CLOCK_MONOTONIC, by
+the timestamp of each event (not by when the loop noticed the window had opened or
+closed). A request belongs to the window if it was outstanding at t_window or sent in
+it; each such request ends as ok (completed in the window), as one lost request of an
+error kind (failed in the window), or as in flight at the end (still outstanding at
+t_end, or completed at/after it). So `sent == ok + lost + in_flight_at_end`.
 """
 
 from __future__ import annotations
@@ -32,9 +36,11 @@ import time
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
 from servers.protocol import encode
 
-from . import stats
+from . import schedule, stats, tags
 
 EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
 EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
@@ -54,6 +60,7 @@ RETRY_MAX_NS = 1_000_000_000
 LINGER_RESET = struct.pack("ii", 1, 0)
 PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
+NEVER = 1 << 62  # window bounds before `run`: nothing counts in the ramp
 
 
 @dataclass
@@ -78,11 +85,14 @@ class WorkerConfig:
 class Conn:
     __slots__ = ("index", "slot", "sock", "fd", "recv", "send", "state", "sent_at",
                  "sched", "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
-                 "backoff")
+                 "backoff", "request", "expected", "req_seq", "exp_seq", "seq")
 
-    def __init__(self, index: int, slot: int) -> None:
+    def __init__(self, index: int, slot: int, payload: bytes) -> None:
         self.index = index
         self.slot = slot
+        self.request, self.expected, self.req_seq, self.exp_seq = tags.tagged_frames(
+            payload, slot)
+        self.seq = 0
         self.sock = None
         self.fd = -1
         self.state = DOWN
@@ -134,16 +144,15 @@ class Worker:
     def __init__(self, cfg: WorkerConfig, control) -> None:
         self.cfg = cfg
         self.control = control
-        self.request = encode(cfg.payload)
-        self.expected = encode(cfg.payload.upper())
+        self.seq_format, self.seq_mask = tags.seq_format(len(cfg.payload))
         # one byte more than a response: a server that sends extra bytes is caught at once,
         # and a small bytes object is cheaper to allocate than a 64 KiB one
-        self.recv_size = min(len(self.expected) + 1, 65536)
+        self.recv_size = min(len(encode(cfg.payload)) + 1, 65536)
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
-        self.conns = [Conn(i, slot) for i, slot in enumerate(cfg.slots)]
+        self.conns = [Conn(i, slot, cfg.payload) for i, slot in enumerate(cfg.slots)]
         # idle connections: kept out of `conns`, so go/sweep/the hot path never see them
-        self.idle = [Conn(-1, slot) for slot in cfg.idle_slots]
+        self.idle = [Conn(-1, slot, b"") for slot in cfg.idle_slots]
         self.counts = [0] * len(self.conns)
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
@@ -156,8 +165,10 @@ class Worker:
         self.first_errors: dict[str, str] = {}  # one example message per kind
         self.sent = 0
         self.lost = 0
+        self.late = 0  # requests of the window that ended at/after t_end: in flight at its end
         self.sessions = 0
-        self.measuring = False
+        self.t_go = 0
+        self.t_window = self.t_end = NEVER  # the window, set by `run`
         self.running = False  # requests flow (after "go")
         self.heap: list = []
         self.interval_ns = 0
@@ -168,8 +179,11 @@ class Worker:
 
     # ---- counting -----------------------------------------------------------------
 
-    def count_error(self, kind: str, detail: str = "") -> None:
-        (self.errors if self.measuring else self.errors_outside)[kind] += 1
+    def in_window(self, t: int) -> bool:
+        return self.t_window <= t < self.t_end
+
+    def count_error(self, kind: str, now: int, detail: str = "") -> None:
+        (self.errors if self.in_window(now) else self.errors_outside)[kind] += 1
         if detail and kind not in self.first_errors:
             self.first_errors[kind] = detail
 
@@ -221,7 +235,7 @@ class Worker:
         c.state = DOWN
         c.retry_at = now + c.backoff
         c.backoff = min(c.backoff * 2, RETRY_MAX_NS)
-        self.count_error(connect_error_kind(code), detail)
+        self.count_error(connect_error_kind(code), now, detail)
 
     def drop(self, c: Conn) -> None:
         """Close the socket at once with an RST (no TIME_WAIT left behind)."""
@@ -245,9 +259,12 @@ class Worker:
 
     def fail(self, c: Conn, kind: str, now: int, detail: str = "") -> None:
         """A connected socket failed: the outstanding request (if any) is lost."""
-        if c.state == WAITING and self.measuring:
-            self.lost += 1
-        self.count_error(kind, detail)
+        if c.state == WAITING:
+            if self.in_window(now):
+                self.lost += 1
+            elif now >= self.t_end:
+                self.late += 1
+        self.count_error(kind, now, detail)
         self.drop(c)
         if now - c.started_at >= RETRY_MAX_NS:  # it had been working: reconnect at once
             c.backoff = RETRY_FIRST_NS
@@ -275,7 +292,12 @@ class Worker:
         self.send_request(c, now)
 
     def send_request(self, c: Conn, now: int) -> None:
-        request = self.request
+        """The next request of this connection (its tag, then the send; `run` inlines it)."""
+        seq = c.seq = c.seq + 1
+        tag = self.seq_format % (seq & self.seq_mask)
+        c.req_seq[:] = tag
+        c.exp_seq[:] = tag.upper()
+        request = c.request
         c.sent_at = now
         try:
             n = c.send(request)
@@ -285,13 +307,13 @@ class Worker:
             self.fail(c, request_error_kind(exc), now, str(exc))
             return
         c.state = WAITING
-        if self.measuring:
+        if self.t_window <= now < self.t_end:
             self.sent += 1
         if n != len(request):
             self.partial_send(c, n)
 
     def partial_send(self, c: Conn, n: int) -> None:
-        c.wbuf = memoryview(self.request)[n:]
+        c.wbuf = memoryview(c.request)[n:]
         self.ep.modify(c.fd, EPOLLIN | EPOLLOUT)
 
     def flush(self, c: Conn, now: int) -> None:
@@ -316,7 +338,7 @@ class Worker:
         if c.state != WAITING:
             self.fail(c, "bad_response", now, "bytes arrived with no request outstanding")
             return False
-        expected = self.expected
+        expected = c.expected
         have = len(c.rbuf) if c.rbuf is not None else 0
         end = have + len(data)
         if end > len(expected) or memoryview(expected)[have:end] != data:
@@ -335,7 +357,8 @@ class Worker:
     def complete(self, c: Conn, now: int) -> None:
         """A verified response: record it, then the workload decides what comes next."""
         c.state = IDLE
-        if self.measuring:
+        in_window = self.in_window(now)
+        if in_window:
             self.counts[c.index] += 1
             if self.interval_ns:
                 self.lat.append(now - c.sched)
@@ -343,10 +366,12 @@ class Worker:
                 self.send_lag.append(c.sent_at - c.sched)
             else:
                 self.lat.append(now - c.sent_at)
+        elif now >= self.t_end:
+            self.late += 1
         if self.cfg.mode == "sessions":
             c.remaining -= 1
             if c.remaining <= 0:
-                if self.measuring:
+                if in_window:
                     self.sessions += 1
                 self.drop(c)
                 self.connect(c, now)
@@ -409,8 +434,9 @@ class Worker:
             stats.add_latencies_ns(hist, raw)
             del raw[:]
 
-    def in_flight(self) -> int:
-        return sum(1 for c in self.conns if c.state == WAITING)
+    def waiting_since_before(self, t: int) -> int:
+        """Connections whose outstanding request was sent before t."""
+        return sum(1 for c in self.conns if c.state == WAITING and c.sent_at < t)
 
     def parent_gone(self) -> bool:
         return os.getppid() != self.cfg.parent_pid
@@ -472,25 +498,29 @@ class Worker:
 
     def go(self, t_go: int) -> None:
         self.running = True
+        self.t_go = t_go
         now = self.clock()
-        n_total = self.cfg.total_connections
         for c in self.conns:
             if self.interval_ns:  # spread the first sends over one interval
-                c.due = t_go + self.interval_ns * c.slot // n_total
+                c.due = self.origin(c)
             if c.state == IDLE:
                 self.start(c, now)
             elif c.state == DOWN:
                 c.retry_at = now
 
+    def origin(self, c: Conn) -> int:
+        """Open loop: when this connection's first request is due."""
+        return self.t_go + self.interval_ns * c.slot // self.cfg.total_connections
+
     def run(self, t_go: int, t_window: int, t_end: int) -> dict:
         """Drive the load until t_end; count what happens in [t_window, t_end)."""
+        self.t_window, self.t_end = t_window, t_end
         self.go(t_go)
         clock = self.clock
         poll = self.ep.poll
         by_fd = self.by_fd
-        expected = self.expected
-        request = self.request
-        req_len = len(request)
+        req_len = len(encode(self.cfg.payload))
+        seq_format, seq_mask = self.seq_format, self.seq_mask
         recv_size = self.recv_size
         counts = self.counts
         lat_append = self.lat.append
@@ -500,12 +530,12 @@ class Worker:
         heap = self.heap
         control_fd = self.control.fileno()
         self.ep.register(control_fd, EPOLLIN)
-        measuring = False
+        measuring = False  # the loop has seen t_window pass: CPU, snapshot, live ticks
         fast_sent = 0
+        late = 0
         window = {"connected": 0, "in_flight_at_start": 0}
-        cpu_start = cpu_end = 0.0
+        cpu_start = 0.0
         times_start = None
-        win_start = win_end = 0
         exit_reason = "completed"
         interval_ns = int(self.cfg.interval_s * 1e9) if self.cfg.interval_s else 0
         next_tick = t_window + interval_ns
@@ -528,22 +558,28 @@ class Worker:
             now = clock()
             house = now >= next_house
             if house:
-                if now >= t_end:
-                    break
                 if not measuring and now >= t_window:
-                    measuring = self.measuring = True
-                    win_start = now
+                    measuring = True
                     cpu_start = time.process_time()
                     times_start = os.times()
                     window["connected"] = sum(1 for c in self.conns if c.state >= lowest_up)
-                    window["in_flight_at_start"] = self.in_flight()
+                    # outstanding at t_window: still waiting, or completed/failed since
+                    # (by the timestamps, counted already). Those ended since were sent
+                    # before t_window: they were handled in the one batch during which
+                    # t_window passed, and a connection appears once per batch.
+                    window["in_flight_at_start"] = (self.waiting_since_before(t_window)
+                                                    + sum(counts) + self.lost)
                     self.sent += window["in_flight_at_start"]
+                if now >= t_end:
+                    break
             for fd, ev in events:
                 c = by_fd.get(fd)
                 if c is None:
                     if fd == control_fd:
                         exit_reason = "interrupted"
-                        next_house = t_end = now
+                        # the window ends here: what was handled before has an earlier
+                        # timestamp, what comes after a later one
+                        next_house = t_end = self.t_end = clock()
                     continue
                 if closed and c.state == WAITING and c.wbuf is None and c.rbuf is None:
                     try:
@@ -553,20 +589,28 @@ class Worker:
                     except OSError as exc:
                         self.fail(c, request_error_kind(exc), now, str(exc))
                         continue
-                    if data == expected:
+                    if data == c.expected:
                         t = clock()
-                        if measuring:
+                        if t_window <= t < t_end:
                             lat_append(t - c.sent_at)
                             counts[c.index] += 1
+                            fast_sent += 1  # the next request, sent at t
+                        elif t >= t_end:
+                            late += 1  # in flight at the end; the next is not the window's
                         c.sent_at = t
+                        seq = c.seq = c.seq + 1
+                        tag = seq_format % (seq & seq_mask)
+                        c.req_seq[:] = tag
+                        c.exp_seq[:] = tag.upper()
                         try:
-                            n = c.send(request)
+                            n = c.send(c.request)
+                        except BlockingIOError:
+                            n = 0
                         except OSError as exc:
+                            fast_sent -= t_window <= t < t_end  # it never left
                             c.state = IDLE
                             self.fail(c, request_error_kind(exc), t, str(exc))
                             continue
-                        if measuring:
-                            fast_sent += 1
                         if n != req_len:
                             self.partial_send(c, n)
                     elif self.received(c, data, now):
@@ -595,25 +639,23 @@ class Worker:
                 timeout, precise = sleep_plan(heap, next_house, clock())
             else:
                 timeout, precise = max(0.0, (next_house - clock()) / 1e9), False
-        win_end = now
         cpu_end = time.process_time()
         times_end = os.times()
         idle_connected = self.idle_open()
-        if not measuring:  # stopped before the window opened: an empty window
-            win_start = win_end
-            cpu_start = cpu_end
-            times_start = times_end
-        self.measuring = False
         self.sent += fast_sent
-        in_flight_end = self.in_flight() if measuring else 0
-        if not measuring:
-            self.sent = 0
+        self.late += late
         self.fold()
+        if not measuring:  # stopped before the window opened: an empty window
+            cpu_start, times_start = cpu_end, times_end
+            t_window = t_end
+            self.sent = self.late = 0
+        in_flight_end = self.waiting_since_before(t_end) + self.late if measuring else 0
+        scheduled, not_sent = self.open_loop_tally(t_window, t_end) if measuring else (0, 0)
         return {
             "index": self.cfg.index,
             "exit_reason": exit_reason,
-            "window_start_ns": win_start,
-            "window_end_ns": win_end,
+            "window_start_ns": t_window,
+            "window_end_ns": t_end,
             "connected": window["connected"],
             "idle_connected": idle_connected,
             "in_flight_at_start": window["in_flight_at_start"],
@@ -635,16 +677,27 @@ class Worker:
                                       if self.interval_ns else None),
             "histogram_send_lag": (stats.encode(self.hist_send_lag)
                                    if self.interval_ns else None),
-            "scheduled_behind": self.behind(win_end) if self.interval_ns else 0,
+            "scheduled": scheduled,
+            "scheduled_not_sent": not_sent,
         }
 
-    def behind(self, now: int) -> int:
-        """Open loop: requests whose scheduled time passed but that were never sent."""
-        total = 0
+    def open_loop_tally(self, t_window: int, t_end: int) -> tuple[int, int]:
+        """Open loop: requests due in the window, and those of them never sent by its
+        end; each of the latter goes into the corrected histogram at its age at t_end
+        (a lower bound: it has not even left)."""
+        if not self.interval_ns:
+            return 0, 0
+        interval = self.interval_ns
+        scheduled = 0
+        ages = []
         for c in self.conns:
-            if c.due <= now:
-                total += (now - c.due) // self.interval_ns + 1
-        return total
+            scheduled += schedule.due_between(self.origin(c), interval, t_window, t_end)
+            # a send after t_end (the loop's last batch) was not sent by t_end either
+            first_unsent = c.sched if c.sent_at >= t_end else c.due
+            ages.append(schedule.unsent_ages_ns(first_unsent, interval, t_window, t_end))
+        unsent = np.concatenate(ages) if ages else np.empty(0, dtype=np.int64)
+        stats.add_latencies_ns(self.hist, unsent)
+        return scheduled, len(unsent)
 
     def close_all(self) -> None:
         for c in self.conns + self.idle:

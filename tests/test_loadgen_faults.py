@@ -116,6 +116,8 @@ def _start_long_run(port: int) -> tuple[subprocess.Popen, list[psutil.Process]]:
         loadgen_args(port, "--processes", "2", "--interval", "0.2", connections=4,
                      duration=30.0, warmup=0.0),
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()  # announced at "go" time
+    assert line.startswith("loadgen: window start="), line
     line = proc.stderr.readline()  # "loadgen: t= 0.2s ..." once measuring
     assert "req/s" in line, line
     workers = psutil.Process(proc.pid).children()
