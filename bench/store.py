@@ -158,7 +158,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     for column in ("status", "note", "errors_detail", "histogram", "syscalls_method",
                    "syscalls_window", "reply_check", "server_events", "work_kind"):
         if column in frame:
-            frame[column] = frame[column].fillna("").astype(str)
+            frame[column] = frame[column].astype(object).fillna("").astype(str)
     return frame
 
 

@@ -77,7 +77,7 @@ def test_blocking_model_shows_its_starved_connections(run_dir):
 @pytest.mark.timeout(120)
 def test_meta_json_records_the_environment(run_dir):
     meta = json.loads((run_dir / store.META).read_text())
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
     assert meta["started_utc"].startswith("20") and meta["finished_utc"] >= meta["started_utc"]
     assert meta["complete"] is True
     assert meta["profile"]["name"] == "quick" and meta["profile"]["repetitions"] == 2
