@@ -23,7 +23,7 @@ def log_protocol_error(sock: socket.socket, exc: ProtocolError) -> None:
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
         peer = "?"
-    log("protocol", f"closing connection from {peer}: {exc}")
+    log.event("protocol_error", f"closing connection from {peer}: {exc}")
 
 
 def serve_blocking(sock: socket.socket, settings: Settings) -> None:
