@@ -66,8 +66,8 @@ class Connection:
     bound), and after EOF the connection lives until its last response is out.
 
     The socket's recv and send and the codec's receive_data are bound once, here: the
-    usual wakeup (one recv, one whole reply sent at once, nothing pending) is three calls
-    and no lookups, the same for every model."""
+    usual wakeup (one recv, one whole reply sent at once, nothing pending) is those three
+    calls and nothing else, the same code for every model."""
 
     __slots__ = ("sock", "fd", "recv", "send", "receive_data", "out", "eof")
 
