@@ -13,6 +13,7 @@ from .runtime import (
     Settings,
     announce,
     install_stop_signals,
+    log,
     make_listener,
 )
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         listener.close()
+        log.final_counts()  # the totals that rate limiting kept off stderr
     return 0
 
 

@@ -59,7 +59,7 @@ class ServerProtocol(asyncio.BufferedProtocol):
             reply = self.receive_data(_shared_buffer[:nbytes])
         except ProtocolError as exc:
             peer = self.transport.get_extra_info("peername") or ("?", "?")
-            log("protocol", f"closing connection from {peer[0]}:{peer[1]}: {exc}")
+            log.event("protocol_error", f"closing connection from {peer[0]}:{peer[1]}: {exc}")
             self.transport.abort()
             return
         if reply:

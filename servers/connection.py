@@ -1,10 +1,11 @@
 """How one connection is served, for the two families of models.
 
-`serve_blocking` is the whole life of a connection on a blocking socket (the iterative
-and thread-per-connection models). `Connection` is the state of a non-blocking socket
-for the readiness models (busy polling, select, poll, epoll, selectors, signals): they
-differ only in how they learn that a socket is ready, then call `on_readable` and
-`on_writable` and register for what `wants_read` and `wants_write` say.
+`serve_blocking` is the whole life of a connection on a blocking socket (the iterative,
+thread- and process-per-connection models). `Connection` is the state of a non-blocking
+socket for every readiness model (busy polling, select, poll, epoll, selectors, signals):
+the only code that reads or writes such a socket, so the models differ only in how they
+learn that a socket is ready. Level-style models call `on_readable` / `on_writable` and
+register for what `wants_read` and `out` say; edge-style ones (EPOLLET, SIGIO) call `drain`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def log_protocol_error(sock: socket.socket, exc: ProtocolError) -> None:
         peer = "%s:%s" % sock.getpeername()[:2]
     except OSError:
         peer = "?"
-    log("protocol", f"closing connection from {peer}: {exc}")
+    log.event("protocol_error", f"closing connection from {peer}: {exc}")
 
 
 def serve_blocking(sock: socket.socket, settings: Settings) -> None:
@@ -62,14 +63,20 @@ class Connection:
     """A non-blocking connection: replies are sent at once; what the kernel does not take
     is kept and sent when the socket is writable. Reading pauses while more than
     OUTPUT_HIGH_WATER bytes are unsent (a peer that never reads cannot grow us without
-    bound), and after EOF the connection lives until its last response is out."""
+    bound), and after EOF the connection lives until its last response is out.
 
-    __slots__ = ("sock", "fd", "receive_data", "out", "eof")
+    The socket's recv and send and the codec's receive_data are bound once, here: the
+    usual wakeup (one recv, one whole reply sent at once, nothing pending) is those three
+    calls and nothing else, the same code for every model."""
+
+    __slots__ = ("sock", "fd", "recv", "send", "receive_data", "out", "eof")
 
     def __init__(self, sock: socket.socket, settings: Settings) -> None:
         sock.setblocking(False)
         self.sock = sock
         self.fd = sock.fileno()
+        self.recv = sock.recv
+        self.send = sock.send
         self.receive_data = settings.new_connection().receive_data
         self.out = bytearray()
         self.eof = False
@@ -77,13 +84,10 @@ class Connection:
     def wants_read(self) -> bool:
         return not self.eof and len(self.out) <= OUTPUT_HIGH_WATER
 
-    def wants_write(self) -> bool:
-        return bool(self.out)
-
     def on_readable(self) -> bool:
         """Read once and answer; False when the connection should be closed."""
         try:
-            data = self.sock.recv(RECV_SIZE)
+            data = self.recv(RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError:
@@ -99,10 +103,10 @@ class Connection:
         if not reply:
             return True
         if self.out:
-            self.out += reply
+            self.out += reply  # keep the order: behind what is already waiting
             return True
         try:
-            sent = self.sock.send(reply)
+            sent = self.send(reply)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
@@ -114,13 +118,51 @@ class Connection:
     def on_writable(self) -> bool:
         """Send what is pending; False when the connection should be closed."""
         try:
-            sent = self.sock.send(self.out)
+            sent = self.send(self.out)
         except (BlockingIOError, InterruptedError):
             return True
         except OSError:
             return False
         del self.out[:sent]
         return bool(self.out) or not self.eof
+
+    def drain(self) -> bool:
+        """Write until EAGAIN, read until EAGAIN (or the output cap); False: close it.
+
+        For edge-style notification (EPOLLET, SIGIO), which says "something changed" once,
+        not "something is ready" for as long as it is: a wakeup not run to EAGAIN in every
+        direction that can make progress is lost for good. After output drains below the
+        cap it reads again, since data that came while reading was paused raises no edge."""
+        out, recv, send = self.out, self.recv, self.send
+        while True:
+            while out:
+                try:
+                    sent = send(out)
+                except (BlockingIOError, InterruptedError):
+                    break  # a later writable edge (or SIGIO) brings us back
+                except OSError:
+                    return False
+                del out[:sent]
+            if self.eof:
+                return bool(out)  # wait for the last bytes to drain, then close
+            if len(out) > OUTPUT_HIGH_WATER:
+                return True  # paused: the writable edge that drains `out` resumes reading
+            try:
+                data = recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return True  # drained: the next edge is ours
+            except OSError:
+                return False
+            if not data:
+                self.eof = True
+                continue
+            try:
+                reply = self.receive_data(data)
+            except ProtocolError as exc:
+                log_protocol_error(self.sock, exc)
+                return False
+            if reply:
+                out += reply
 
     def close(self) -> None:
         self.sock.close()

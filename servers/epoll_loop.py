@@ -4,20 +4,17 @@ A wakeup costs in proportion to the ready connections, not the watched ones, so 
 connections are nearly free and the only descriptor limit is the process's. One
 thread does everything: one core is the ceiling, and a slow handler stalls every peer.
 
-Level-triggered by default. The loop is the selectors model without the selectors
-layer: no SelectorKey objects, and the usual case (one read, the whole reply sent at
-once, interest unchanged) runs inline with no epoll_ctl call at all.
+Level-triggered by default: the selectors model without the selectors layer (no
+SelectorKey objects, and no epoll_ctl call while a connection's interest stays the same,
+which in the usual wakeup it does). `--edge` registers each socket once with EPOLLET.
 """
 
 from __future__ import annotations
 
 import select
 
-from . import edge
 from .connection import Connection
-from .connection import log_protocol_error
-from .protocol import ProtocolError
-from .runtime import RECV_SIZE, Acceptor
+from .runtime import Acceptor
 
 IN, OUT = select.EPOLLIN, select.EPOLLOUT
 MAX_EVENTS = 1024
@@ -48,62 +45,29 @@ def serve(listener, settings) -> None:
 
 def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
     registered: dict[int, int] = {}  # fd -> the mask epoll holds for it
-    # fd -> (connection, its socket's recv and send): one dict lookup per event.
-    hot: dict[int, tuple] = {}
-    poll, hot_get, size, readable = epoll.poll, hot.get, RECV_SIZE, IN  # locals: faster
+    poll, get = epoll.poll, connections.get  # locals: one lookup fewer per event
     while True:
         for fd, events in poll(-1, MAX_EVENTS):
-            entry = hot_get(fd)
-            if entry is None:
+            conn = get(fd)
+            if conn is None:
                 if fd == listen_fd:
                     for sock in acceptor.accept_pending():
                         conn = Connection(sock, settings)
                         epoll.register(conn.fd, IN)
                         connections[conn.fd] = conn
                         registered[conn.fd] = IN
-                        hot[conn.fd] = (conn, sock.recv, sock.send, conn.receive_data)
                 continue
-            conn, recv, send, receive_data = entry
-            if events == readable and not conn.out:
-                # The usual case, Connection.on_readable inlined: one read, the whole
-                # reply sent at once, nothing left over, interest unchanged.
-                try:
-                    data = recv(size)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:
-                    alive = False
-                else:
-                    if data:
-                        try:
-                            reply = receive_data(data)
-                        except ProtocolError as exc:
-                            log_protocol_error(conn.sock, exc)
-                            alive = False
-                        else:
-                            if not reply:
-                                continue
-                            try:
-                                sent = send(reply)
-                            except (BlockingIOError, InterruptedError):
-                                sent = 0
-                            except OSError:
-                                sent = -1
-                            if sent == len(reply):
-                                continue
-                            alive = sent >= 0
-                            if alive:
-                                conn.out += memoryview(reply)[sent:]
-                    else:
-                        conn.eof = True
-                        alive = False  # nothing pending: every response is out
+            if events == IN:
+                alive = conn.on_readable()
+                if alive and not conn.out:
+                    continue  # the usual case: still registered for IN, as it wants
             else:
                 # Errors and hang-ups count as both readable and writable, as in selectors.
                 alive = (not events & ~OUT or conn.on_readable()) and (
                     not events & ~IN or conn.on_writable())
             if not alive:
                 epoll.unregister(fd)
-                del connections[fd], registered[fd], hot[fd]
+                del connections[fd], registered[fd]
                 conn.close()
                 continue
             wanted = (IN if conn.wants_read() else 0) | (OUT if conn.out else 0)
@@ -113,20 +77,16 @@ def _level_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
 
 
 def _edge_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
-    """EPOLLET: each socket is registered once for both directions and never modified.
-
-    An edge is reported once per change, so every wakeup must run the connection until
-    the kernel says EAGAIN in each direction it can make progress in (`edge.pump`):
-    read until EAGAIN, write until EAGAIN, and after output drains below the cap read
-    again, since data that arrived while reading was paused will raise no new edge.
-    The listener stays level-triggered: accept() is bounded per wakeup and an edge
-    would strand the connections left in the backlog.
+    """EPOLLET: each socket is registered once for both directions and never modified;
+    every wakeup runs the connection until EAGAIN (`Connection.drain`). The listener stays
+    level-triggered: accept() is bounded per wakeup and an edge would strand the
+    connections left in the backlog.
     """
     mask = IN | OUT | select.EPOLLRDHUP | select.EPOLLET
-    pump = edge.pump
+    get = connections.get
     while True:
         for fd, _events in epoll.poll(-1, MAX_EVENTS):
-            conn = connections.get(fd)
+            conn = get(fd)
             if conn is None:
                 if fd == listen_fd:
                     for sock in acceptor.accept_pending():
@@ -134,10 +94,10 @@ def _edge_triggered(epoll, listen_fd, acceptor, connections, settings) -> None:
                         connections[conn.fd] = conn
                         epoll.register(conn.fd, mask)
                         # Data that came before registration raised no edge of its own.
-                        if not pump(conn):
+                        if not conn.drain():
                             _drop(epoll, connections, conn)
                 continue
-            if not pump(conn):
+            if not conn.drain():
                 _drop(epoll, connections, conn)
 
 

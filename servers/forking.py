@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import os
+import re
 import select
 import signal
 import sys
@@ -26,6 +27,7 @@ from .runtime import Acceptor, log
 PR_SET_PDEATHSIG = 1
 TERMINATE_GRACE = 1.0  # seconds children get after SIGTERM before SIGKILL
 HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
+_EVENT = re.compile(r"event=(?P<key>[\w.]+) count=\d+ (?P<message>.*)")
 
 
 def add_arguments(parser) -> None:
@@ -73,7 +75,8 @@ def serve(listener, settings) -> None:
                     continue
                 reap()
                 if len(children) >= limit:
-                    log("children", f"child cap of {limit} reached: refusing a connection")
+                    log.event("refused.child_cap",
+                              f"child cap of {limit} reached: refusing a connection")
                     conn.close()
                     continue
                 # No signal handler may run in the child before it has dropped the
@@ -83,7 +86,8 @@ def serve(listener, settings) -> None:
                     pid = os.fork()
                 except OSError as exc:
                     pid = -1
-                    log("fork", f"cannot fork ({exc.strerror}): refusing a connection")
+                    log.event("refused.fork_failed",
+                              f"cannot fork ({exc.strerror}): refusing a connection")
                 if pid == 0:
                     _child(listener, conn, settings, parent, mask, child_log)
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -101,7 +105,8 @@ class ChildLog:
     """A pipe for the children's stderr, relayed line by line through the parent's log.
 
     A line is one write of at most PIPE_BUF bytes, so lines of different children never
-    interleave; the parent's RateLimitedLog then limits them all together."""
+    interleave; the parent's RateLimitedLog then limits them all together, and counts
+    their events (`event=<key> count=<n>` lines) in its own running totals."""
 
     def __init__(self) -> None:
         self.read_fd, self.write_fd = os.pipe()
@@ -125,7 +130,12 @@ class ChildLog:
                 return
             *lines, self._partial = (self._partial + chunk).split(b"\n")
             for line in lines:
-                log("child", line.decode(errors="replace"))
+                text = line.decode(errors="replace")
+                marker = _EVENT.match(text)
+                if marker:  # a child serves one connection: one event, counted here
+                    log.event(marker["key"], marker["message"])
+                else:
+                    log("child", text)
 
     def close(self) -> None:
         os.close(self.read_fd)
@@ -143,6 +153,7 @@ def _child(listener, conn, settings, parent: int, mask, child_log: ChildLog) -> 
         if os.getppid() != parent:  # the parent died before PDEATHSIG was armed
             os._exit(1)
         listener.close()
+        log.forget()  # the parent's counts and budgets are not this child's
         child_log.become_stderr()
         serve_blocking(conn, settings)
         status = 0

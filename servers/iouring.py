@@ -146,8 +146,8 @@ class Server:
     def _accepted(self, result: int) -> None:
         if result < 0:
             if -result in _OUT_OF_DESCRIPTORS:
-                log("emfile", f"out of descriptors ({errno.errorcode[-result]}): "
-                    "backing off before the next accept")
+                log.event("backoff.emfile", "out of descriptors "
+                          f"({errno.errorcode[-result]}): backing off before the next accept")
                 time.sleep(ACCEPT_BACKOFF)
             self._accept()
             return

@@ -3,7 +3,8 @@ each one again and again; BlockingIOError means "nothing yet". No readiness API.
 
 It burns a whole core by design, even with no client at all, and every sweep costs one
 recv syscall per connection whether or not data arrived, so its cost grows with the
-number of connections while its latency stays low for a few busy ones.
+number of connections while its latency stays low for a few busy ones. Each sweep takes
+what waits in the backlog (bounded, as every model does per wakeup), then tries them all.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ def serve(listener, settings) -> None:
     connections: list[Connection] = []
     try:
         while True:
-            sock = acceptor.accept()
-            if sock is not None:
+            for sock in acceptor.accept_pending():
                 connections.append(Connection(sock, settings))
             closed = []
             for conn in connections:

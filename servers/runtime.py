@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,14 +63,43 @@ class Settings:
 
 class RateLimitedLog:
     """Diagnostics to stderr, at most `burst` lines per `period` seconds per key; the
-    number of suppressed lines is reported with the next line that gets through."""
+    number of suppressed lines is reported with the next line that gets through.
+
+    `event` is for what a benchmark must count (refusals, sheds, closed bad peers): each
+    line starts with `event=<key> count=<n>`, n the running total of that key in this
+    process, suppressed lines included; `final_counts` prints, on the way out, every total
+    that suppression left unprinted, so the last marker of a key is always its total."""
 
     def __init__(self, period: float = 1.0, burst: int = 5) -> None:
         self.period = period
         self.burst = burst
+        self.forget()
+
+    def forget(self) -> None:
+        """No windows, no counts: a forked child starts a log of its own."""
+        self._lock = threading.Lock()  # threads log too; markers must leave in count order
         self._windows: dict[str, list[float | int]] = {}
+        self._totals: dict[str, int] = {}
+        self._printed: dict[str, int] = {}
 
     def __call__(self, key: str, message: str) -> None:
+        with self._lock:
+            self._emit(key, message)
+
+    def event(self, key: str, message: str) -> None:
+        with self._lock:
+            total = self._totals[key] = self._totals.get(key, 0) + 1
+            if self._emit(key, f"event={key} count={total} {message}"):
+                self._printed[key] = total
+
+    def final_counts(self) -> None:
+        with self._lock:
+            for key, total in self._totals.items():
+                if self._printed.get(key) != total:
+                    self._printed[key] = total
+                    self._write(f"event={key} count={total} (final)")
+
+    def _emit(self, key: str, message: str) -> bool:
         now = time.monotonic()
         window = self._windows.get(key)
         if window is None or now - window[0] >= self.period:
@@ -79,10 +109,15 @@ class RateLimitedLog:
                 message += f" ({suppressed} similar lines suppressed)"
         if window[1] < self.burst:
             window[1] += 1
-            sys.stderr.write(f"{message}\n")
-            sys.stderr.flush()
-        else:
-            window[2] += 1
+            self._write(message)
+            return True
+        window[2] += 1
+        return False
+
+    @staticmethod
+    def _write(line: str) -> None:
+        sys.stderr.write(f"{line}\n")
+        sys.stderr.flush()
 
 
 log = RateLimitedLog()
@@ -187,11 +222,12 @@ class Acceptor:
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             pass  # Linux checks for a free descriptor before the queue: none was waiting
         except OSError:
-            log("emfile", f"out of descriptors ({exc.strerror}), none to spare: backing off")
+            log.event("backoff.emfile",
+                      f"out of descriptors ({exc.strerror}), none to spare: backing off")
             time.sleep(0.01)  # still nothing to spare: back off instead of spinning
         else:
             conn.close()
-            log("emfile", f"out of descriptors ({exc.strerror}): shed a connection")
+            log.event("shed.emfile", f"out of descriptors ({exc.strerror}): shed a connection")
         self._spare = self._open_spare()
 
     def close(self) -> None:

@@ -2,8 +2,9 @@
 
 Each call copies the whole interest set into the kernel and the kernel scans all of it,
 so the cost of every wakeup grows with the number of connections, busy or idle. The set
-is a fixed-size bitmap: descriptors at or above FD_SETSIZE (1024) cannot be watched, so
-such connections are closed at accept with a log line instead of crashing the loop.
+is a fixed-size bitmap (FD_SETSIZE, 1024 on Linux) and `select.select` refuses a
+descriptor that does not fit: each accepted socket is offered to select once, alone, and
+one it refuses is closed at once with a log line instead of crashing the loop.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import select
 
 from .connection import Connection
 from .runtime import Acceptor, log
-
-FD_SETSIZE = 1024
 
 
 def serve(listener, settings) -> None:
@@ -30,12 +29,8 @@ def serve(listener, settings) -> None:
             for fd in readable:
                 if fd == listen_fd:
                     for sock in acceptor.accept_pending():
-                        if sock.fileno() >= FD_SETSIZE:
-                            log("fd_setsize", f"descriptor {sock.fileno()} is past select's "
-                                f"FD_SETSIZE ({FD_SETSIZE}): refusing the connection")
-                            sock.close()
-                            continue
-                        connections[sock.fileno()] = Connection(sock, settings)
+                        if _select_takes(sock):
+                            connections[sock.fileno()] = Connection(sock, settings)
                     continue
                 conn = connections[fd]
                 if not conn.on_readable():
@@ -49,3 +44,19 @@ def serve(listener, settings) -> None:
     finally:
         for conn in connections.values():
             conn.close()
+
+
+def _select_takes(sock) -> bool:
+    """Whether select() accepts this socket's descriptor; if not, refuse the connection.
+
+    Asked of select itself (one call, no wait) rather than of a constant: the limit is
+    whatever the running Python's select enforces."""
+    fd = sock.fileno()
+    try:
+        select.select([fd], [], [], 0)
+    except ValueError:  # "filedescriptor out of range in select()"
+        log.event("refused.fd_setsize",
+                  f"descriptor {fd} is out of range for select(): refusing the connection")
+        sock.close()
+        return False
+    return True

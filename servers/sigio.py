@@ -6,9 +6,9 @@ says only "some descriptor changed": standard signals do not queue, so a hundred
 sockets raise one pending signal, and Python's siginfo carries no si_fd, so even
 F_SETSIG's queued real-time signals could not say which socket. So every wakeup
 sweeps every connection, and since the notice comes once per change (like
-edge-triggered epoll), each connection is run until EAGAIN (`edge.pump`) or a wakeup
-is lost. Cost per wakeup therefore grows with the number of connections, busy or idle,
-like select; idle, it sleeps and burns nothing. Shed connections (out of descriptors)
+edge-triggered epoll), each connection is run until EAGAIN (`Connection.drain`) or a
+wakeup is lost. Cost per wakeup therefore grows with the number of connections, busy or
+idle, like select; idle, it sleeps and burns nothing. Shed connections (out of descriptors)
 raise no new signal, so the wait is capped at one second as a backstop.
 """
 
@@ -18,7 +18,6 @@ import fcntl
 import os
 import signal
 
-from . import edge
 from .connection import Connection
 from .runtime import Acceptor
 
@@ -37,7 +36,6 @@ def serve(listener, settings) -> None:
     _signal_me(listener.fileno())
     acceptor = Acceptor(listener)
     connections: list[Connection] = []
-    pump = edge.pump
     try:
         while True:
             # Accept everything pending, then run every connection until EAGAIN; a
@@ -46,7 +44,7 @@ def serve(listener, settings) -> None:
                 conn = Connection(sock, settings)
                 _signal_me(conn.fd)
                 connections.append(conn)
-            closed = [conn for conn in connections if not pump(conn)]
+            closed = [conn for conn in connections if not conn.drain()]
             if closed:
                 for conn in closed:
                     conn.close()

@@ -46,12 +46,14 @@ def serve(listener, settings) -> None:
         if conn is None:
             continue
         if not slots.acquire(blocking=False):
-            log("threads", f"thread cap of {limit} reached: refusing a connection")
+            log.event("refused.thread_cap",
+                      f"thread cap of {limit} reached: refusing a connection")
             conn.close()
             continue
         try:
             threading.Thread(target=serve_then_release, args=(conn,), daemon=True).start()
         except RuntimeError as exc:  # the OS would not give us another thread
             slots.release()
-            log("threads", f"cannot start a thread ({exc}): refusing a connection")
+            log.event("refused.thread_start",
+                      f"cannot start a thread ({exc}): refusing a connection")
             conn.close()

@@ -9,13 +9,16 @@
 
 The server listens on port 0; its `listening on HOST:PORT` line (DESIGN §2) is read with
 a timeout, its stderr goes to a temporary file, and on the way out it gets SIGTERM, then
-SIGKILL after 3 s, by PID, whatever happened in the test.
+SIGKILL after 3 s, by PID, whatever happened in the test. `prelude` is Python source run
+in the server process before `python -m servers` starts (to stand in for a limit of the
+machine, say); `event_counts` reads the totals of the server's `event=` log markers.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import resource
 import selectors
 import signal
@@ -30,6 +33,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 10.0
 STOP_GRACE = 3.0
+EVENT_MARKER = re.compile(r"event=([\w.]+) count=(\d+)")
+
+
+def event_counts(log_text: str) -> dict[str, int]:
+    """{key: the last count logged for it}: the server's running totals."""
+    return {key: int(count) for key, count in EVENT_MARKER.findall(log_text)}
 
 
 class ServerStartError(RuntimeError):
@@ -114,11 +123,17 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, grace: float = STOP_
 
 
 def start_server(model: str, *args: str, nofile: int | None = None,
-                 timeout: float = STARTUP_TIMEOUT) -> ServerProcess:
+                 timeout: float = STARTUP_TIMEOUT,
+                 prelude: str | None = None) -> ServerProcess:
     """Start a server; the caller must `stop` its proc (use `running_server` instead)."""
     stderr_file = tempfile.NamedTemporaryFile(prefix=f"server-{model}-", suffix=".log",
                                               delete=False)
-    cmd = [sys.executable, "-m", "servers", model, "--port", "0", *args]
+    if prelude is None:
+        launch = ["-m", "servers"]
+    else:
+        launch = ["-c", prelude + "\nimport runpy\n"
+                  "runpy.run_module('servers', run_name='__main__', alter_sys=True)\n"]
+    cmd = [sys.executable, *launch, model, "--port", "0", *args]
     proc = subprocess.Popen(
         cmd,
         cwd=REPO_ROOT,
@@ -151,9 +166,10 @@ def cleanup(server: ServerProcess) -> None:
 
 @contextlib.contextmanager
 def running_server(model: str, *args: str, nofile: int | None = None,
-                   timeout: float = STARTUP_TIMEOUT) -> Iterator[ServerProcess]:
+                   timeout: float = STARTUP_TIMEOUT,
+                   prelude: str | None = None) -> Iterator[ServerProcess]:
     """A started server for the `with` block, stopped (SIGTERM, then SIGKILL) after it."""
-    server = start_server(model, *args, nofile=nofile, timeout=timeout)
+    server = start_server(model, *args, nofile=nofile, timeout=timeout, prelude=prelude)
     try:
         yield server
     finally:
