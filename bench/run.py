@@ -87,6 +87,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
     """Measure every (point, repetition) not yet in run_dir, in `Matrix.schedule` order
     (repetitions outermost, models innermost, a fresh server each); returns how many."""
     todo = matrix.schedule(store.done_runs(run_dir))
+    affinity = os.sched_getaffinity(0)
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
     runner = PointRunner(run_dir, matrix.profile, pinning,
@@ -112,6 +113,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
             runner.measure(point, repetition, on_rep)
     finally:
         bar.close()
+        os.sched_setaffinity(0, affinity)
         for point_id in sorted({point.point_id for point, _ in todo}):
             store.merge_point_histograms(run_dir, point_id)
     return count

@@ -308,3 +308,8 @@ def test_each_repetition_runs_on_a_fresh_server_in_interleaved_order(traced_run)
     logs = run_dir / "logs"
     meta = store.read_meta(run_dir)
     assert meta["format_version"] >= 2
+
+
+def test_a_run_in_process_gives_back_the_cpus_it_pinned_itself_to(traced_run):
+    assert os.sched_getaffinity(0) == set(range(os.cpu_count())) or \
+        len(os.sched_getaffinity(0)) > 1

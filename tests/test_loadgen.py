@@ -140,8 +140,8 @@ def test_sessions_reconnect_thousands_of_times_without_port_trouble(selectors_se
 def test_a_few_hundred_connections_all_served(selectors_server):
     run = run_loadgen(selectors_server.port, "--processes", "2", "--cpus", "0,1",
                       connections=300, duration=1.5, timeout_ms=3000)
-    r = run.result
     assert run.returncode == 0, run.stderr
+    r = run.result
     assert r["connected"] == 300 and r["starved_connections"] == 0
     assert r["cpus"] == [0, 1]
     assert 0 < r["fairness_jain"] <= 1
