@@ -8,8 +8,9 @@ from bench import report, store
 
 from .report_frames import frame, point, write_run
 
-REFERENCE = (Path(__file__).resolve().parent.parent / "results" / "reference"
-             / "20261127T090059Z-default")
+# results.csv and meta.json of the reference run of result format 1 (default profile,
+# 2026-11-27, three repetitions, commit d6e6557), kept to show older runs still render
+REFERENCE = Path(__file__).resolve().parent / "data" / "format1-default"
 MIB = 2**20
 
 
