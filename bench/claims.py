@@ -697,7 +697,9 @@ STATISTICS_RULE = (
     "p = 0.10). Margins are stated in each rule; supported and contradicted read opposite "
     "sides of the same tests, so they never overlap, and anything else is inconclusive. "
     "With a saturated client a throughput is a floor and a latency a ceiling, so it is "
-    "never counted as the lower throughput or the higher latency."
+    "never counted as the lower throughput or the higher latency; for a verdict a side "
+    "counts as saturated when any of its repetitions was (stricter than the report's "
+    "flags, which show the majority)."
 )
 
 
