@@ -195,23 +195,22 @@ def choose_syscall_method(requested: str = "auto") -> str:
 
 
 class WindowSyscalls(threading.Thread):
-    """Counts the server's syscalls between the load generator's first live tick line
-    and its fourth, and the responses of the same span from the tick lines in between
-    (each says how many responses its interval had): syscalls per request over one
-    sub-window, numerator and denominator alike. Used only in a separate, unmeasured
-    load window (`PointRunner.count_syscalls`): the tracer costs the server time. The
-    counter is armed (perf spawned, attached, disabled) before the load starts, so opening
-    it at the tick is one control-pipe round trip."""
+    """Counts the server's syscalls over the load generator's announced window (`loadgen:
+    window start=S end=E`): enabled at S, stopped at E, on time.monotonic(); divided by
+    the responses the load generator completed in that same window. Used only in a
+    separate, unmeasured load window (`PointRunner.count_syscalls`): the tracer costs the
+    server time. The counter is armed (perf spawned, attached, disabled) before the load
+    starts, so opening it is one control-pipe round trip."""
 
-    def __init__(self, pid: int, method: str, interval_s: float) -> None:
+    def __init__(self, pid: int, method: str) -> None:
         super().__init__(name=f"syscalls-{pid}", daemon=True)
-        self.pid, self.method, self.interval_s = pid, method, interval_s
+        self.pid, self.method = pid, method
         self.per_request: float | None = None
         self.error: str | None = None
-        self._responses = 0.0
-        self._go = threading.Event()
+        self.count: syscalls.SyscallCount | None = None
+        self.window: tuple[float, float] | None = None
+        self._announced = threading.Event()
         self._halt = threading.Event()
-        self._ticks = 0
         self._counter = syscalls.SyscallCounter(method)
         try:
             self._counter.arm(pid)
@@ -220,46 +219,41 @@ class WindowSyscalls(threading.Thread):
             self._halt.set()
 
     def on_line(self, line: str) -> None:
-        if not line.startswith(TICK_PREFIX):
-            return
-        self._ticks += 1
-        if self._ticks == 1:
-            self._go.set()
-            return
-        if self._go.is_set() and not self._halt.is_set():
-            match = TICK_RATE.search(line)
-            if match:
-                self._responses += float(match.group(1)) * self.interval_s
-        if self._ticks >= TICKS_PER_WINDOW - 1:
-            self._halt.set()
+        match = WINDOW_LINE.match(line.strip())
+        if match and not self._announced.is_set():
+            self.window = (float(match.group(1)), float(match.group(2)))
+            self._announced.set()
 
     def run(self) -> None:
         with self._counter:
-            while not self._go.wait(0.05):
+            while not self._announced.wait(0.05):
                 if self._halt.is_set():
                     return
-            if self._halt.is_set():
-                return
+            start, end = self.window
             try:
+                sampling.sleep_until(start)
                 self._counter.enable()
-                self._halt.wait()
-                count = self._counter.stop()
-                if self._responses > 0:
-                    self.per_request = count.total / self._responses
+                if not self._halt.wait(max(0.0, end - time.monotonic() - 0.002)):
+                    sampling.sleep_until(end)
+                self.count = self._counter.stop()
             except (syscalls.SyscallCountError, OSError, psutil.Error) as exc:
                 self.error = str(exc)
 
-    def finish(self) -> None:
+    def finish(self, requests: int | None) -> None:
+        """After the load generator exited: divide by the responses of its window."""
+        if not self._announced.is_set():
+            self._halt.set()
+        self.join(timeout=15)
         self._halt.set()
-        if self.is_alive():
-            self.join(timeout=15)
-        else:
-            self._counter._cleanup()
+        if self.count is not None and requests:
+            self.per_request = self.count.total / requests
+        elif self.error is None:
+            self.error = "the load generator announced no window" if not self.window \
+                else "no responses in the window"
 
 
-TICKS_PER_WINDOW = 5
+TICKS_PER_WINDOW = 5  # live lines per window (--interval): progress, and a sign of life
 TICK_PREFIX = "loadgen: t="
-TICK_RATE = re.compile(r"s\s+([\d.]+) req/s")
 # The load generator's announcement of its window (with --interval), on time.monotonic()
 WINDOW_LINE = re.compile(r"^loadgen: window start=([\d.]+) end=([\d.]+)$")
 EXACT_SYSCALL_REQUESTS = 2000
@@ -697,14 +691,15 @@ class PointRunner:
                               timing.syscall_warmup_s, duration, timing.timeout_ms,
                               self._load_extra(point, scenario, rate), self.pinning,
                               self.python)
-        counter = WindowSyscalls(server.proc.pid, self.syscall_method, tick_interval(duration))
+        counter = WindowSyscalls(server.proc.pid, self.syscall_method)
         counter.start()
+        load = None
         try:
-            run_loadgen(cmd, self._budget(duration, timing.syscall_warmup_s,
-                                          point.connections + point.idle_connections),
-                        counter.on_line)
+            load = run_loadgen(cmd, self._budget(duration, timing.syscall_warmup_s,
+                                                 point.connections + point.idle_connections),
+                               counter.on_line)
         finally:
-            counter.finish()
+            counter.finish(((load.result or {}).get("requests")) if load else None)
         if counter.per_request is None:
             return SyscallFigure(math.nan, "", "", "syscall count failed: "
                                  + (counter.error or "no responses counted")[:120])
