@@ -53,6 +53,19 @@ _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 MSG_WAITALL = socket.MSG_WAITALL
 
 
+def power_of_two(text: str) -> int:
+    value = int(text)
+    if not 0 < value <= 32768 or value & (value - 1):
+        raise ValueError(text)  # argparse: "invalid power_of_two value"
+    return value
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--buffers", type=power_of_two, default=BUFFERS,
+                        help="receive buffers in the provided-buffer ring, shared by all "
+                             f"connections (a power of two; default {BUFFERS})")
+
+
 def unavailable() -> str | None:
     try:
         import liburing
@@ -116,7 +129,8 @@ class Server:
         self.ring = liburing.Ring()
         self.cqe = liburing.Cqe()
         _init_ring(liburing, self.ring)
-        self.buffers = BufferRing(self.ring.ring_fd, BUFFERS, RECV_SIZE, BUFFER_GROUP)
+        count = settings.option("buffers", BUFFERS)
+        self.buffers = BufferRing(self.ring.ring_fd, count, RECV_SIZE, BUFFER_GROUP)
         self.connections: dict[int, UringConnection] = {}
 
     def _sqe(self):
@@ -164,7 +178,10 @@ class Server:
         self._arm_accept()
         while True:
             publish()  # buffers handed back last turn, before the kernel needs them
-            submit_and_wait(ring, 1)  # a signal (SIGTERM) raises out of here
+            try:
+                submit_and_wait(ring, 1)  # SIGTERM's handler raises ServerStop out of here
+            except InterruptedError:
+                pass  # another signal (SIGSTOP + SIGCONT, say): reap what is there, go on
             seen = 0
             # CqeIter walks the completion ring with wrap-around; cqe[0] is the current one.
             for _ in CqeIter(ring, cqe):
