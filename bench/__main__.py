@@ -4,6 +4,7 @@
     plan     --profile P: print the matrix and its expected duration, measure nothing
     report   RUN_DIR: redraw charts/ and REPORT.md from the stored results only
     compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions
+    conform  COMMAND: the protocol conformance checks against any server
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, help="override: measured window (s)")
     parser.add_argument("--warmup", type=float, help="override: load generator warmup (s)")
     parser.add_argument("--server-warmup", type=float, help="override: fresh-server warmup (s)")
+    parser.add_argument("--server", action="append", metavar="NAME=COMMAND",
+                        help="also measure any server that speaks the protocol and prints "
+                             "`listening on HOST:PORT` ({host}/{port} filled in, else "
+                             "--host/--port appended); repeatable")
 
 
 def _overrides(args) -> dict:
@@ -79,7 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--alpha", type=float, default=0.05)
+    conform = sub.add_parser("conform", help="run the conformance checks against a server")
+    conform.add_argument("server_command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                         help="the server's command ({host}/{port} filled in, else "
+                              "--host 127.0.0.1 --port 0 appended)")
     return parser
+
+
+def _external(args, out=sys.stderr):
+    """The --server specs, or SystemExit(2) with one line saying what is wrong."""
+    from .external import BadServerOption, parse_server_options
+    from .runner import list_models
+
+    if not args.server:
+        return []
+    try:
+        return parse_server_options(args.server, [*list_models(), "native-epoll"])
+    except BadServerOption as exc:
+        print(f"python -m bench: {exc}", file=out)
+        raise SystemExit(2) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,11 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         from .run import start
 
+        servers = _external(args)
         try:
             start(args.profile, root=args.results, models=_models(args.models),
                   overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
                   progress=not args.no_progress, report=not args.no_report, argv=argv,
-                  syscalls=args.syscalls)
+                  syscalls=args.syscalls, servers=servers)
         except KeyboardInterrupt:
             print("interrupted: every measured point is stored", file=sys.stderr)
             return 130
@@ -101,10 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         from .run import describe, resolve_models
         from .runner import list_models
 
+        from .external import reference_names
+
         profile = PROFILES[args.profile].with_overrides(**_overrides(args))
-        chosen, _ = resolve_models(_models(args.models), list_models())
-        print(describe(build_matrix(profile, chosen)))
+        requested = _models(args.models)
+        own, native = reference_names(profile, requested)
+        chosen, _ = resolve_models(own, list_models())
+        external = [*native, *(spec.name for spec in _external(args))]
+        print(describe(build_matrix(profile, chosen, external)))
         return 0
+    if args.command == "conform":
+        from .conform import main as conform_main
+
+        return conform_main(args.server_command)
     if args.command == "report":
         from .report import write_report
 

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-from . import store  # noqa: E402
+from . import ceiling, store  # noqa: E402
 from .matrix import SCENARIOS  # noqa: E402
 from .summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
 
@@ -38,6 +38,7 @@ MODEL_COLOURS = {
     "iouring": "#7f7f7f",
     "asyncio": "#9467bd",
     "uvloop": "#222222",
+    "native-epoll": "#000000",
 }
 _FALLBACK = plt.get_cmap("tab20b").colors
 
@@ -106,8 +107,13 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
         y = rows["median"].to_numpy() * metric.scale
         low = (rows["median"] - rows["low"]).to_numpy() * metric.scale
         high = (rows["high"] - rows["median"]).to_numpy() * metric.scale
-        ax.errorbar(x, y, yerr=[low, high], color=colour, marker="o", markersize=4,
-                    linewidth=1.8, capsize=3, label=model)
+        reference = model == ceiling.NATIVE  # a reference line, not a model under study
+        ax.errorbar(x, y, yerr=[low, high], color=colour, marker="" if reference else "o",
+                    markersize=4, linewidth=1.4 if reference else 1.8,
+                    linestyle="--" if reference else "-", capsize=3, label=model)
+        if reference and metric.column == ceiling.COLUMN:
+            ax.text(0.01, 0.01, ceiling.NOTE.replace("; ", ";\n"), transform=ax.transAxes,
+                    fontsize=7, color="0.3", va="bottom")
         for status, mark in STATUS_MARKS.items():
             chosen = rows["status"].to_numpy() == status
             if not chosen.any():
@@ -149,7 +155,9 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str]) -> 
 
 def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     handles = [Line2D([], [], color=model_colour(m), marker="o", linewidth=2, label=m)
-               for m in models]
+               if m != ceiling.NATIVE else
+               Line2D([], [], color=model_colour(m), linestyle="--", linewidth=1.4,
+                      label=f"{m} (C reference)") for m in models]
     if SATURATED in statuses:
         handles.append(Line2D([], [], linestyle="none", marker="s", markersize=9,
                               markerfacecolor="none", markeredgecolor="0.45",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import claim_charts, claims, plots, store
+from . import ceiling, claim_charts, claims, plots, store
 from .matrix import SCENARIOS
 from .store import KEY, with_key_columns
 from .summary import (CLIENT_BUSY_SATURATED_PCT, NOISY_SPREAD, aggregate, as_bool,
@@ -812,6 +812,10 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         "starved:",
         "",
         peak_table(frame),
+        "",
+        "## The native ceiling",
+        "",
+        *ceiling.section(frame),
         "",
         "## Pure-Python event loops against uvloop",
         "",

@@ -21,6 +21,8 @@ from tqdm import tqdm
 from . import meta as metadata
 from . import store
 from .matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
+from .external import (NATIVE, ServerSpec, native_spec, reference_names,
+                       refuse_nonconforming, specs_from_meta)
 from .runner import Pinning, PointRunner, choose_syscall_method, list_models
 
 
@@ -47,7 +49,7 @@ def raise_open_files_limit() -> dict:
 
 def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[list[str], dict]:
     """The models to run (every available one unless `requested`) and the meta entry."""
-    if requested:
+    if requested is not None:
         unknown = [m for m in requested if m not in available]
         if unknown:
             raise SystemExit(f"not available here: {', '.join(unknown)} "
@@ -83,7 +85,8 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
 
 
 def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool = True,
-            syscall_method: str = "auto", out=sys.stderr) -> int:
+            syscall_method: str = "auto", out=sys.stderr,
+            servers: list[ServerSpec] = ()) -> int:
     """Measure every (point, repetition) not yet in run_dir, in `Matrix.schedule` order
     (repetitions outermost, models innermost, a fresh server each); returns how many."""
     todo = matrix.schedule(store.done_runs(run_dir))
@@ -91,7 +94,8 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
     runner = PointRunner(run_dir, matrix.profile, pinning,
-                         syscall_method=choose_syscall_method(syscall_method))
+                         syscall_method=choose_syscall_method(syscall_method),
+                         servers={spec.name: spec for spec in servers})
     bar = tqdm(total=len(todo), unit="run", disable=not progress, file=out,
                dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
@@ -122,7 +126,8 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
-          syscalls: str = "auto", out=sys.stderr) -> Path:
+          syscalls: str = "auto", out=sys.stderr,
+          servers: list[ServerSpec] | None = None) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
     descriptors = raise_open_files_limit()
@@ -130,7 +135,10 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         run_dir = Path(resume)
         meta = store.read_meta(run_dir)
         profile = profile_from_dict(meta["profile"])
-        chosen = meta["models"]["measured"]
+        servers = specs_from_meta(meta.get("servers", {}))
+        if any(spec.name == NATIVE for spec in servers):  # rebuilt if its binary is gone
+            servers = [s for s in servers if s.name != NATIVE] + native_spec(out)
+        chosen = [m for m in meta["models"]["measured"] if m not in meta.get("servers", {})]
         pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],
                                                                 meta["pinning"]["client_cpus"])))
         syscalls = meta.get("syscall_counting", syscalls)
@@ -140,22 +148,28 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         store.write_meta(run_dir, meta)
     else:
         profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
-        chosen, models_meta = resolve_models(models, list_models())
+        own, native = reference_names(profile, models)
+        chosen, models_meta = resolve_models(own, list_models())
+        refuse_nonconforming(list(servers or ()), out)
+        servers = [*(native_spec(out) if native else []), *(servers or ())]
+        models_meta["measured"] = [*chosen, *(spec.name for spec in servers)]
         pinning = Pinning.detect(pin)
         run_dir = store.new_run_dir(root, profile.name)
         store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
                                                    pinning.as_dict(), models_meta)
-                         | {"command_line": shlex.join(command),
+                         | {"servers": {spec.name: spec.as_meta() for spec in servers},
+                            "command_line": shlex.join(command),
                             "syscall_counting": choose_syscall_method(syscalls),
                             "open_files_limit": descriptors})
-    matrix = build_matrix(profile, chosen)
+    matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
     skip = store.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
     print(f"results: {run_dir}", file=out, flush=True)
     began = time.monotonic()
     completed = False
     try:
-        execute(run_dir, matrix, pinning, progress=progress, syscall_method=syscalls, out=out)
+        execute(run_dir, matrix, pinning, progress=progress, syscall_method=syscalls, out=out,
+                servers=servers)
         completed = True
     finally:
         elapsed = time.monotonic() - began

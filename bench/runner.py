@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from . import sampling, store, syscalls
+from .external import ServerSpec
 from .matrix import SCENARIOS, Point, Profile, Scenario
 
 LISTEN_TIMEOUT_S = 15.0
@@ -159,11 +160,12 @@ class RunningServer:
 
 
 @contextmanager
-def running_server(model: str, scenario: Scenario, pinning: Pinning, log_path: Path,
-                   python: str = sys.executable) -> Iterator[RunningServer]:
-    """A fresh server of `model` on a free port, stopped in `finally` whatever happened."""
-    cmd = [*pinning.prefix(pinning.server_cpus), python, "-m", "servers", model,
-           "--port", "0", *scenario.server_args]
+def running_server(model: str | ServerSpec, scenario: Scenario, pinning: Pinning,
+                   log_path: Path, python: str = sys.executable) -> Iterator[RunningServer]:
+    """A fresh server of `model` (one of ours by name, or any ServerSpec) on a free port,
+    stopped in `finally` whatever happened."""
+    spec = model if isinstance(model, ServerSpec) else ServerSpec.model(model, python)
+    cmd = [*pinning.prefix(pinning.server_cpus), *spec.command(extra=scenario.server_args)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = None
     try:
@@ -482,6 +484,7 @@ class PointRunner:
     python: str = sys.executable
     syscall_method: str = field(default_factory=choose_syscall_method)
     syscall_figures: dict[str, SyscallFigure | None] = field(default_factory=dict)
+    servers: dict[str, ServerSpec] = field(default_factory=dict)  # by name: not ours
 
     @property
     def server_cpus(self) -> set[int] | None:
@@ -520,7 +523,8 @@ class PointRunner:
                 return
         row = None
         try:
-            with running_server(point.model, scenario, self.pinning, log_path,
+            with running_server(self.servers.get(point.model, point.model), scenario,
+                                self.pinning, log_path,
                                 self.python) as server:
                 if scenario.kind == "idle-server":
                     time.sleep(self.profile.timing.idle_settle_s)
