@@ -107,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "report":
         from .report import write_report
+        from .terminal import summary
 
-        print(write_report(args.run_dir))
+        write_report(args.run_dir)
+        print(summary(args.run_dir))
         return 0
     if args.command == "compare":
         from .compare import compare_runs, format_comparison
