@@ -2,8 +2,9 @@
 
     run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
     plan     --profile P: print the matrix and its expected duration, measure nothing
-    report   RUN_DIR: redraw charts/ and REPORT.md from the stored results only
-    compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions
+    report   RUN_DIR: redraw charts/, REPORT.md and report.html from the stored results only
+    compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions,
+             plus a ratio chart, compare.md and compare.html
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--alpha", type=float, default=0.05)
+    compare.add_argument("--out", type=Path, help="folder for compare.png/.md/.html "
+                         "(default: compare-A-vs-B beside run B)")
     return parser
 
 
@@ -117,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
 
         table = compare_runs(args.run_a, args.run_b)
         print(format_comparison(table, args.run_a, args.run_b, args.alpha))
+        if not table.empty:
+            from .compare_report import write
+
+            out = write(table, args.run_a, args.run_b, args.alpha, args.out)
+            print(f"chart: {out / 'compare.png'}\ncompare.md: {out / 'compare.md'}\n"
+                  f"compare.html: {out / 'compare.html'}")
         return 0
     return 2
 
