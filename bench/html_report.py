@@ -81,10 +81,14 @@ def line_chart(frame, scenario: str, metric: plots.Metric, axis: str = "connecti
              "type": "linear" if axis == "rate_fraction" else "log"}
     return {"data": traces, "layout": {
         "title": {"text": f"{metric.title} — {scenario}", "font": {"size": 14}},
-        "xaxis": xaxis, "yaxis": {"title": {"text": label},
-                                  "type": "log" if metric.log else "linear"},
-        "hovermode": "closest", "height": 420, "margin": {"t": 40, "r": 10},
-        "legend": {"title": {"text": "click to hide"}}}}
+        "xaxis": xaxis, "yaxis": {"title": {"text": label}, **_y_axis(metric.log)},
+        "hovermode": "closest", "height": 470, "margin": {"t": 40, "r": 10},
+        "legend": {"title": {"text": "click to hide:"}, "orientation": "h", "y": -0.22}}}
+
+
+def _y_axis(log: bool) -> dict:
+    """Log axes labelled at 1, 2 and 5 of each decade only (readable, never crowded)."""
+    return {"type": "log", "dtick": "D2"} if log else {"type": "linear", "rangemode": "tozero"}
 
 
 def dot_chart(frame, column: str = "rps", scenario: str = "persistent") -> dict | None:
@@ -115,7 +119,7 @@ def dot_chart(frame, column: str = "rps", scenario: str = "persistent") -> dict 
     return {"data": traces, "layout": {
         "title": {"text": f"{metric.title}: every model at {count:,} connections ({scenario})",
                   "font": {"size": 14}},
-        "xaxis": {"title": {"text": metric.axis}, "type": "log" if metric.log else "linear"},
+        "xaxis": {"title": {"text": metric.axis}, **_y_axis(metric.log)},
         "yaxis": {"automargin": True}, "height": 120 + 28 * len(traces),
         "legend": {"traceorder": "reversed", "title": {"text": "click to hide"}},
         "margin": {"t": 40, "r": 10}, "showlegend": True}}
@@ -173,7 +177,8 @@ def _inline_images(body: str, run_dir: Path) -> str:
 
 
 STYLE = """
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1300px;
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",
+"PingFang SC","Microsoft YaHei",sans-serif;margin:0 auto;max-width:1300px;
 padding:0 18px 60px;color:#222}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px;display:block;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}

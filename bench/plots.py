@@ -75,7 +75,9 @@ MS_FROM_US = 10_000  # latency axes switch from µs to ms once a value passes 10
 
 
 def _thousands(value, _pos) -> str:
-    return f"{value:,.0f}" if value >= 1 else f"{value:g}"
+    """1,000 with separators; below 1,000 three significant digits, so ticks that a
+    narrow log axis puts at 14.5, 15, 15.5 never print as the same number."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 
 def _log_minor(value, _pos) -> str:
@@ -134,7 +136,7 @@ def _line_end_labels(ax, ends: list[tuple[float, float, str, str]]) -> None:
         if any(abs(where - p) < 0.045 for p in placed) or not 0 <= where <= 1:
             continue
         placed.append(where)
-        ax.annotate(name, (x, y), xytext=(4, 0), textcoords="offset points", fontsize=7,
+        ax.annotate(name, (x, y), xytext=(7, 0), textcoords="offset points", fontsize=7,
                     color=colour, va="center", ha="left", clip_on=False)
 
 

@@ -14,6 +14,10 @@ from . import claims, plots, store
 from .summary import aggregate, finite, flags
 
 WIDTH = 100
+# The marks REPORT.md's tables use, so a reader learns them once.
+MARKS = {"refused": "†", "starved": "‡", "errors": "!", "failed": "✗", "server_died": "✗"}
+LEGEND = ("marks: * client saturated (throughput a floor), † refused, ‡ starved, ! errors, "
+          "✗ failed")
 
 
 def _value(value: float, column: str) -> str:
@@ -26,10 +30,9 @@ def _entry(row, column: str) -> str:
     text = f"{row['model']} {_value(row['median'], column)}"
     if row["n"] > 1 and finite(row["spread"]):
         text += f" ±{100 * row['spread'] / 2:.0f}%"
-    if row["status"] in plots.HOLLOW:
-        text += f" [{row['status']}]"
-    if row["client_saturated"]:
-        text += " [floor]"
+    text += MARKS.get(row["status"], "")
+    if row["client_saturated"] and column == "rps":
+        text += "*"
     return text
 
 
@@ -56,6 +59,7 @@ def summary(run_dir: Path) -> str:
         rows = sweeps[sweeps["scenario"] == scenario]
         lines.append(f"{scenario}: ranked best first, median ±half the min–max range over "
                      "repetitions")
+        lines.append(LEGEND)
         for count in sorted(rows["connections"].unique()):
             at = rows[rows["connections"] == count]
             lines.append(f" {int(count):,} connection{'s' if count != 1 else ''}:")

@@ -46,6 +46,7 @@ class PageCheck:
     console_errors: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
     legend_hides: bool = False
+    hover_shows: bool = False
     table_sorts: bool = False
     screenshot: Path | None = None
 
@@ -79,6 +80,11 @@ def check_report(html_path: Path, screenshot_dir: Path | None = None,
             result.rendered = page.get_attribute("body", "data-rendered")
             result.plots = page.locator("div.chart.js-plotly-plot .main-svg").evaluate_all(
                 "els => new Set(els.map(e => e.closest('div.chart'))).size")
+            if screenshot_dir is not None:
+                page.evaluate("document.getElementById('interactive-charts').scrollIntoView()")
+                page.wait_for_timeout(300)
+                result.screenshot = Path(screenshot_dir) / SCREENSHOT
+                page.screenshot(path=str(result.screenshot))
             if result.plots:
                 legend = page.locator("div.chart").first.locator(".legendtoggle").first
                 legend.scroll_into_view_if_needed()
@@ -90,18 +96,21 @@ def check_report(html_path: Path, screenshot_dir: Path | None = None,
                 except Exception:  # noqa: BLE001 - reported as legend_hides=False
                     pass
                 result.legend_hides = page.evaluate(hidden)
-                legend.click(force=True)  # show it again for the screenshot
+                legend.click(force=True)  # show it again
+                point = page.locator("div.chart .scatterlayer .points path").first
+                point.scroll_into_view_if_needed()
+                point.hover(force=True)
+                try:
+                    page.wait_for_selector(".hoverlayer .hovertext", timeout=5_000)
+                    result.hover_shows = True
+                except Exception:  # noqa: BLE001 - reported as hover_shows=False
+                    pass
             header = page.locator("table th").first
             if header.count():
                 header.scroll_into_view_if_needed()
                 header.click()
                 result.table_sorts = page.evaluate(
                     "document.querySelector('table th').classList.contains('sorted-asc')")
-            if screenshot_dir is not None:
-                page.evaluate("document.getElementById('interactive-charts').scrollIntoView()")
-                page.wait_for_timeout(300)
-                result.screenshot = Path(screenshot_dir) / SCREENSHOT
-                page.screenshot(path=str(result.screenshot))
         finally:
             browser.close()
     return result

@@ -73,7 +73,8 @@ def test_html_charts_mark_starved_points_hollow_and_unknown_models_external(smal
 
 def test_report_html_renders_in_a_browser(small_report):
     """Headless Chromium: no console error, no outside request, every promised chart drawn,
-    a legend click hides a model, a header click sorts; screenshot in the run folder."""
+    hovering a point shows its values, a legend click hides a model, a header click
+    sorts; screenshot in the run folder."""
     reason = browser.unavailable()
     if reason:
         if os.environ.get("CI"):
@@ -83,5 +84,12 @@ def test_report_html_renders_in_a_browser(small_report):
     assert result.console_errors == []
     assert result.outside_requests == []
     assert result.rendered == str(result.promised) and result.plots == result.promised > 0
-    assert result.legend_hides and result.table_sorts
+    assert result.legend_hides and result.table_sorts and result.hover_shows
     assert result.screenshot.is_file() and result.screenshot.stat().st_size > 10_000
+
+
+def test_a_missing_browser_is_named_never_downloaded(monkeypatch):
+    monkeypatch.setattr(browser, "CHROMIUM_PATHS", ("/nonexistent/chromium",))
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    reason = browser.unavailable()
+    assert reason and "apt-get install -y chromium" in reason and "never downloaded" in reason
