@@ -145,6 +145,9 @@ def interactive_charts(frame) -> list[tuple[str, dict]]:
             continue
         for column in columns:
             metric = plots.METRIC_BY_COLUMN.get(column) or plots.EXTRA_METRICS[column]
+            if scenario == "payload" and column == "rps":  # spans decades
+                metric = plots.Metric("rps", metric.title, "throughput (requests/s, log scale)",
+                                      log=True)
             fig = line_chart(frame, scenario, metric, SCENARIOS[scenario].axis)
             if fig:
                 charts.append((f"Scenario {scenario}", fig))

@@ -206,7 +206,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
     ax.set_title(f"{metric.title} — {scenario}", fontsize=11)
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
-    ax.margins(x=0.08)
+    ax.margins(x=0.16)  # room at the right for the names at the line ends
     _line_end_labels(ax, ends)
     return shown
 
@@ -384,6 +384,8 @@ def sweep_figure(frame, meta: dict, scenario: str, columns, title: str):
     shown = set()
     for ax, column in zip(axes[0], columns):
         metric = METRIC_BY_COLUMN.get(column) or EXTRA_METRICS[column]
+        if axis == "payload_bytes" and column == "rps":  # spans decades: log, or 256 KiB is 0
+            metric = Metric("rps", metric.title, "throughput (requests/s, log scale)", log=True)
         shown |= draw_metric(ax, rows, metric, scenario, models, axis=axis)
     fig.suptitle(title, fontsize=12)
     _legend(fig, models, shown, _subtitle(meta))

@@ -27,7 +27,7 @@ PLOTLY_MARKERS = ("circle", "square", "triangle-up", "diamond", "triangle-down",
                   "x", "triangle-left", "triangle-right", "hexagon")
 PLOTLY_DASHES = ("solid", "dash", "dot", "dashdot", "longdashdot", "dot", "longdash")
 # Shade steps within a family (0 = the family colour itself): darker/lighter alternately.
-SHADES = (0.0, -0.35, 0.35, -0.6, 0.55)
+SHADES = (0.0, -0.35, 0.3, -0.6, 0.45)
 
 
 @dataclass(frozen=True)

@@ -80,3 +80,13 @@ def test_payload_open_loop_and_ranking_charts_are_drawn(tmp_path):
     names = {p.name for p in plots.draw_all(run_dir)}
     for chart in ("ranking", "payload", "open_loop", "overview", "throughput"):
         assert f"{chart}.png" in names
+
+
+def test_payload_throughput_is_on_a_log_axis(tmp_path):
+    data = read_back(tmp_path, frame(
+        point("epoll", scenario="payload", connections=10, payload_bytes=64, rps=150_000),
+        point("epoll", scenario="payload", connections=10, payload_bytes=262_144, rps=1_500)))
+    fig = plots.sweep_figure(data, {}, "payload", ("rps", "p99_us"), "payload")
+    assert fig.axes[0].get_yscale() == "log"
+    assert list(fig.axes[0].xaxis.get_majorticklocs()) == [64, 262_144]
+    plt.close(fig)
