@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 BENCH_ARGS ?=
 
-.PHONY: all test bench bench-quick bench-full microbench venv clean
+.PHONY: all test bench bench-quick bench-full microbench venv clean report compare notebook
 
 all: test
 
@@ -30,6 +30,20 @@ bench-quick: $(STAMP)
 
 bench-full: $(STAMP)
 	$(PY) -m bench run --profile full $(BENCH_ARGS)
+
+# Redraw charts/, REPORT.md and report.html of a stored run: make report RUN=results/<run-id>
+report: $(STAMP)
+	@test -n "$(RUN)" || { echo "usage: make report RUN=results/<run-id>"; exit 2; }
+	$(PY) -m bench report $(RUN)
+
+# Two runs point by point (ratio chart, compare.md, compare.html): make compare A=... B=...
+compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=results/<run> B=results/<run>"; exit 2; }
+	$(PY) -m bench compare $(A) $(B)
+
+# Execute notebooks/analysis.ipynb in place on the newest run (or the committed reference)
+notebook: $(STAMP)
+	$(PY) -m bench.notebook
 
 microbench: $(STAMP)
 	mkdir -p results/microbench

@@ -2,8 +2,9 @@
 
     run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
     plan     --profile P: print the matrix and its expected duration, measure nothing
-    report   RUN_DIR: redraw charts/ and REPORT.md from the stored results only
-    compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions
+    report   RUN_DIR: redraw charts/, REPORT.md and report.html from the stored results only
+    compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions,
+             plus a ratio chart, compare.md and compare.html
     conform  COMMAND: the protocol conformance checks against any server
 """
 
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_a", type=Path)
     compare.add_argument("run_b", type=Path)
     compare.add_argument("--alpha", type=float, default=0.05)
+    compare.add_argument("--out", type=Path, help="folder for compare.png/.md/.html "
+                         "(default: compare-A-vs-B beside run B)")
     conform = sub.add_parser("conform", help="run the conformance checks against a server")
     conform.add_argument("server_command", nargs=argparse.REMAINDER, metavar="COMMAND",
                          help="the server's command ({host}/{port} filled in, else "
@@ -140,14 +143,22 @@ def main(argv: list[str] | None = None) -> int:
         return conform_main(args.server_command)
     if args.command == "report":
         from .report import write_report
+        from .terminal import summary
 
-        print(write_report(args.run_dir))
+        write_report(args.run_dir)
+        print(summary(args.run_dir))
         return 0
     if args.command == "compare":
         from .compare import compare_runs, format_comparison
 
         table = compare_runs(args.run_a, args.run_b)
         print(format_comparison(table, args.run_a, args.run_b, args.alpha))
+        if not table.empty:
+            from .compare_report import write
+
+            out = write(table, args.run_a, args.run_b, args.alpha, args.out)
+            print(f"chart: {out / 'compare.png'}\ncompare.md: {out / 'compare.md'}\n"
+                  f"compare.html: {out / 'compare.html'}")
         return 0
     return 2
 

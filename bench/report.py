@@ -837,6 +837,10 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
     ]
     for column, name in plots.CHART_FILES.items():
         parts += [f"![{plots.METRIC_BY_COLUMN[column].title}](charts/{name}.png)", ""]
+    for name, title in (("ranking", "every model at one connection count"),
+                        ("payload", "payload sweep"), ("open_loop", "open loop")):
+        if (run_dir / store.CHARTS / f"{name}.png").is_file():
+            parts += [f"![{title}](charts/{name}.png)", ""]
     parts += ["## Tables", "",
               "Marks: † refused connections, ‡ starved connections, ! errors, ✗ no result, "
               f"{FLOOR_MARK}.", ""]
@@ -864,5 +868,9 @@ def write_report(run_dir: Path) -> Path:
     plots.draw_all(run_dir)
     drawn = claim_charts.draw_all(store.load_results(run_dir), run_dir / store.CHARTS)
     path = run_dir / store.REPORT
-    path.write_text(render(run_dir, drawn))
+    text = render(run_dir, drawn)
+    path.write_text(text)
+    from .html_report import write_html
+
+    write_html(run_dir, text)
     return path

@@ -184,7 +184,9 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
     if report:
         from .report import write_report
 
+        from .terminal import summary
+
         write_report(run_dir)
-        print(f"report: {run_dir / store.REPORT}", file=out)
+        print(summary(run_dir), file=out)
     return run_dir
 

@@ -1,0 +1,292 @@
+"""report.html for a run: REPORT.md's text as HTML plus interactive charts, in one file
+that opens offline (no script, style or font fetched from anywhere).
+
+Plotly draws the charts: hover shows a point's median, min–max, status and repetitions;
+clicking a legend entry hides a model. Its script is inlined once per page, gzipped and
+base64-encoded (about 2 MB instead of 4.8 MB), and unpacked by the browser's own
+DecompressionStream. Claim charts are the PNGs bench/claim_charts.py drew, inlined as data
+URIs. Every table sorts by a click on its header. The page promises its chart count in
+`<body data-charts=N>` and sets `data-rendered` once drawn (the browser test checks both)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import html
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import markdown
+
+from . import plots, store
+from .matrix import SCENARIOS
+from .styles import model_style
+from .summary import aggregate, models_in_order, scenarios_in_order
+
+REPORT_HTML = "report.html"
+HOLLOW = plots.HOLLOW
+
+
+@lru_cache(maxsize=1)
+def plotly_bundle() -> str:
+    """Plotly's script, gzipped and base64-encoded (cached: it does not change)."""
+    from plotly.offline import get_plotlyjs
+
+    return base64.b64encode(gzip.compress(get_plotlyjs().encode(), 9, mtime=0)).decode()
+
+
+def _trace(rows, model: str, models: list[str], axis: str, scale: float, column: str) -> dict:
+    style = model_style(model, models)
+    rows = rows.sort_values(axis)
+    finite = rows["median"].notna()
+    rows = rows[finite]
+    hollow = [s in HOLLOW for s in rows["status"]]
+    text = [f"{model}<br>{axis} {x:g}: {m * scale:,.4g} (min {lo * scale:,.4g}, max "
+            f"{hi * scale:,.4g})<br>{int(n)} repetition(s), status {st}"
+            + (", client saturated" if sat else "")
+            for x, m, lo, hi, n, st, sat in zip(rows[axis], rows["median"], rows["low"],
+                                                rows["high"], rows["n"], rows["status"],
+                                                rows["client_saturated"])]
+    return {
+        "type": "scatter", "mode": "lines+markers", "name": model,
+        "legendgroup": model, "x": [float(v) for v in rows[axis]],
+        "y": [float(v) * scale for v in rows["median"]],
+        "error_y": {"type": "data", "symmetric": False,
+                    "array": [float(h - m) * scale for h, m in zip(rows["high"], rows["median"])],
+                    "arrayminus": [float(m - lo) * scale
+                                   for m, lo in zip(rows["median"], rows["low"])],
+                    "thickness": 1, "width": 3},
+        "line": {"color": style.colour, "dash": style.plotly_dash, "width": 2},
+        "marker": {"color": ["white" if h else style.colour for h in hollow],
+                   "symbol": style.plotly_marker, "size": 8,
+                   "line": {"color": style.colour, "width": 1.5}},
+        "text": text, "hoverinfo": "text",
+    }
+
+
+def line_chart(frame, scenario: str, metric: plots.Metric, axis: str = "connections") -> dict | None:
+    """One plotly figure: the metric against the scenario's axis, a trace per model."""
+    data = aggregate(frame[frame["scenario"] == scenario], metric.column) \
+        if metric.column in frame else None
+    if data is None or data.empty or data["median"].isna().all():
+        return None
+    unit, label = plots.unit_scale(metric, data["high"])
+    models = models_in_order(frame)
+    traces = [_trace(data[data["model"] == m], m, models, axis, metric.scale * unit,
+                     metric.column) for m in models if (data["model"] == m).any()]
+    values = sorted(float(v) for v in data[axis].unique())
+    xaxis = {"title": {"text": plots.AXIS_TITLES.get(axis, axis)}, "tickvals": values,
+             "type": "linear" if axis == "rate_fraction" else "log"}
+    return {"data": traces, "layout": {
+        "title": {"text": f"{metric.title} — {scenario}", "font": {"size": 14}},
+        "xaxis": xaxis, "yaxis": {"title": {"text": label}, **_y_axis(metric.log)},
+        "hovermode": "closest", "height": 470, "margin": {"t": 40, "r": 10},
+        "legend": {"title": {"text": "click to hide:"}, "orientation": "h", "y": -0.22}}}
+
+
+def _y_axis(log: bool) -> dict:
+    """Log axes labelled at 1, 2 and 5 of each decade only (readable, never crowded)."""
+    return {"type": "log", "dtick": "D2"} if log else {"type": "linear", "rangemode": "tozero"}
+
+
+def dot_chart(frame, column: str = "rps", scenario: str = "persistent") -> dict | None:
+    """Every model at one connection count, sorted, min–max whiskers."""
+    rows = frame[frame["scenario"] == scenario]
+    count = plots.one_x_count(rows)
+    if count is None or column not in rows:
+        return None
+    data = aggregate(rows[rows["connections"] == count], column).dropna(subset=["median"])
+    data = data.sort_values("median", ascending=True)
+    models = models_in_order(frame)
+    metric = plots.METRIC_BY_COLUMN[column]
+    traces = []
+    for _, row in data.iterrows():
+        style = model_style(row["model"], models)
+        hollow = row["status"] in HOLLOW
+        traces.append({
+            "type": "scatter", "mode": "markers", "name": row["model"],
+            "x": [float(row["median"])], "y": [row["model"]],
+            "error_x": {"type": "data", "symmetric": False,
+                        "array": [float(row["high"] - row["median"])],
+                        "arrayminus": [float(row["median"] - row["low"])]},
+            "marker": {"color": "white" if hollow else style.colour, "size": 11,
+                       "symbol": style.plotly_marker,
+                       "line": {"color": style.colour, "width": 2}},
+            "hovertemplate": f"{row['model']}: %{{x:,.4g}} (min {row['low']:,.4g}, max "
+                             f"{row['high']:,.4g}), status {row['status']}<extra></extra>"})
+    return {"data": traces, "layout": {
+        "title": {"text": f"{metric.title}: every model at {count:,} connections ({scenario})",
+                  "font": {"size": 14}},
+        "xaxis": {"title": {"text": metric.axis}, **_y_axis(metric.log)},
+        "yaxis": {"automargin": True}, "height": 120 + 28 * len(traces),
+        "legend": {"traceorder": "reversed", "title": {"text": "click to hide"}},
+        "margin": {"t": 40, "r": 10}, "showlegend": True}}
+
+
+def interactive_charts(frame) -> list[tuple[str, dict]]:
+    """(section, figure) for every chart the page shows."""
+    charts = []
+    sweeps = plots.connection_sweeps(frame)
+    if not sweeps.empty:
+        for column in ("rps", "server_cpu_us_per_req"):
+            fig = dot_chart(sweeps, column)
+            if fig:
+                charts.append(("One connection count, every model", fig))
+        for metric in plots.METRICS:
+            for scenario in scenarios_in_order(sweeps):
+                fig = line_chart(sweeps, scenario, metric)
+                if fig:
+                    charts.append((metric.title, fig))
+    for scenario, columns in (("payload", ("rps", "p99_us")),
+                              ("open-loop", ("rps", "p99_us", "p99_uncorrected_us"))):
+        if scenario not in set(frame["scenario"]):
+            continue
+        for column in columns:
+            metric = plots.METRIC_BY_COLUMN.get(column) or plots.EXTRA_METRICS[column]
+            if scenario == "payload" and column == "rps":  # spans decades
+                metric = plots.Metric("rps", metric.title, "throughput (requests/s, log scale)",
+                                      log=True)
+            fig = line_chart(frame, scenario, metric, SCENARIOS[scenario].axis)
+            if fig:
+                charts.append((f"Scenario {scenario}", fig))
+    return charts
+
+
+def small_png(path: Path) -> bytes:
+    """The PNG with a 64-colour palette: a third of the bytes, the same chart to the eye."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    with Image.open(path) as image:
+        image.convert("RGB").quantize(colors=64).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _inline_images(body: str, run_dir: Path) -> str:
+    """Claim charts as data URIs; the static metric PNGs are replaced by the interactive
+    charts (dropped here) so the page needs no file beside it."""
+    def swap(match):
+        src = match.group(2)
+        path = run_dir / src
+        if src.startswith("charts/claim") and path.is_file():
+            data = base64.b64encode(small_png(path)).decode()
+            return f'<img alt="{match.group(1)}" src="data:image/png;base64,{data}" />'
+        return ""
+    return re.sub(r'<img alt="([^"]*)" src="([^"]+)" ?/?>', swap, body)
+
+
+STYLE = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",
+"PingFang SC","Microsoft YaHei",sans-serif;margin:0 auto;max-width:1300px;
+padding:0 18px 60px;color:#222}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px;display:block;overflow-x:auto}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:left}
+th{background:#f2f2f2;cursor:pointer;user-select:none;position:sticky;top:0}
+th.sorted-asc::after{content:" ▲"} th.sorted-desc::after{content:" ▼"}
+tr:nth-child(even) td{background:#fafafa}
+code,pre{background:#f4f4f4;padding:1px 4px;border-radius:3px}
+pre{padding:8px;overflow-x:auto}
+img{max-width:100%;border:1px solid #eee}
+.chart{min-height:300px;margin:10px 0 26px}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 0;z-index:5;
+font-size:13px}
+nav a{margin-right:12px}
+"""
+
+SCRIPT = """
+function sortTable(th){
+  const table=th.closest('table'), body=table.tBodies[0]; if(!body) return;
+  const index=[...th.parentNode.children].indexOf(th);
+  const asc=!th.classList.contains('sorted-asc');
+  table.querySelectorAll('th').forEach(h=>h.classList.remove('sorted-asc','sorted-desc'));
+  th.classList.add(asc?'sorted-asc':'sorted-desc');
+  const key=cell=>{const t=(cell?cell.textContent:'').trim();
+    const n=parseFloat(t.replace(/,/g,'').replace(/^[^0-9.\\-]+/,''));
+    return isNaN(n)?t.toLowerCase():n;};
+  const rows=[...body.rows].sort((a,b)=>{const x=key(a.cells[index]),y=key(b.cells[index]);
+    const r=(typeof x===typeof y)?(x<y?-1:x>y?1:0):(typeof x==='number'?-1:1);
+    return asc?r:-r;});
+  rows.forEach(r=>body.appendChild(r));
+}
+document.querySelectorAll('th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));
+async function loadPlotly(){
+  const packed=document.getElementById('plotly-gz').textContent.trim();
+  const bytes=Uint8Array.from(atob(packed),c=>c.charCodeAt(0));
+  const stream=new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const source=await new Response(stream).text();
+  (0,eval)(source);
+}
+async function drawCharts(){
+  await loadPlotly();
+  const divs=document.querySelectorAll('div.chart');
+  let drawn=0;
+  for(const div of divs){
+    const fig=JSON.parse(div.nextElementSibling.textContent);
+    await Plotly.newPlot(div,fig.data,fig.layout,{responsive:true,displaylogo:false});
+    drawn+=1;
+  }
+  document.body.dataset.rendered=String(drawn);
+}
+drawCharts().catch(e=>{console.error('charts not drawn: '+e);document.body.dataset.rendered='error';});
+"""
+
+
+def _json_script(figure: dict) -> str:
+    text = json.dumps(figure, allow_nan=False, default=float).replace("</", "<\\/")
+    return f'<script type="application/json" class="figure">{text}</script>'
+
+
+def _clean(value):
+    """NaN/inf to None so the JSON is strict (JSON.parse rejects NaN)."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render_html(run_dir: Path, report_markdown: str) -> str:
+    run_dir = Path(run_dir)
+    frame = store.load_results(run_dir)
+    body = markdown.markdown(report_markdown, extensions=["tables", "fenced_code"])
+    body = _inline_images(body, run_dir)
+    charts = interactive_charts(frame) if not frame.empty else []
+    chart_html = ['<h2 id="interactive-charts">Interactive charts</h2>',
+                  "<p>Hover a point for its median, min–max over repetitions and status; "
+                  "click a legend entry to hide that model (double-click to show it alone). "
+                  "Hollow markers: a repetition was refused, starved or failed.</p>"]
+    section = None
+    for title, figure in charts:
+        if title != section:
+            chart_html.append(f"<h3>{html.escape(title)}</h3>")
+            section = title
+        chart_html += ['<div class="chart"></div>', _json_script(_clean(figure))]
+    body = body.replace('<h2>Charts</h2>', "\n".join(chart_html), 1) \
+        if "<h2>Charts</h2>" in body else body + "\n".join(chart_html)
+    title = html.escape(f"IO models benchmark — {run_dir.name}")
+    nav = ('<nav><a href="#interactive-charts">charts</a><a href="#claims">claims</a>'
+           '<a href="#flags">flags</a><a href="#environment">environment</a>'
+           '<a href="#tables">tables</a></nav>')
+    body = (body.replace("<h2>Claims of the lecture notes</h2>",
+                         '<h2 id="claims">Claims of the lecture notes</h2>')
+            .replace("<h2>Flags</h2>", '<h2 id="flags">Flags</h2>')
+            .replace("<h2>Environment</h2>", '<h2 id="environment">Environment</h2>')
+            .replace("<h2>Tables</h2>", '<h2 id="tables">Tables</h2>'))
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{title}</title><style>{STYLE}</style></head>\n"
+            f'<body data-charts="{len(charts)}">{nav}\n{body}\n'
+            f'<script type="application/octet-stream" id="plotly-gz">{plotly_bundle()}</script>\n'
+            f"<script>{SCRIPT}</script></body></html>\n")
+
+
+def write_html(run_dir: Path, report_markdown: str) -> Path:
+    path = Path(run_dir) / REPORT_HTML
+    path.write_text(render_html(run_dir, report_markdown), encoding="utf-8")
+    return path

@@ -1,0 +1,79 @@
+"""The summary printed at the end of `bench run` and `bench report`: what a reader wants
+before opening any file. Per connection count of the main scenario, the models ranked by
+throughput and by CPU per request (median, ±half the min–max range); the claims with their
+verdicts; how many points are flagged; where REPORT.md and report.html are."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+from . import claims, plots, store
+from .summary import aggregate, finite, flags
+
+WIDTH = 100
+# The marks REPORT.md's tables use, so a reader learns them once.
+MARKS = {"refused": "†", "starved": "‡", "errors": "!", "failed": "✗", "server_died": "✗"}
+LEGEND = ("marks: * client saturated (throughput a floor), † refused, ‡ starved, ! errors, "
+          "✗ failed")
+
+
+def _value(value: float, column: str) -> str:
+    if column == "rps":
+        return f"{value / 1000:,.1f}k" if value >= 1000 else f"{value:,.0f}"
+    return f"{value:,.1f}µs" if value < 100 else f"{value:,.0f}µs"
+
+
+def _entry(row, column: str) -> str:
+    text = f"{row['model']} {_value(row['median'], column)}"
+    if row["n"] > 1 and finite(row["spread"]):
+        text += f" ±{100 * row['spread'] / 2:.0f}%"
+    text += MARKS.get(row["status"], "")
+    if row["client_saturated"] and column == "rps":
+        text += "*"
+    return text
+
+
+def ranking(rows: pd.DataFrame, column: str) -> str:
+    """'a 12.3k ±2%, b 11.0k ±5%, ...' best first (most rps, least CPU per request)."""
+    data = aggregate(rows, column).dropna(subset=["median"])
+    data = data.sort_values("median", ascending=column != "rps")
+    return ", ".join(_entry(row, column) for _, row in data.iterrows())
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=f"  {label:<12}",
+                         subsequent_indent=" " * 14) or [f"  {label:<12}–"]
+
+
+def summary(run_dir: Path) -> str:
+    run_dir = Path(run_dir)
+    frame = store.load_results(run_dir)
+    lines = [f"== run {run_dir.name} =="]
+    sweeps = plots.connection_sweeps(frame)
+    scenario = "persistent" if "persistent" in set(sweeps["scenario"]) else (
+        sweeps["scenario"].iloc[0] if not sweeps.empty else None)
+    if scenario:
+        rows = sweeps[sweeps["scenario"] == scenario]
+        lines.append(f"{scenario}: ranked best first, median ±half the min–max range over "
+                     "repetitions")
+        lines.append(LEGEND)
+        for count in sorted(rows["connections"].unique()):
+            at = rows[rows["connections"] == count]
+            lines.append(f" {int(count):,} connection{'s' if count != 1 else ''}:")
+            lines += _wrapped("throughput", ranking(at, "rps"))
+            if "server_cpu_us_per_req" in at:
+                lines += _wrapped("CPU/request", ranking(at, "server_cpu_us_per_req"))
+    else:
+        lines.append("no connection-sweep points in this run")
+    lines.append("claims (lecture notes):")
+    for result in claims.evaluate(frame):
+        claim = textwrap.shorten(result.claim, WIDTH - 20, placeholder=" …")
+        lines.append(f"  {result.number}. {result.verdict:<13}{claim}")
+    flagged = flags(frame) if not frame.empty else []
+    lines.append(f"flagged points: {len(flagged)} (see Flags in the report)")
+    lines.append(f"report:   {run_dir / store.REPORT}")
+    lines.append(f"html:     {run_dir / 'report.html'}")
+    return "\n".join(lines)
