@@ -129,6 +129,9 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_meta(run_dir)
+        torn = store.drop_torn_tail(run_dir)
+        if torn:
+            print(f"resume: {torn}", file=out, flush=True)
         profile = profile_from_dict(meta["profile"])
         chosen = meta["models"]["measured"]
         pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],

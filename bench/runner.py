@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from . import sampling, store, syscalls
+from . import probe, process_tree, sampling, store, syscalls
 from .matrix import SCENARIOS, Point, Profile, Scenario
 
 LISTEN_TIMEOUT_S = 15.0
@@ -108,8 +108,11 @@ def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM, then SIGKILL by PID after a grace period; children (a forking model)
     are collected first so none is left behind. Interrupted while waiting (Ctrl-C), it
-    still kills before the interrupt goes on."""
+    still kills before the interrupt goes on. What is left of its process group (a
+    forked child, a load generator's worker whose leader died) is killed last."""
     if proc.poll() is not None:
+        process_tree.kill_group(proc.pid)
+        process_tree.forget(proc.pid)
         return
     try:
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -133,6 +136,8 @@ def stop_process(proc: subprocess.Popen) -> None:
                     child.kill()
             except psutil.Error:
                 pass
+        process_tree.kill_group(proc.pid)  # each started process leads its own group
+        process_tree.forget(proc.pid)
 
 
 @dataclass
@@ -170,6 +175,7 @@ def running_server(model: str, scenario: Scenario, pinning: Pinning, log_path: P
         with log_path.open("wb") as log:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            process_tree.watch(proc.pid)
         line = _read_first_line(proc, LISTEN_TIMEOUT_S)
         if not line.startswith("listening on "):
             raise ServerFailed(f"unexpected first line: {line!r}")
@@ -323,6 +329,7 @@ def run_loadgen(cmd: list[str], budget_s: float,
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    process_tree.watch(proc.pid)
     out: list[str] = []
     err: list[str] = []
     ticks: list[float] = []
@@ -535,7 +542,7 @@ class PointRunner:
                     self.warm_up(server, point)
                     row = self._one_rep(server, point, scenario, repetition, rate)
                     if point.point_id not in self.syscall_figures and \
-                            server.proc.poll() is None:
+                            server.proc.poll() is None and row["status"] != "failed":
                         self.syscall_figures[point.point_id] = self.count_syscalls(
                             server, point, scenario, rate)
         except ServerFailed as exc:
@@ -653,6 +660,7 @@ class PointRunner:
             notes.append("no samples at the window's edges (the load generator announced "
                          "no window): server CPU not measured")
         alive = server.proc.poll() is None
+        hung = alive and not probe.answers(server.host, server.port)
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
@@ -666,8 +674,12 @@ class PointRunner:
                         ["the load generator printed no JSON result"] if load.result is None
                         else [], histogram)
         row.update({"_result": load.result, "_alive": alive, "_notes": notes})
-        if load.result is None:
-            row["note"] = "; ".join([row["note"], *notes])
+        if hung:
+            row["status"] = "failed"
+            notes.append(f"server hung: running but no answer to a probe within "
+                         f"{probe.PROBE_TIMEOUT_S:g} s after the window; killed")
+        if load.result is None or hung:
+            row["note"] = "; ".join(n for n in [row["note"], *notes] if n)
         return row
 
     def count_syscalls(self, server: RunningServer, point: Point, scenario: Scenario,
