@@ -122,8 +122,9 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
-          syscalls: str = "auto", out=sys.stderr) -> Path:
+          syscalls: str = "auto", out=None) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
+    out = out or sys.stderr  # looked up now: the caller may have redirected stderr
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
     descriptors = raise_open_files_limit()
     if resume is not None:
@@ -173,7 +174,12 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
     if report:
         from .report import write_report
 
-        write_report(run_dir)
+        try:
+            write_report(run_dir)
+        except KeyboardInterrupt:
+            print(f"interrupted while drawing the report; every point is stored: "
+                  f"python -m bench report {run_dir}", file=out, flush=True)
+            raise
         print(f"report: {run_dir / store.REPORT}", file=out)
     return run_dir
 
