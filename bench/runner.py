@@ -344,8 +344,7 @@ def run_loadgen(cmd: list[str], budget_s: float,
     except subprocess.TimeoutExpired:
         err.append(f"[bench] load generator killed after {budget_s:.0f} s\n")
     finally:
-        if proc.poll() is None:
-            stop_process(proc)
+        stop_process(proc)  # exited or not: what is left of its group, and unregister it
         for reader in readers:
             reader.join(timeout=5)
         proc.stdout.close()
