@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 BENCH_ARGS ?=
 
-.PHONY: all test bench bench-quick bench-full microbench venv clean report compare notebook
+.PHONY: all test faults bench bench-quick bench-full microbench venv clean report compare notebook
 
 all: test
 
@@ -21,6 +21,11 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The fault suite at full size: 2,000 stalled connections, a 60 s churn soak per model,
+# 200 bad streams per model (`make test` runs the same tests smaller).
+faults: $(STAMP)
+	IOMODELS_FAULTS=full $(PY) -m pytest tests/test_faults_*.py
 
 bench: $(STAMP)
 	$(PY) -m bench run --profile default $(BENCH_ARGS)

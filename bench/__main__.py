@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import cli_checks
 from .matrix import PROFILES, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
 from .runner import SYSCALL_CHOICES
@@ -26,12 +27,17 @@ def _models(text: str | None) -> list[str] | None:
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), default="default")
     parser.add_argument("--models", help="comma-separated subset of the available models")
-    parser.add_argument("--connections", help="override: comma-separated connection counts")
+    parser.add_argument("--connections", type=cli_checks.int_list,
+                        help="override: comma-separated connection counts")
     parser.add_argument("--scenarios", help="override: comma-separated scenario names")
-    parser.add_argument("--repetitions", type=int, help="override: repetitions per point")
-    parser.add_argument("--duration", type=float, help="override: measured window (s)")
-    parser.add_argument("--warmup", type=float, help="override: load generator warmup (s)")
-    parser.add_argument("--server-warmup", type=float, help="override: fresh-server warmup (s)")
+    parser.add_argument("--repetitions", type=cli_checks.positive_int,
+                        help="override: repetitions per point")
+    parser.add_argument("--duration", type=cli_checks.seconds(True),
+                        help="override: measured window (s)")
+    parser.add_argument("--warmup", type=cli_checks.seconds(False),
+                        help="override: load generator warmup (s)")
+    parser.add_argument("--server-warmup", type=cli_checks.seconds(False),
+                        help="override: fresh-server warmup (s)")
     parser.add_argument("--server", action="append", metavar="NAME=COMMAND",
                         help="also measure any server that speaks the protocol and prints "
                              "`listening on HOST:PORT` ({host}/{port} filled in, else "
@@ -45,8 +51,7 @@ def _overrides(args) -> dict:
             raise SystemExit(f"unknown scenario(s): {', '.join(unknown)} "
                              f"(known: {', '.join(SCENARIOS)})")
     return {
-        "connections": tuple(int(c) for c in args.connections.split(",")) if args.connections
-        else None,
+        "connections": args.connections,
         "scenarios": tuple(s.strip() for s in args.scenarios.split(",")) if args.scenarios
         else None,
         "repetitions": args.repetitions,
@@ -110,10 +115,15 @@ def _external(args, out=sys.stderr):
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "run":
         from .run import start
 
+        problem = (cli_checks.resume_problem(args.resume) if args.resume is not None
+                   else cli_checks.writable_folder_problem(args.results))
+        if problem:
+            parser.error(problem)
         servers = _external(args)
         try:
             start(args.profile, root=args.results, models=_models(args.models),

@@ -137,6 +137,17 @@ SCENARIOS: dict[str, Scenario] = {
         rate_from=OPEN_LOOP_PEAK,
         axis="rate_fraction",
     ),
+    "slowloris": Scenario(
+        name="slowloris",
+        description="4 active connections (closed loop) while M stalled connections are "
+        "held open without a request (loadgen --idle-connections M), every model: p99 and "
+        "throughput of the active clients as M grows to 2,000; where a model breaks (the "
+        "iterative server stuck on one, a thread or child per stalled connection, select "
+        "past FD_SETSIZE) shows as refused or starved rows, not hidden",
+        connections=(4,),
+        idle_connections=(0, 100, 900, 2000),
+        axis="idle_connections",
+    ),
     "idle-server": Scenario(
         name="idle-server",
         description="a fresh server with no client at all, sampled for a few seconds: "
@@ -300,7 +311,7 @@ PROFILES: dict[str, Profile] = {
         connections=log_counts(10_000, per_decade=2),
         payloads=(64,),
         scenarios=("persistent", "sessions", "idle", "heavy", "heavy-cpu", "payload",
-                   "idle-server", "open-loop"),
+                   "idle-server", "open-loop", "slowloris"),
         repetitions=5,
         timing=Timing(warmup_s=1.0, duration_s=3.0, server_warmup_s=1.0, idle_sample_s=2.0),
     ),

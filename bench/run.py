@@ -126,14 +126,18 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
-          syscalls: str = "auto", out=sys.stderr,
+          syscalls: str = "auto", out=None,
           servers: list[ServerSpec] | None = None) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
+    out = out or sys.stderr  # looked up now: the caller may have redirected stderr
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
     descriptors = raise_open_files_limit()
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_meta(run_dir)
+        torn = store.drop_torn_tail(run_dir)
+        if torn:
+            print(f"resume: {torn}", file=out, flush=True)
         profile = profile_from_dict(meta["profile"])
         servers = specs_from_meta(meta.get("servers", {}))
         if any(spec.name == NATIVE for spec in servers):  # rebuilt if its binary is gone
@@ -186,7 +190,12 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
 
         from .terminal import summary
 
-        write_report(run_dir)
+        try:
+            write_report(run_dir)
+        except KeyboardInterrupt:
+            print(f"interrupted while drawing the report; every point is stored: "
+                  f"python -m bench report {run_dir}", file=out, flush=True)
+            raise
         print(summary(run_dir), file=out)
     return run_dir
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from . import sampling, store, syscalls
+from . import probe, process_tree, sampling, store, syscalls
 from .external import ServerSpec
 from .matrix import SCENARIOS, Point, Profile, Scenario
 
@@ -109,8 +109,11 @@ def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
 def stop_process(proc: subprocess.Popen) -> None:
     """SIGTERM, then SIGKILL by PID after a grace period; children (a forking model)
     are collected first so none is left behind. Interrupted while waiting (Ctrl-C), it
-    still kills before the interrupt goes on."""
+    still kills before the interrupt goes on. What is left of its process group (a
+    forked child, a load generator's worker whose leader died) is killed last."""
     if proc.poll() is not None:
+        process_tree.kill_group(proc.pid)
+        process_tree.forget(proc.pid)
         return
     try:
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -134,6 +137,8 @@ def stop_process(proc: subprocess.Popen) -> None:
                     child.kill()
             except psutil.Error:
                 pass
+        process_tree.kill_group(proc.pid)  # each started process leads its own group
+        process_tree.forget(proc.pid)
 
 
 @dataclass
@@ -172,6 +177,7 @@ def running_server(model: str | ServerSpec, scenario: Scenario, pinning: Pinning
         with log_path.open("wb") as log:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
+            process_tree.watch(proc.pid)
         line = _read_first_line(proc, LISTEN_TIMEOUT_S)
         if not line.startswith("listening on "):
             raise ServerFailed(f"unexpected first line: {line!r}")
@@ -319,6 +325,7 @@ def run_loadgen(cmd: list[str], budget_s: float,
     launched = time.monotonic()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    process_tree.watch(proc.pid)
     out: list[str] = []
     err: list[str] = []
     ticks: list[float] = []
@@ -333,8 +340,7 @@ def run_loadgen(cmd: list[str], budget_s: float,
     except subprocess.TimeoutExpired:
         err.append(f"[bench] load generator killed after {budget_s:.0f} s\n")
     finally:
-        if proc.poll() is None:
-            stop_process(proc)
+        stop_process(proc)  # exited or not: what is left of its group, and unregister it
         for reader in readers:
             reader.join(timeout=5)
         proc.stdout.close()
@@ -533,7 +539,7 @@ class PointRunner:
                     self.warm_up(server, point)
                     row = self._one_rep(server, point, scenario, repetition, rate)
                     if point.point_id not in self.syscall_figures and \
-                            server.proc.poll() is None:
+                            server.proc.poll() is None and row["status"] != "failed":
                         self.syscall_figures[point.point_id] = self.count_syscalls(
                             server, point, scenario, rate)
         except ServerFailed as exc:
@@ -651,6 +657,7 @@ class PointRunner:
             notes.append("no samples at the window's edges (the load generator announced "
                          "no window): server CPU not measured")
         alive = server.proc.poll() is None
+        hung = alive and not probe.answers(server.host, server.port)
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
@@ -664,8 +671,12 @@ class PointRunner:
                         ["the load generator printed no JSON result"] if load.result is None
                         else [], histogram)
         row.update({"_result": load.result, "_alive": alive, "_notes": notes})
-        if load.result is None:
-            row["note"] = "; ".join([row["note"], *notes])
+        if hung:
+            row["status"] = "failed"
+            notes.append(f"server hung: running but no answer to a probe within "
+                         f"{probe.PROBE_TIMEOUT_S:g} s after the window; killed")
+        if load.result is None or hung:
+            row["note"] = "; ".join(n for n in [row["note"], *notes] if n)
         return row
 
     def count_syscalls(self, server: RunningServer, point: Point, scenario: Scenario,

@@ -135,6 +135,25 @@ def merge_point_histograms(run_dir: Path, point_id: str) -> str:
     return f"{HISTOGRAMS}/{name}"
 
 
+def drop_torn_tail(run_dir: Path) -> str | None:
+    """A crash in the middle of a write can leave results.csv with a last line that has
+    no newline (rows are appended whole and fsynced, so only the last one can be torn):
+    cut it off, so resume measures that repetition again. A message, or None if intact."""
+    path = Path(run_dir) / RESULTS
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return None
+    keep = data.rfind(b"\n") + 1
+    with path.open("r+b") as out:
+        out.truncate(keep)
+        out.flush()
+        os.fsync(out.fileno())
+    return (f"results.csv ended in a torn row ({len(data) - keep} bytes without a newline, "
+            f"from an interrupted write): dropped, that measurement is taken again")
+
+
 def done_runs(run_dir: Path) -> set[tuple[str, int]]:
     """(point_id, repetition) pairs already in results.csv: what --resume skips."""
     path = Path(run_dir) / RESULTS

@@ -12,6 +12,7 @@ drains into its own rate-limited log), so it waits in poll() on those two descri
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import gc
 import os
@@ -30,8 +31,18 @@ HELD_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGCHLD}
 _EVENT = re.compile(r"event=(?P<key>[\w.]+) count=\d+ (?P<message>.*)")
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--max-children", type=int, default=1024,
+    parser.add_argument("--max-children", type=_at_least_one, default=1024,
                         help="connections served at once; beyond it new ones are refused")
 
 
@@ -90,9 +101,12 @@ def serve(listener, settings) -> None:
                               f"cannot fork ({exc.strerror}): refusing a connection")
                 if pid == 0:
                     _child(listener, conn, settings, parent, mask, child_log)
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                # Recorded while SIGCHLD is still held: a child that has already exited
+                # is reaped by the handler that runs on unblocking, and must be in the
+                # set by then, or it would stay there (and count against the cap) forever.
                 if pid > 0:
                     children.add(pid)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 conn.close()
     finally:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)

@@ -1,11 +1,14 @@
 """Shared test settings: Hypothesis without per-example deadlines (the machine is shared
-and noisy, and no test asserts on speed), and the models under test in the header."""
+and noisy, and no test asserts on speed), the models under test in the header, and a
+session-end check that no process a test started is still running."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 import servers
+from tests.leftovers import Tracker
 
 settings.register_profile(
     "iomodels",
@@ -14,7 +17,37 @@ settings.register_profile(
 )
 settings.load_profile("iomodels")
 
+_tracker = Tracker()
+
 
 def pytest_report_header(config):
     return "server models under test (python -m servers --list): " + ", ".join(
         servers.available_models())
+
+
+def pytest_sessionstart(session):
+    _tracker.start()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the session if any process started by the tests outlives them (then kill it,
+    by PID, so one failure does not leak into the next run)."""
+    from bench import process_tree
+
+    process_tree.shutdown()
+    _tracker.stop()
+    left = _tracker.left_after(3.0)
+    if not left:
+        return
+    lines = []
+    for proc in left:
+        try:
+            lines.append(f"  pid {proc.pid}: {' '.join(proc.cmdline())[:200]}")
+            proc.kill()
+        except Exception:  # noqa: BLE001 - gone meanwhile
+            pass
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "processes started by the tests were left running:\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
