@@ -139,11 +139,13 @@ SCENARIOS: dict[str, Scenario] = {
     ),
     "slowloris": Scenario(
         name="slowloris",
-        description="4 active connections (closed loop) while M stalled connections are "
-        "held open without a request (loadgen --idle-connections M), every model: p99 and "
+        description="4 active connections (closed loop) while M stalled connections each "
+        "sent two bytes of a request header and stopped there (loadgen --idle-connections M "
+        "--idle-send 2), every model: p99 and "
         "throughput of the active clients as M grows to 2,000; where a model breaks (the "
         "iterative server stuck on one, a thread or child per stalled connection, select "
         "past FD_SETSIZE) shows as refused or starved rows, not hidden",
+        loadgen_args=("--idle-send", "2"),
         connections=(4,),
         idle_connections=(0, 100, 900, 2000),
         axis="idle_connections",

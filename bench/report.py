@@ -546,11 +546,45 @@ def resource_statement(frame: pd.DataFrame) -> list[str]:
     return [text]
 
 
+def slowloris_statement(frame: pd.DataFrame) -> list[str]:
+    """The slowloris scenario in one line: each model's throughput and p99 for the active
+    clients at the most stalled connections, against none stalled (medians), or how it
+    broke (refused, starved)."""
+    rows = frame[frame["scenario"] == "slowloris"] if "scenario" in frame else frame
+    if rows.empty:
+        return []
+    most = int(rows["idle_connections"].max())
+    rps, p99 = aggregate(rows, "rps"), aggregate(rows, "p99_us")
+    parts = []
+    for model in models_in_order(rows):
+        mine, late = rps[rps["model"] == model], p99[p99["model"] == model]
+        base = mine[mine["idle_connections"] == 0]
+        top = mine[mine["idle_connections"] == most]
+        if top.empty:
+            continue
+        top = top.iloc[0]
+        tail = late[late["idle_connections"] == most]["median"]
+        status = "" if top["status"] in ("ok", "errors") else f", {top['status']}"
+        ratio = (f"{top['median'] / base.iloc[0]['median']:.2f}× its throughput with none "
+                 "stalled" if not base.empty and base.iloc[0]["median"] else
+                 f"{_num(top['median'])} req/s")
+        parts.append((top["median"] if status == "" else -1.0,
+                      f"{model} {ratio}, p99 {_num(tail.iloc[0] if len(tail) else float('nan'))} µs"
+                      f"{status}"))
+    if not parts:
+        return []
+    parts.sort(key=lambda item: -item[0])
+    return [f"**slowloris**, 4 active clients beside {most:,} stalled connections (each "
+            "stopped inside a request header): " + "; ".join(text for _, text in parts)
+            + " (medians; a refused or starved model could not hold them)."]
+
+
 def statements(frame: pd.DataFrame) -> list[str]:
     """What the numbers show, each sentence computed from the medians of this run."""
-    frame = plots.connection_sweeps(frame)
-    return (ranking_statements(frame) + starved_statements(frame) + refused_statements(frame)
-            + resource_statement(frame))
+    sweeps = plots.connection_sweeps(frame)
+    return (ranking_statements(sweeps) + starved_statements(sweeps)
+            + refused_statements(sweeps) + slowloris_statement(frame)
+            + resource_statement(sweeps))
 
 
 def peak_table(frame: pd.DataFrame) -> str:

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-connections", type=_ranged(int, 0), default=0, metavar="M",
                    help="M more connections opened in the ramp that never send, held "
                         "through the window and closed at the end")
+    p.add_argument("--idle-send", type=_ranged(int, 0, 3), default=0, metavar="BYTES",
+                   help="each idle connection first sends this many bytes of a request "
+                        "header (at most 3: never a whole frame), then stalls (slowloris)")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object on the last stdout line")
     p.add_argument("--interval", type=_ranged(float, 0.05), default=None,
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=args.duration, warmup_s=args.warmup, payload_bytes=args.payload,
         requests_per_conn=args.requests_per_conn, rate=args.rate,
         timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval,
-        idle_connections=args.idle_connections)
+        idle_connections=args.idle_connections, idle_send_bytes=args.idle_send)
     try:
         result = run(spec)
     except OSError as exc:  # e.g. the host does not resolve

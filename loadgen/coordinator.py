@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
+from servers.protocol import encode
+
 from . import stats, tags
 from .worker import ERROR_KINDS, WorkerConfig, worker_main
 
@@ -54,6 +56,7 @@ class RunSpec:
     cpus: list | None
     interval_s: float | None
     idle_connections: int = 0  # opened beside the active ones, never sent on
+    idle_send_bytes: int = 0  # header bytes each idle connection sends, then stalls (0-3)
 
     @property
     def mode(self) -> str:
@@ -149,7 +152,8 @@ def run(spec: RunSpec, warn=say) -> dict:
                 timeout_ns=timeout_ns, setup_ns=timeout_ns,
                 cpu=spec.cpus[i % len(spec.cpus)] if spec.cpus else None,
                 interval_s=spec.interval_s, parent_pid=os.getpid(),
-                idle_slots=tuple(range(i, spec.idle_connections, k)))
+                idle_slots=tuple(range(i, spec.idle_connections, k)),
+                idle_send=encode(make_payload(spec.payload_bytes))[:spec.idle_send_bytes])
             mine, theirs = context.Pipe(duplex=True)
             proc = context.Process(target=worker_main, args=(cfg, theirs), daemon=True,
                                    name=f"loadgen-worker-{i}")
@@ -328,6 +332,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "connections": spec.connections,
         "connected": sum(r["connected"] for r in results),
         "idle_connections": spec.idle_connections,
+        "idle_send_bytes": spec.idle_send_bytes,
         "idle_connected": sum(r["idle_connected"] for r in results),
         "processes": k,
         "payload_bytes": spec.payload_bytes,

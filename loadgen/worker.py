@@ -80,6 +80,7 @@ class WorkerConfig:
     interval_s: float | None
     parent_pid: int
     idle_slots: tuple = ()  # --idle-connections: opened in the ramp, never sent on
+    idle_send: bytes = b""  # --idle-send: the first bytes of a header each idle one sends
 
 
 class Conn:
@@ -473,9 +474,16 @@ class Worker:
 
     def park_idle(self) -> None:
         """Take the idle connections out of the event loop: they stay open, unwatched,
-        until `close_all` (a failed one is not retried)."""
+        until `close_all` (a failed one is not retried). With `idle_send` each first
+        sends the start of a request header and stalls there (slowloris): the server holds
+        a partial frame for it."""
         for c in self.idle:
             if c.sock is not None:
+                if self.cfg.idle_send:
+                    try:
+                        c.sock.send(self.cfg.idle_send)
+                    except OSError:
+                        pass  # a refused or reset one shows in idle_connected
                 self.by_fd.pop(c.fd, None)
                 try:
                     self.ep.unregister(c.fd)

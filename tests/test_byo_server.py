@@ -138,7 +138,8 @@ def test_external_servers_skip_scenarios_with_server_arguments():
     full = matrix.PROFILES["full"]
     built = matrix.build_matrix(full, ["epoll"], ["mine"])
     mine = {p.scenario for p in built.points if p.model == "mine"}
-    assert mine == {"persistent", "sessions", "idle", "payload", "idle-server", "open-loop"}
+    assert mine == {"persistent", "sessions", "idle", "payload", "idle-server", "open-loop",
+                    "slowloris"}
 
 
 def test_native_is_built_once_rebuilt_when_the_source_is_newer(tmp_path):

@@ -80,3 +80,46 @@ def test_idle_connections_closed_by_the_server_are_not_counted_as_held():
     assert result["idle_connected"] == 0
     assert result["errors_total"] == 0  # idle sockets are not watched: no request error
     assert result["connected"] == 2 and result["balance_ok"]
+
+
+def recording(sock, server) -> None:
+    """`correct`, and how many bytes a connection sent that never made a whole frame."""
+    got = b""
+    try:
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+            while len(got) >= 4 and len(got) >= 4 + int.from_bytes(got[:4], "big"):
+                size = int.from_bytes(got[:4], "big")
+                payload, got = got[4:4 + size], got[4 + size:]
+                sock.sendall(len(payload).to_bytes(4, "big") + payload.upper())
+    except OSError:
+        pass
+    finally:
+        with server.lock:
+            server.state.setdefault("left_over", []).append(got)
+
+
+@pytest.mark.timeout(60)
+def test_idle_send_makes_each_idle_connection_stall_inside_a_header():
+    """Slowloris: each idle connection sends the first bytes of a request header and
+    nothing more; the active ones are served as usual."""
+    with thread_server(recording) as server:
+        run = run_loadgen(server.port, "--idle-connections", "5", "--idle-send", "2",
+                          connections=2, duration=0.5, warmup=0.1)
+        assert run.returncode == 0, run.stderr
+        deadline = time.monotonic() + 5
+        while len(server.state.get("left_over", [])) < 7 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    left = sorted(server.state["left_over"], key=len)
+    assert left[2:] == [b"\x00\x00"] * 5  # two header bytes each, never a whole frame
+    result = run.result
+    assert result["idle_send_bytes"] == 2 and result["idle_connected"] == 5
+    assert result["requests"] > 0 and result["starved_connections"] == 0
+
+
+def test_idle_send_refuses_a_whole_header():
+    run = run_loadgen(1, "--idle-connections", "1", "--idle-send", "4")
+    assert run.returncode == 2 and "--idle-send" in run.stderr
