@@ -146,6 +146,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
     Points a repetition refused, starved or failed are drawn hollow, so they never read
     as a model's best."""
     shown = set()
+    reference_note = False
     data = aggregate(frame[frame["scenario"] == scenario], metric.column)
     unit, label = unit_scale(metric, (data["high"] if not data.empty else []))
     scale = metric.scale * unit
@@ -163,9 +164,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
         if model == ceiling.NATIVE:  # a reference line, not a model under study
             ax.errorbar(x, y, yerr=[low, high], color="black", marker="none",
                         linestyle="--", linewidth=1.4, capsize=2.5, label=model)
-            if metric.column == ceiling.COLUMN:
-                ax.text(0.01, 0.01, ceiling.NOTE.replace("; ", ";\n"),
-                        transform=ax.transAxes, fontsize=7, color="0.3", va="bottom")
+            reference_note = metric.column == ceiling.COLUMN
             continue
         ax.errorbar(x, y, yerr=[low, high], color=style.colour, marker="none",
                     linestyle=style.dash, linewidth=1.6, capsize=2.5, label=model)
@@ -214,6 +213,12 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
     ax.margins(x=0.16)  # room at the right for the names at the line ends
+    if reference_note:  # room below every line for the native line's note
+        low, high = ax.get_ylim()
+        ax.set_ylim(low / 2.5 if metric.log else low - 0.25 * (high - low), high)
+        ax.text(0.01, 0.01, ceiling.NOTE.replace("; ", ";\n"), transform=ax.transAxes,
+                fontsize=7, color="0.3", va="bottom",
+                bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
     _line_end_labels(ax, ends)
     return shown
 
