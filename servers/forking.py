@@ -135,6 +135,16 @@ class ChildLog:
         os.close(self.write_fd)
 
     def relay(self) -> None:
+        """Relay what the children wrote. SIGTERM/SIGINT wait until a read chunk is fully
+        relayed: a stop raised between reading a chunk and counting its lines would lose
+        their events."""
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            self._relay()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+    def _relay(self) -> None:
         while True:
             try:
                 chunk = os.read(self.read_fd, 65536)
