@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -168,7 +169,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
             continue
         ax.errorbar(x, y, yerr=[low, high], color=style.colour, marker="none",
                     linestyle=style.dash, linewidth=1.6, capsize=2.5, label=model)
-        good = ~pd_isin(statuses, HOLLOW)
+        good = ~np.isin(statuses, sorted(HOLLOW))
         ax.plot(x[good], y[good], linestyle="none", marker=style.marker, markersize=5,
                 color=style.colour)
         if (~good).any():
@@ -229,10 +230,6 @@ AXIS_TITLES = {"connections": "concurrent connections (log scale, ticks at measu
                "idle_connections": "idle connections (log scale)"}
 
 
-def pd_isin(values, chosen: set) -> "object":
-    import numpy as np
-
-    return np.array([v in chosen for v in values], dtype=bool)
 
 
 def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:

@@ -267,35 +267,6 @@ class WindowSampler(threading.Thread):
         return list(self.samples)
 
 
-class Sampler(threading.Thread):
-    """Samples a server every `interval` seconds until `stop()`: for a server with no
-    client (idle-server), where there is no load window to aim at."""
-
-    def __init__(self, pid: int, cpus: set[int] | None, interval: float = 0.1,
-                 client_cpus: set[int] | None = None) -> None:
-        super().__init__(name=f"sampler-{pid}", daemon=True)
-        self.process = psutil.Process(pid)
-        self.cpus = cpus
-        self.client_cpus = client_cpus
-        self.interval = interval
-        self.samples: list[Sample] = []
-        self._threads: dict[int, tuple[int, int]] = {}
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while True:
-            sample = take_sample(self.process, self.cpus, self._threads, self.client_cpus)
-            if sample is not None:
-                self.samples.append(sample)
-            if self._stopped.wait(self.interval):
-                break
-
-    def stop(self) -> list[Sample]:
-        self._stopped.set()
-        self.join(timeout=5)
-        return self.samples
-
-
 def window(samples: list[Sample], start: float, end: float) -> list[Sample]:
     """The samples taken within [start, end]: rates over them stay inside the window."""
     return [s for s in samples if start <= s.t <= end]

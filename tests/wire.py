@@ -12,15 +12,12 @@ import time
 
 import psutil
 
+from bench.conform import connect, frames, no_answer_within  # noqa: F401  (shared client helpers)
 from servers.protocol import encode
 
 HEADER = struct.Struct(">I")
 
 
-def connect(address: tuple[str, int], timeout: float = 5.0) -> socket.socket:
-    sock = socket.create_connection(address, timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
 
 
 def recv_exact(sock: socket.socket, size: int) -> bytes:
@@ -46,17 +43,6 @@ def roundtrip(sock: socket.socket, payload: bytes) -> bytes:
     return read_frame(sock)
 
 
-def no_answer_within(sock: socket.socket, seconds: float) -> bool:
-    """True when nothing at all arrives on `sock` for `seconds` (it stays open)."""
-    old = sock.gettimeout()
-    sock.settimeout(seconds)
-    try:
-        sock.recv(1, socket.MSG_PEEK)
-    except TimeoutError:
-        return True
-    finally:
-        sock.settimeout(old)
-    return False
 
 
 def wait_closed(sock: socket.socket, timeout: float = 3.0) -> bytes:
@@ -192,6 +178,3 @@ def listen_backlog(port: int) -> int:
                          text=True, check=True, timeout=5).stdout.split()
     return int(out[2])
 
-
-def frames(payloads) -> bytes:
-    return b"".join(encode(p) for p in payloads)
