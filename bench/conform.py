@@ -394,7 +394,11 @@ def server_socket_for(pid: int, client: socket.socket) -> Iterator[socket.socket
     want = client.getsockname()[:2]
     proc = psutil.Process(pid)
     for p in [proc, *proc.children(recursive=True)]:
-        for c in p.net_connections("tcp"):
+        try:
+            connections = p.net_connections("tcp")
+        except psutil.NoSuchProcess:  # a child that exited meanwhile holds nothing
+            continue
+        for c in connections:
             if c.raddr and tuple(c.raddr) == want:
                 libc = ctypes.CDLL(None, use_errno=True)
                 pidfd = os.pidfd_open(p.pid)

@@ -115,7 +115,11 @@ def data_segments_out(sock: socket.socket) -> int:
 def rss(pid: int) -> int:
     """Resident memory of a process and its children, in bytes."""
     proc = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+    total = proc.memory_info().rss
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.NoSuchProcess):  # a child may exit meanwhile
+            total += child.memory_info().rss
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
@@ -152,7 +156,11 @@ def server_socket_for(server_pid: int, client: socket.socket):
     want = client.getsockname()[:2] if client is not None else None
     proc = psutil.Process(server_pid)
     for p in [proc, *proc.children(recursive=True)]:
-        for c in p.net_connections("tcp"):
+        try:
+            connections = p.net_connections("tcp")
+        except psutil.NoSuchProcess:  # a child that exited meanwhile holds nothing
+            continue
+        for c in connections:
             if want is None and c.status == psutil.CONN_LISTEN:
                 break
             if want is not None and c.raddr and tuple(c.raddr) == want:

@@ -1,0 +1,37 @@
+"""The test helpers that read a server's process tree must tolerate a child exiting between
+being listed and being read (forking's children exit whenever their client closes; CI once
+failed on exactly that race in rss())."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import psutil
+
+from tests import wire
+
+
+class _Vanished:
+    """A listed child that has exited by the time it is read."""
+
+    pid = 999_999
+
+    def memory_info(self):
+        raise psutil.NoSuchProcess(self.pid)
+
+    def net_connections(self, kind="inet"):
+        raise psutil.NoSuchProcess(self.pid)
+
+
+def test_rss_skips_a_child_that_exits_while_it_is_read(monkeypatch):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alive = psutil.Process(parent.pid)
+        monkeypatch.setattr(psutil.Process, "children",
+                            lambda self, recursive=False: [_Vanished()])
+        assert wire.rss(parent.pid) == alive.memory_info().rss
+    finally:
+        parent.kill()
+        parent.wait()
+
