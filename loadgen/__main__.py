@@ -85,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the result as one JSON object on the last stdout line")
     p.add_argument("--interval", type=_ranged(float, 0.05), default=None,
                    help="print live throughput and p99 to stderr every SECONDS")
+    p.add_argument("--start-at", type=_ranged(float, 0.0), default=None, metavar="UNIX_S",
+                   help="start the load (the warm-up) at this wall-clock time (seconds "
+                        "since the epoch, time.time()) once every connection is open, so "
+                        "load generators on several hosts load one window together; "
+                        "already past: start at once, with a warning")
     return p
 
 
@@ -133,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         duration_s=args.duration, warmup_s=args.warmup, payload_bytes=args.payload,
         requests_per_conn=args.requests_per_conn, rate=args.rate,
         timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval,
-        idle_connections=args.idle_connections, idle_send_bytes=args.idle_send)
+        idle_connections=args.idle_connections, idle_send_bytes=args.idle_send,
+        start_at_unix_s=args.start_at)
     try:
         result = run(spec)
     except OSError as exc:  # e.g. the host does not resolve

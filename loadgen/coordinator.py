@@ -57,6 +57,7 @@ class RunSpec:
     interval_s: float | None
     idle_connections: int = 0  # opened beside the active ones, never sent on
     idle_send_bytes: int = 0  # header bytes each idle connection sends, then stalls (0-3)
+    start_at_unix_s: float | None = None  # load from this wall-clock instant (--start-at)
 
     @property
     def mode(self) -> str:
@@ -217,7 +218,10 @@ def _drive(spec, procs, pipes, stop, t_spawn, timeout_ns, warn) -> dict:
     if connected < spec.connections and ready:
         warn(f"loadgen: warning: only {connected} of {spec.connections} connections "
              f"were established ({_describe(setup_errors, first_errors)})")
-    t_go = time.perf_counter_ns() + GO_DELAY_NS
+    t_go, late_ms = go_time(spec.start_at_unix_s, time.perf_counter_ns(), time.time())
+    if late_ms > 0:
+        warn(f"loadgen: warning: --start-at was {late_ms:.0f} ms in the past when the "
+             "connections were ready; starting now")
     t_window = t_go + int(spec.warmup_s * 1e9)
     t_end = t_window + int(spec.duration_s * 1e9)
     for i, pipe in enumerate(pipes):
@@ -244,12 +248,38 @@ def _drive(spec, procs, pipes, stop, t_spawn, timeout_ns, warn) -> dict:
         stop.signum = signum
     worker_results = [r[0] for r in results.values() if r and r[0] is not None]
     out = merge(spec, k, worker_results, setup_errors, first_errors)
+    out.update(wall_clock_window(out, time.perf_counter_ns(), time.time()))
+    out["start_at_late_ms"] = round(late_ms, 3) if spec.start_at_unix_s is not None else None
     if stop.signum:
         out["exit_reason"] = "interrupted"
     elif len(worker_results) < k:
         out["exit_reason"] = f"{k - len(worker_results)} of {k} workers did not report"
     out["workers_reported"] = len(worker_results)
     return out
+
+
+def go_time(start_at_unix_s: float | None, now_ns: int, now_unix_s: float) -> tuple[int, float]:
+    """(t_go on CLOCK_MONOTONIC, how many ms too late `start_at_unix_s` was): the wall-clock
+    start turned into this clock's time, or GO_DELAY from now when none is asked or it has
+    passed (then the lateness is reported)."""
+    soonest = now_ns + GO_DELAY_NS
+    if start_at_unix_s is None:
+        return soonest, 0.0
+    wanted = now_ns + int((start_at_unix_s - now_unix_s) * 1e9)
+    if wanted < soonest:
+        return soonest, (soonest - wanted) / 1e6
+    return wanted, 0.0
+
+
+def wall_clock_window(result: dict, now_ns: int, now_unix_s: float) -> dict:
+    """The window on this host's wall clock (time.time()), for lining it up with samples
+    taken on another host: the monotonic edges shifted by the clocks' difference now."""
+    start, end = result.get("window_start_monotonic_s"), result.get("window_end_monotonic_s")
+    if start is None or end is None:
+        return {"window_start_unix_s": None, "window_end_unix_s": None}
+    shift = now_unix_s - now_ns / 1e9
+    return {"window_start_unix_s": round(start + shift, 6),
+            "window_end_unix_s": round(end + shift, 6)}
 
 
 def _describe(errors: dict, firsts: dict) -> str:
