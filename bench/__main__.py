@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "works here")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
+    run.add_argument("--cluster", metavar="tcp://HOST:PORT",
+                     help="run each point on a Dask cluster: its server on the worker with "
+                          "the resource server=1, its load on the workers with loadgen=1 "
+                          "(bench/README.md, 'Running across machines')")
 
     plan = sub.add_parser("plan", help="print the matrix and its expected duration")
     _add_profile_options(plan)
@@ -96,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("server_command", nargs=argparse.REMAINDER, metavar="COMMAND",
                          help="the server's command ({host}/{port} filled in, else "
                               "--host 127.0.0.1 --port 0 appended)")
+    cluster = sub.add_parser("cluster", help="a Dask cluster on this machine to try --cluster")
+    cluster.add_argument("where", choices=["local"],
+                         help="local: a scheduler, one server and one loadgen worker here")
+    cluster.add_argument("--host", default="127.0.0.1", help="address to listen on")
     return parser
 
 
@@ -129,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             start(args.profile, root=args.results, models=_models(args.models),
                   overrides=_overrides(args), resume=args.resume, pin=not args.no_pin,
                   progress=not args.no_progress, report=not args.no_report, argv=argv,
-                  syscalls=args.syscalls, servers=servers)
+                  syscalls=args.syscalls, servers=servers, cluster=args.cluster)
         except KeyboardInterrupt:
             print("interrupted: every measured point is stored", file=sys.stderr)
             return 130
@@ -147,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         external = [*native, *(spec.name for spec in _external(args))]
         print(describe(build_matrix(profile, chosen, external)))
         return 0
+    if args.command == "cluster":
+        from .cluster.local import main as cluster_main
+
+        return cluster_main(args.host)
     if args.command == "conform":
         from .conform import main as conform_main
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ceiling, claim_charts, claims, plots, store
+from . import ceiling, claim_charts, claims, placement, plots, store
 from .matrix import SCENARIOS
 from .store import KEY, with_key_columns
 from .summary import (CLIENT_BUSY_SATURATED_PCT, NOISY_SPREAD, aggregate, as_bool,
@@ -628,6 +628,7 @@ def environment_table(meta: dict, run_dir: Path) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in meta.get("packages", {}).items() if v)
     pinning = (f"server on CPU {pin.get('server_cpus')}, load generator and runner on CPU "
                f"{pin.get('client_cpus')} ({pin.get('method')})" if pin.get("server_cpus")
+               else "per host (see Placement)" if meta.get("cluster")
                else "none (fewer than 2 cores, or disabled)")
     rows = [
         ("run", run_dir.name),
@@ -826,6 +827,10 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         f"    {reproduce}",
         "",
         f"Exact command of this run: `{command}`",
+        "",
+        "## Placement",
+        "",
+        placement.section(meta),
         "",
         "## Environment",
         "",

@@ -86,16 +86,25 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
 
 def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool = True,
             syscall_method: str = "auto", out=sys.stderr,
-            servers: list[ServerSpec] = ()) -> int:
+            servers: list[ServerSpec] = (), cluster=None) -> int:
     """Measure every (point, repetition) not yet in run_dir, in `Matrix.schedule` order
-    (repetitions outermost, models innermost, a fresh server each); returns how many."""
+    (repetitions outermost, models innermost, a fresh server each); returns how many.
+    With `cluster` (bench.cluster.connect.Cluster) each point runs on its hosts."""
     todo = matrix.schedule(store.done_runs(run_dir))
     affinity = os.sched_getaffinity(0)
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
-    runner = PointRunner(run_dir, matrix.profile, pinning,
-                         syscall_method=choose_syscall_method(syscall_method),
-                         servers={spec.name: spec for spec in servers})
+    by_name = {spec.name: spec for spec in servers}
+    if cluster is not None:
+        from .cluster.point import ClusterPointRunner
+
+        runner = ClusterPointRunner(run_dir, matrix.profile, pinning,
+                                    syscall_method=syscall_method, servers=by_name,
+                                    cluster=cluster, pin=pinning.requested)
+    else:
+        runner = PointRunner(run_dir, matrix.profile, pinning,
+                             syscall_method=choose_syscall_method(syscall_method),
+                             servers=by_name)
     bar = tqdm(total=len(todo), unit="run", disable=not progress, file=out,
                dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
@@ -127,11 +136,43 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
           syscalls: str = "auto", out=None,
-          servers: list[ServerSpec] | None = None) -> Path:
-    """`python -m bench run`: create (or resume) a run folder, measure, draw, report."""
+          servers: list[ServerSpec] | None = None, cluster: str | None = None) -> Path:
+    """`python -m bench run`: create (or resume) a run folder, measure, draw, report.
+    With `cluster` (a Dask scheduler address) the cluster is checked first and each point
+    runs on its hosts (bench.cluster)."""
     out = out or sys.stderr  # looked up now: the caller may have redirected stderr
     command = [sys.executable, "-m", "bench", *(argv if argv is not None else sys.argv[1:])]
     descriptors = raise_open_files_limit()
+    hosts = connect_cluster(cluster, out) if cluster else None
+    try:
+        return _start(profile_name, root=root, models=models, overrides=overrides,
+                      resume=resume, pin=pin, progress=progress, report=report,
+                      syscalls=syscalls, out=out, servers=servers, command=command,
+                      descriptors=descriptors, hosts=hosts)
+    finally:
+        if hosts is not None:
+            hosts.close()
+
+
+def connect_cluster(address: str, out):
+    """The checked cluster, or SystemExit(2) with the one line saying what is wrong."""
+    from .cluster.connect import ClusterRefused, connect
+
+    print(f"cluster: checking the Dask scheduler at {address} ...", file=out, flush=True)
+    try:
+        cluster = connect(address)
+    except ClusterRefused as exc:
+        print(f"python -m bench: {exc}", file=out, flush=True)
+        raise SystemExit(2) from None
+    workers = cluster.as_meta()["workers"]
+    print("cluster: " + "; ".join(f"{w.get('hostname', '?')} ({w['worker']}) "
+                                  f"{'+'.join(w['roles']) or 'no role'}" for w in workers),
+          file=out, flush=True)
+    return cluster
+
+
+def _start(profile_name: str, *, root, models, overrides, resume, pin, progress, report,
+           syscalls, out, servers, command, descriptors, hosts) -> Path:
     if resume is not None:
         run_dir = Path(resume)
         meta = store.read_meta(run_dir)
@@ -140,11 +181,16 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
             print(f"resume: {torn}", file=out, flush=True)
         profile = profile_from_dict(meta["profile"])
         servers = specs_from_meta(meta.get("servers", {}))
-        if any(spec.name == NATIVE for spec in servers):  # rebuilt if its binary is gone
+        if hosts is None and any(spec.name == NATIVE for spec in servers):  # rebuilt if gone
             servers = [s for s in servers if s.name != NATIVE] + native_spec(out)
         chosen = [m for m in meta["models"]["measured"] if m not in meta.get("servers", {})]
+        if bool(meta.get("cluster")) != (hosts is not None):
+            raise SystemExit("resume it as it was run: " + (
+                "with --cluster ADDRESS (it was measured on a Dask cluster)"
+                if meta.get("cluster") else "without --cluster (it was measured here)"))
         pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],
-                                                                meta["pinning"]["client_cpus"])))
+                                                                meta["pinning"]["client_cpus"])),
+                          requested=meta["pinning"].get("requested", True))
         syscalls = meta.get("syscall_counting", syscalls)
         meta.setdefault("resumed", []).append({
             "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -154,17 +200,25 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
         profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
         own, native = reference_names(profile, models)
         chosen, models_meta = resolve_models(own, list_models())
-        refuse_nonconforming(list(servers or ()), out)
-        servers = [*(native_spec(out) if native else []), *(servers or ())]
+        if hosts is None:
+            refuse_nonconforming(list(servers or ()), out)
+            servers = [*(native_spec(out) if native else []), *(servers or ())]
+        else:  # checked and built on the server host, where they will run
+            from .cluster.remote_checks import native_on_server, refuse_nonconforming_there
+
+            refuse_nonconforming_there(hosts, list(servers or ()), out)
+            servers = [*(native_on_server(hosts, out) if native else []), *(servers or ())]
         models_meta["measured"] = [*chosen, *(spec.name for spec in servers)]
-        pinning = Pinning.detect(pin)
+        pinning = Pinning.detect(pin) if hosts is None else Pinning.per_host(pin)
         run_dir = store.new_run_dir(root, profile.name)
         store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
                                                    pinning.as_dict(), models_meta)
                          | {"servers": {spec.name: spec.as_meta() for spec in servers},
                             "command_line": shlex.join(command),
-                            "syscall_counting": choose_syscall_method(syscalls),
-                            "open_files_limit": descriptors})
+                            "syscall_counting": choose_syscall_method(syscalls)
+                            if hosts is None else f"{syscalls} (decided on the server host)",
+                            "open_files_limit": descriptors}
+                         | ({"cluster": hosts.as_meta()} if hosts is not None else {}))
     matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
     skip = store.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
@@ -173,10 +227,12 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
     completed = False
     try:
         execute(run_dir, matrix, pinning, progress=progress, syscall_method=syscalls, out=out,
-                servers=servers)
+                servers=servers, cluster=hosts)
         completed = True
     finally:
         elapsed = time.monotonic() - began
+        if hosts is not None:  # workers restarted or joined during the run are in too
+            store.update_meta(run_dir, cluster=hosts.as_meta())
         store.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
             timespec="seconds"), complete=completed, elapsed_s=round(elapsed, 1),
             load_average_at_end=list(os.getloadavg()),

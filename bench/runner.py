@@ -69,20 +69,27 @@ class Pinning:
 
     server_cpus: tuple[int, ...] | None
     client_cpus: tuple[int, ...] | None
+    requested: bool = True  # pinning asked for (--no-pin: False)
 
     @classmethod
     def detect(cls, enabled: bool = True) -> "Pinning":
         cpus = sorted(os.sched_getaffinity(0))
         if not enabled or len(cpus) < 2 or shutil.which("taskset") is None:
-            return cls(None, None)
+            return cls(None, None, enabled)
         return cls((cpus[0],), tuple(cpus[1:]))
+
+    @classmethod
+    def per_host(cls, enabled: bool = True) -> "Pinning":
+        """On a cluster: nothing pinned here; each host pins its own role (`detect` there)."""
+        return cls(None, None, enabled)
 
     def prefix(self, cpus: tuple[int, ...] | None) -> list[str]:
         return ["taskset", "-c", ",".join(map(str, cpus))] if cpus else []
 
     def as_dict(self) -> dict:
         return {"server_cpus": self.server_cpus, "client_cpus": self.client_cpus,
-                "method": "taskset" if self.server_cpus else None}
+                "method": "taskset" if self.server_cpus else None,
+                "requested": self.requested}
 
 
 class ServerFailed(RuntimeError):
@@ -228,8 +235,13 @@ class WindowSyscalls(threading.Thread):
 
     def on_line(self, line: str) -> None:
         match = WINDOW_LINE.match(line.strip())
-        if match and not self._announced.is_set():
-            self.window = (float(match.group(1)), float(match.group(2)))
+        if match:
+            self.announce(float(match.group(1)), float(match.group(2)))
+
+    def announce(self, start: float, end: float) -> None:
+        """The window, on time.monotonic() (from the line, or from another host's plan)."""
+        if not self._announced.is_set():
+            self.window = (start, end)
             self._announced.set()
 
     def run(self) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import claims, plots, store
+from . import claims, placement, plots, store
 from .summary import aggregate, finite, flags
 
 WIDTH = 100
@@ -52,6 +52,13 @@ def summary(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     frame = store.load_results(run_dir)
     lines = [f"== run {run_dir.name} =="]
+    try:
+        meta = store.read_meta(run_dir)
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("cluster"):
+        lines += textwrap.wrap(placement.one_line(meta), WIDTH, initial_indent="placement: ",
+                               subsequent_indent="  ")
     sweeps = plots.connection_sweeps(frame)
     scenario = "persistent" if "persistent" in set(sweeps["scenario"]) else (
         sweeps["scenario"].iloc[0] if not sweeps.empty else None)

@@ -1,0 +1,262 @@
+"""What runs on the cluster's hosts, as Dask tasks. Each takes everything it needs in its
+arguments (commands, times on its own host's clock, queue names) and returns plain data:
+no path, PID or clock reading of one host is used on another.
+
+Dask worker processes are daemonic: they may not fork multiprocessing children, so the
+server and the load generator are subprocesses (`python -m servers`, `python -m loadgen`),
+each leading a process group that the worker's watchdog kills if the worker dies."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import platform
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+SOURCE_PACKAGES = ("servers", "loadgen", "bench")
+LOG_LIMIT_BYTES = 4 << 20  # the server log sent back (its event markers are rate-limited)
+
+
+@functools.lru_cache(maxsize=None)
+def source_digest(root: Path = PROJECT_ROOT) -> str:
+    """A digest of the installed servers/loadgen/bench sources: two hosts with different
+    code would measure different things, so they must match the runner's. Taken once per
+    process: a worker started before the files changed still runs the old code, and says
+    so."""
+    digest = hashlib.sha256()
+    for package in SOURCE_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".c") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def host_facts() -> dict:
+    """This host, as meta.json records it: name, CPU, cores, kernel, Python, packages."""
+    from importlib import metadata
+
+    from bench import meta
+
+    packages = meta.package_versions()
+    for name in ("dask", "distributed"):
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    uname = platform.uname()
+    return {
+        "hostname": socket.gethostname(),
+        "cpu_model": meta.cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": sorted(os.sched_getaffinity(0)),
+        "kernel": f"{uname.system} {uname.release}",
+        "python": platform.python_version(),
+        "packages": packages,
+        "source_digest": source_digest(),
+    }
+
+
+def _my_host() -> str:
+    """The address other hosts reach this worker at (its contact address's host)."""
+    from distributed import get_worker
+
+    address = get_worker().address  # e.g. tcp://198.18.0.2:40123
+    return address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
+def _monotonic_at(unix_s: float) -> float:
+    """This host's wall-clock instant on its monotonic clock (the samplers' clock)."""
+    return unix_s - (time.time() - time.monotonic())
+
+
+def serve(request: dict) -> dict:
+    """Start the point's server on this host (pinned as on one machine), tell the runner
+    where it listens, then do what the runner asks over the command queue until "stop"
+    (or the deadline): sample the server at a window's two edges (wall-clock times on this
+    host's clock), sample it idle, or count its syscalls over a separate window. Returns
+    every sample, the server's log and whether it stayed up and answering."""
+    from distributed import Queue
+
+    from bench import probe, sampling
+    from bench.external import ServerSpec
+    from bench.matrix import SCENARIOS
+    from bench.runner import (Pinning, ServerFailed, WindowSyscalls, choose_syscall_method,
+                              running_server)
+
+    replies = Queue(request["reply_queue"])
+    commands = Queue(request["command_queue"])
+    deadline = time.monotonic() + request["deadline_s"]
+    spec = _server_spec(request, ServerSpec)
+    pinning = Pinning.detect(request["pin"])
+    server_cpus = set(pinning.server_cpus or ()) or None
+    out: dict = {"windows": {}, "syscalls": None, "alive": False, "answers": None,
+                 "server_cpus": sorted(server_cpus or ())}
+    with tempfile.TemporaryDirectory(prefix="iomodels-serve-") as folder:
+        log_path = Path(folder) / "server.log"
+        try:
+            with running_server(spec, SCENARIOS[request["scenario"]], pinning, log_path,
+                                sys.executable) as server:
+                bound = _my_host() if request["bind"] == "worker" else request["bind"]
+                replies.put({"host": bound, "port": server.port})
+                _obey(commands, server, server_cpus, deadline, out, sampling, probe,
+                      WindowSyscalls, choose_syscall_method(request["syscalls"]))
+                out["alive"] = server.proc.poll() is None
+        except ServerFailed as exc:
+            replies.put({"failed": f"server failed: {exc}"})
+            out["failed"] = f"server failed: {exc}"
+        out["log"] = _tail(log_path)
+    return out
+
+
+def _server_spec(request: dict, ServerSpec):
+    """Ours by name, the native reference built here, or an external command as given."""
+    kind, name = request["kind"], request["name"]
+    if kind == "model":
+        return ServerSpec.model(name, sys.executable)
+    if kind == "native":
+        from bench import native
+
+        return ServerSpec(name, tuple(native.command()), external=True)
+    return ServerSpec(name, tuple(request["argv"]), external=True)
+
+
+def _obey(commands, server, server_cpus, deadline, out, sampling, probe, WindowSyscalls,
+          syscall_method) -> None:
+    import psutil
+
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            out["note"] = "the serve task reached its deadline before the runner said stop"
+            return
+        try:
+            command = commands.get(timeout=min(left, 30.0))
+        except TimeoutError:
+            continue
+        kind = command["kind"]
+        if kind == "stop":
+            return
+        if kind == "window":  # two samples, at the load window's edges
+            start, end = _monotonic_at(command["start"]), _monotonic_at(command["end"])
+            sampler = sampling.WindowSampler(server.proc.pid, server_cpus, None)
+            sampler.start()
+            sampler.announce(start, end)
+            samples = sampler.finish(timeout=max(0.0, end - time.monotonic()) + 10.0)
+            shift = time.time() - time.monotonic()
+            alive = server.proc.poll() is None
+            out["windows"][command["name"]] = {
+                "samples": samples, "samples_unix": [s.t + shift for s in samples],
+                "memory": sampler.memory or sampling.memory_of_tree(server.proc.pid),
+                "alive": alive,
+                "answers": probe.answers(server.host, server.port) if alive else None}
+        elif kind == "idle":  # no client: two samples `seconds` apart
+            process = psutil.Process(server.proc.pid)
+            first = sampling.take_sample(process, server_cpus, None, None)
+            time.sleep(command["seconds"])
+            last = sampling.take_sample(process, server_cpus, None, None)
+            out["windows"][command["name"]] = {
+                "samples": [s for s in (first, last) if s is not None],
+                "memory": sampling.memory_of_tree(server.proc.pid),
+                "alive": server.proc.poll() is None, "answers": None}
+        elif kind == "syscalls":  # a separate, unmeasured window
+            counter = WindowSyscalls(server.proc.pid, syscall_method)
+            counter.start()
+            counter.announce(_monotonic_at(command["start"]), _monotonic_at(command["end"]))
+            counter.finish(None)
+            out["syscalls"] = {"total": counter.count.total if counter.count else None,
+                               "method": syscall_method,
+                               "error": None if counter.count else counter.error}
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - LOG_LIMIT_BYTES))
+            return log.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def load(request: dict) -> dict:
+    """Run `python -m loadgen ... --json --start-at T` on this host (T on this host's
+    clock), sampling this host's client cores at the window it announces; return its
+    JSON (with the encoded HDR histogram), its stderr and the cores' busy share."""
+    from bench import sampling
+    from bench.runner import WINDOW_LINE, Pinning, loadgen_command, run_loadgen
+
+    pinning = Pinning.detect(request["pin"])
+    cpus = set(pinning.client_cpus or ()) or set(os.sched_getaffinity(0))
+    cmd = loadgen_command(request["host"], request["port"], request["connections"],
+                          request["payload"], request["warmup_s"], request["duration_s"],
+                          request["timeout_ms"], tuple(request["extra"]), pinning,
+                          sys.executable)
+    processes = max(1, min(request["connections"],
+                           len(cpus) // max(1, request["workers_on_host"])))
+    cmd[cmd.index("--processes") + 1] = str(processes)
+    cmd += ["--start-at", f"{request['start_at']:.6f}"]
+    cores: list = []
+    announced = threading.Event()
+    window: list[float] = []
+
+    def sample_cores() -> None:
+        if not announced.wait(request["budget_s"]):
+            return
+        for edge in window:
+            sampling.sleep_until(edge)
+            cores.append(sampling.read_core_times(cpus))
+
+    def on_line(line: str) -> None:
+        match = WINDOW_LINE.match(line.strip())
+        if match and not announced.is_set():
+            window.extend((float(match.group(1)), float(match.group(2))))
+            announced.set()
+
+    sampler = threading.Thread(target=sample_cores, daemon=True)
+    sampler.start()
+    result = run_loadgen(cmd, request["budget_s"], on_line)
+    announced.set()
+    sampler.join(timeout=5)
+    busy = steal = float("nan")
+    if len(cores) == 2 and None not in cores and cores[1].total_s > cores[0].total_s:
+        total = cores[1].total_s - cores[0].total_s
+        busy = 100.0 * (cores[1].busy_s - cores[0].busy_s) / total
+        steal = 100.0 * (cores[1].steal_s - cores[0].steal_s) / total
+    return {"result": result.result, "returncode": result.returncode,
+            "stderr": result.stderr[-20000:], "client_core_busy_pct": busy,
+            "client_core_steal_pct": steal, "client_cpus": sorted(cpus),
+            "hostname": socket.gethostname()}
+
+
+def build_native() -> str | None:
+    """Compile the native reference on this host (the server host); None when it built,
+    else the one-line reason it is skipped."""
+    from bench import native
+
+    try:
+        native.command()
+    except native.NativeUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def conformance(argv: list[str]) -> dict:
+    """The conformance checks run on this host against `argv`: the failing gating checks,
+    or why the server did not start."""
+    from bench.conform import conform, gating_failures
+    from bench.external import ServerSpec
+    from bench.runner import ServerFailed
+
+    try:
+        outcomes = conform(ServerSpec("x", tuple(argv)).command())
+    except (ServerFailed, OSError) as exc:
+        return {"did_not_start": str(exc), "failed": []}
+    return {"did_not_start": None, "failed": [o.check.name for o in gating_failures(outcomes)]}
