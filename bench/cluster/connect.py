@@ -106,7 +106,7 @@ def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
                              f"{str(exc).splitlines()[0][:160] if str(exc) else 'no answer'})"
                              ) from None
     try:
-        cluster = Cluster(address, client, tasks.host_facts())
+        cluster = Cluster(address, client, runner_facts())
         _check(cluster, began, budget_s)
     except ClusterRefused:
         client.close()
@@ -116,6 +116,11 @@ def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
         raise ClusterRefused(f"the Dask cluster at {address} could not be checked: "
                              f"{type(exc).__name__}: {str(exc)[:160]}") from None
     return cluster
+
+
+def runner_facts() -> dict:
+    """This runner's own facts (what every host must match)."""
+    return tasks.host_facts()
 
 
 def _check(cluster: Cluster, began: float, budget_s: float) -> None:

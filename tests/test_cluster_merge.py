@@ -1,0 +1,62 @@
+"""Several load hosts' results merge exactly: the histograms value for value (the merged
+percentiles are those of one histogram of every value), counts summed, Jain's index over
+all connections."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.cluster.merge import combined_jain, merge_results
+from bench.cluster.point import _scaled_extra, split
+from loadgen import stats
+
+
+def _host(latencies_us: list[int], counts: list[int], start: float) -> dict:
+    histogram = stats.histogram_of_ns([v * 1000 for v in latencies_us])
+    return {"histogram": stats.encode(histogram), "requests": sum(counts),
+            "connections": len(counts), "fairness_jain": stats.jain_index(counts),
+            "rps": sum(counts) / 1.0, "duration_s": 1.0, "sent": sum(counts) + 1,
+            "errors": {"timeout": 1}, "window_start_unix_s": start,
+            "window_end_unix_s": start + 1.0, "client_cpu_s": 0.5, "exit_reason": "completed"}
+
+
+@given(st.lists(st.integers(1, 5_000_000), min_size=1, max_size=300),
+       st.lists(st.integers(1, 5_000_000), min_size=1, max_size=300))
+def test_two_hosts_histograms_merge_into_the_histogram_of_all_values(a, b):
+    merged = merge_results([_host(a, [len(a)], 10.0), _host(b, [len(b)], 10.0)], [0.0, 0.0])
+    whole = stats.histogram_of_ns([v * 1000 for v in a + b])
+    assert merged["histogram_count"] == len(a) + len(b)
+    for key, value in stats.summary(whole).items():
+        assert merged[key] == value, key
+    decoded = stats.merge_encoded([merged["histogram"]])
+    assert decoded.get_total_count() == whole.get_total_count()
+    for p in (50, 90, 99, 99.9, 100):
+        assert decoded.get_value_at_percentile(p) == whole.get_value_at_percentile(p)
+
+
+def test_counts_are_summed_and_the_window_is_on_the_runners_clock():
+    merged = merge_results([_host([100] * 10, [4, 6], 100.0), _host([200] * 5, [5], 100.5)],
+                           [0.0, 0.5])  # the second host's clock runs 0.5 s ahead
+    assert merged["requests"] == 15 and merged["sent"] == 17 and merged["connections"] == 3
+    assert merged["errors"] == {"timeout": 2}
+    assert merged["rps"] == 15.0
+    assert merged["window_start_ref_s"] == 100.0 and merged["window_end_ref_s"] == 101.0
+    assert merged["load_hosts"] == 2
+
+
+def test_jain_over_all_connections_equals_the_index_of_all_counts():
+    rng = random.Random(7)
+    hosts = [[rng.randint(1, 1000) for _ in range(n)] for n in (3, 5, 8)]
+    results = [{"connections": len(c), "requests": sum(c),
+                "fairness_jain": stats.jain_index(c)} for c in hosts]
+    assert combined_jain(results) == pytest.approx(stats.jain_index(sum(hosts, [])), abs=1e-4)
+
+
+def test_connections_rate_and_idle_connections_are_shared_out():
+    assert split(10, 3) == [4, 3, 3] and split(1, 1) == [1] and sum(split(7, 2)) == 7
+    assert _scaled_extra(("--rate", "1000.0", "--idle-connections", "9", "--x"), 4, 10, 3) \
+        == ["--rate", "400.000", "--idle-connections", "3", "--x"]

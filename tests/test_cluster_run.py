@@ -1,0 +1,180 @@
+"""`bench run --cluster`: a tiny bench end to end on a Dask cluster started here (a
+scheduler, one server worker, two loadgen workers, as on real hosts); a cluster that
+cannot be used is refused at the start, within 10 s, with one line; a worker lost mid-point
+fails that point with the reason and the next point runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bench import store
+from bench.cluster import connect as connect_module
+from bench.cluster.connect import ClusterRefused, connect
+from bench.cluster.local import free_port, scheduler_command, wait_for_workers, worker_command
+from bench.cluster.point import ClusterPointRunner
+from bench.matrix import PROFILES, Point
+from bench.run import start
+from bench.runner import Pinning
+from loadgen import stats
+
+from .cluster_helpers import local_dask
+
+pytestmark = pytest.mark.slow
+TINY = {"connections": (8,), "scenarios": ("persistent",), "repetitions": 1,
+        "duration_s": 0.5, "warmup_s": 0.2, "server_warmup_s": 0.2}
+
+
+@pytest.mark.timeout(240)
+def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path):
+    with local_dask(tmp_path, loadgen_workers=2) as dask:
+        out = io.StringIO()
+        run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
+                        overrides=TINY, progress=False, argv=["run", "--cluster", dask.address],
+                        out=out, cluster=dask.address)
+    frame = store.load_results(run_dir)
+    assert sorted(frame["model"]) == ["epoll", "select"], out.getvalue()
+    assert list(frame["status"]) == ["ok", "ok"], frame["note"].tolist()
+    for _, row in frame.iterrows():
+        assert row["requests"] > 0 and row["rps"] > 0
+        assert row["connected"] == 8  # 4 + 4 over the two load workers
+        assert row["server_cpu_us_per_req"] > 0  # sampled on the server's host
+        assert row["sample_offset_ms"] < 100  # lined up by wall clock with the load window
+        assert row["syscalls_per_req"] > 0 and row["syscalls_window"] == "separate"
+        assert row["client_core_busy_pct"] > 0
+        # the stored histogram is the exact merge of both hosts': one value per response
+        histogram = stats.merge_encoded([(run_dir / row["histogram"]).read_text().strip()])
+        assert histogram.get_total_count() == row["requests"]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    workers = meta["cluster"]["workers"]
+    roles = sorted(role for w in workers for role in w["roles"])
+    assert roles == ["loadgen", "loadgen", "server"]
+    for worker in workers:
+        assert worker["hostname"] and worker["python"] and worker["source_digest"]
+        assert abs(worker["clock"]["offset_ms"]) < 50  # one machine: the same clock
+    assert meta["cluster"]["allowed_failures"] == 0
+    report = (run_dir / "REPORT.md").read_text()
+    assert "## Placement" in report and "Across hosts on Dask distributed" in report
+    assert "placement: server on" in out.getvalue()
+
+
+@pytest.mark.timeout(60)
+def test_an_unreachable_scheduler_is_refused_within_10_s_with_one_line():
+    began = time.monotonic()
+    with pytest.raises(ClusterRefused) as refused:
+        connect(f"tcp://127.0.0.1:{free_port('127.0.0.1')}")
+    assert time.monotonic() - began < 10
+    assert "cannot reach the Dask scheduler" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+@pytest.mark.timeout(120)
+def test_a_missing_resource_and_silent_reruns_are_refused_at_start(tmp_path):
+    """A scheduler as `dask scheduler` starts by default (allowed-failures 3), first with
+    only a server worker, then with a loadgen worker too."""
+    port = free_port("127.0.0.1")
+    address = f"tcp://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if "ALLOWED_FAILURES" not in k}
+    procs = [subprocess.Popen(scheduler_command("127.0.0.1", port), env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)]
+    try:
+        procs.append(subprocess.Popen(worker_command(address, "server", "127.0.0.1", "s"),
+                                      env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        wait_for_workers(address, {"server": 1}, 60)
+        began = time.monotonic()
+        with pytest.raises(ClusterRefused) as refused:
+            connect(address)
+        assert time.monotonic() - began < 10
+        assert "no worker" in str(refused.value) and "loadgen=1" in str(refused.value)
+        procs.append(subprocess.Popen(worker_command(address, "loadgen", "127.0.0.1", "l"),
+                                      env=env, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+        wait_for_workers(address, {"server": 1, "loadgen": 1}, 60)
+        with pytest.raises(ClusterRefused) as refused:
+            connect(address)
+        assert "allowed-failures = 3" in str(refused.value)
+        assert "ALLOWED_FAILURES=0" in str(refused.value)
+    finally:
+        for proc in reversed(procs):
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)
+
+
+@pytest.mark.timeout(180)
+def test_a_version_mismatch_is_refused_and_a_lost_worker_fails_only_its_point(tmp_path,
+                                                                           monkeypatch):
+    with local_dask(tmp_path) as dask:
+        # the hosts run other code than this runner: refused, naming what differs
+        real = connect_module.runner_facts()
+        monkeypatch.setattr(connect_module, "runner_facts",
+                            lambda: {**real, "source_digest": "0123456789abcdef"})
+        with pytest.raises(ClusterRefused) as refused:
+            connect(dask.address)
+        assert "version mismatch" in str(refused.value)
+        assert "iomodels sources" in str(refused.value)
+        monkeypatch.undo()
+
+        cluster = connect(dask.address)
+        try:
+            _lost_worker_fails_its_point(tmp_path, cluster)
+        finally:
+            cluster.close()
+
+
+def _lost_worker_fails_its_point(tmp_path: Path, cluster) -> None:
+    profile = PROFILES["quick"].with_overrides(**{**TINY, "duration_s": 4.0})
+    run_dir = tmp_path / "run"
+    (run_dir / "logs").mkdir(parents=True)
+    (run_dir / "histograms").mkdir()
+    runner = ClusterPointRunner(run_dir, profile, Pinning.per_host(), syscall_method="off",
+                                cluster=cluster)
+    loadgen_worker = cluster.workers_with("loadgen")[0]
+    pid = cluster.client.run(os.getpid, workers=[loadgen_worker])[loadgen_worker]
+    rows: list[dict] = []
+    point = Point("epoll", "persistent", 8, 64)
+    measuring = threading.Thread(target=runner.measure, args=(point, 1, rows.append))
+    began = time.monotonic()
+    measuring.start()
+    assert _wait_for_measured_load(pid, timeout=60), "the measured load never started"
+    os.kill(pid, signal.SIGKILL)  # the loadgen worker dies in the middle of the window
+    measuring.join(120)
+    assert not measuring.is_alive(), "the point did not end after its worker was lost"
+    assert len(rows) == 1 and rows[0]["status"] == "failed"
+    assert "load worker" in rows[0]["note"] and loadgen_worker in rows[0]["note"]
+    assert time.monotonic() - began < 100
+    # the nanny restarts the worker (a new address); the next point runs on it
+    runner.measure(Point("select", "persistent", 8, 64), 1, rows.append)
+    assert rows[1]["status"] == "ok", rows[1]["note"]
+    assert rows[1]["requests"] > 0
+
+
+def _wait_for_measured_load(worker_pid: int, timeout: float) -> bool:
+    """True once the worker runs the measured load generator (the 4 s window)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            for child in psutil.Process(worker_pid).children(recursive=True):
+                cmd = child.cmdline()
+                if "loadgen" in cmd and "--duration" in cmd and \
+                        cmd[cmd.index("--duration") + 1] == "4.0":
+                    time.sleep(1.5)  # well inside the window
+                    return True
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    return False
