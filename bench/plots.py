@@ -202,7 +202,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
     measured_ticks(ax, values)
     if axis == "rate_fraction":
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:.0%}"))
-    if metric.log:
+    if metric.log and not data.empty and (data["median"] > 0).any():
         ax.set_yscale("log")
         style_log_axis(ax.yaxis)
     else:

@@ -90,3 +90,14 @@ def test_payload_throughput_is_on_a_log_axis(tmp_path):
     assert fig.axes[0].get_yscale() == "log"
     assert list(fig.axes[0].xaxis.get_majorticklocs()) == [64, 262_144]
     plt.close(fig)
+
+
+def test_a_run_whose_every_point_failed_still_draws(tmp_path):
+    """No value on a log axis (every repetition failed, e.g. a cluster whose worker was
+    lost) draws empty panels instead of raising, so the report still gets written."""
+    nan = float("nan")
+    run_dir = write_run(tmp_path, frame(
+        point("epoll", connections=10, status="failed", rps=nan, p99_us=nan,
+              server_cpu_us_per_req=nan, server_cpu_pct=nan, p50_us=nan)))
+    written = plots.draw_all(run_dir)
+    assert any(path.name == "overview.png" for path in written)
