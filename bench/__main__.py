@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import cli_checks
-from .matrix import PROFILES, SCENARIOS, build_matrix
+from .matrix import PROFILES, SCENARIO_GROUPS, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
 from .runner import SYSCALL_CHOICES
 
@@ -46,6 +46,8 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
 
 def _overrides(args) -> dict:
     if args.scenarios:
+        args.scenarios = ",".join(",".join(SCENARIO_GROUPS.get(n.strip(), (n.strip(),)))
+                                  for n in args.scenarios.split(","))
         unknown = [n for n in args.scenarios.split(",") if n.strip() not in SCENARIOS]
         if unknown:
             raise SystemExit(f"unknown scenario(s): {', '.join(unknown)} "

@@ -37,6 +37,9 @@ class Scenario:
     #                                           the same model and payload is the peak
     exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
     axis: str = "connections"  # the column the scenario sweeps: tables and charts use it
+    # lab only (`bench lab up`, needs the kernel's netem): round-trip time added between
+    # the server host and the load host for this scenario's points; None: not a lab one
+    lab_delay_us: int | None = None
 
     def server_option(self, name: str, default: str = "") -> str:
         """The value of `--name` in server_args (e.g. work-us), or `default`."""
@@ -158,6 +161,28 @@ SCENARIOS: dict[str, Scenario] = {
         axis="model",
     ),
 }
+
+
+RTT_DELAYS_US = (0, 200, 2000)
+RTT_MODELS = ("blocking", "threaded", "epoll", "selectors", "asyncio")
+
+
+def _rtt_name(us: int) -> str:
+    return f"rtt-{us // 1000}ms" if us >= 1000 and us % 1000 == 0 else f"rtt-{us}us"
+
+
+for _us in RTT_DELAYS_US:
+    SCENARIOS[_rtt_name(_us)] = Scenario(
+        name=_rtt_name(_us),
+        description=f"the persistent sweep with {_us} µs of round-trip time added between "
+        "the lab's server and load hosts (netem): with more delay more connections are "
+        "needed for the same throughput (Little's law: N = rate x round trip). Lab only, "
+        "where the kernel has netem; skipped with the reason elsewhere",
+        models=RTT_MODELS,
+        lab_delay_us=_us,
+    )
+RTT_SCENARIOS = tuple(_rtt_name(us) for us in RTT_DELAYS_US)
+SCENARIO_GROUPS = {"rtt": RTT_SCENARIOS}  # --scenarios rtt: all three delays
 
 
 @dataclass(frozen=True)

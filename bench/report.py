@@ -662,6 +662,35 @@ def environment_table(meta: dict, run_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def rtt_section(frame: pd.DataFrame, meta: dict) -> list[str]:
+    """The lab's added round-trip time: throughput per model and connection count at each
+    delay (Little's law: more delay needs more connections for the same rate), or the
+    reason the rtt scenarios were skipped. Nothing when the run asked for none."""
+    from .matrix import RTT_SCENARIOS
+
+    skipped = {k: v for k, v in (meta.get("skipped_scenarios") or {}).items()
+               if k in RTT_SCENARIOS}
+    rows = frame[frame["scenario"].isin(RTT_SCENARIOS)] if not frame.empty else frame
+    if not skipped and rows.empty:
+        return []
+    lines = ["## Added round-trip time (lab)", ""]
+    if skipped:
+        lines.append(f"Skipped {', '.join(skipped)}: {next(iter(skipped.values()))}. "
+                     "Delay is added with netem only, never emulated another way.")
+    if not rows.empty:
+        data = aggregate(rows, "rps")
+        present = [n for n in RTT_SCENARIOS if n in set(data["scenario"])]
+        lines += ["", "Requests/s (median) per added round trip; with more delay a model "
+                  "needs more connections for the same throughput (N = rate × round trip).",
+                  "", "| model | connections | " + " | ".join(present) + " |",
+                  "|---|---:|" + "---:|" * len(present)]
+        for (model, connections), group in data.groupby(["model", "connections"]):
+            by = dict(zip(group["scenario"], group["median"]))
+            lines.append(f"| {model} | {int(connections):,} | "
+                         + " | ".join(_num(by.get(n, float("nan"))) for n in present) + " |")
+    return [*lines, ""]
+
+
 def flags_section(frame: pd.DataFrame) -> str:
     flagged = flags(frame)
     rule = saturation_rule(frame)
@@ -840,6 +869,7 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         "",
         flags_section(frame),
         "",
+        *rtt_section(frame, meta),
         "## What the numbers show",
         "",
         "Computed from this run's medians (not written by hand); a difference between two "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from . import lab_scenarios
 from . import meta as metadata
 from . import store
 from .matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
@@ -198,6 +199,8 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
         store.write_meta(run_dir, meta)
     else:
         profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
+        profile, skipped = lab_scenarios.without_unrunnable(
+            profile, hosts.address if hosts is not None else None, out)
         own, native = reference_names(profile, models)
         chosen, models_meta = resolve_models(own, list_models())
         if hosts is None:
@@ -217,7 +220,8 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
                             "command_line": shlex.join(command),
                             "syscall_counting": choose_syscall_method(syscalls)
                             if hosts is None else f"{syscalls} (decided on the server host)",
-                            "open_files_limit": descriptors}
+                            "open_files_limit": descriptors,
+                            "skipped_scenarios": skipped}
                          | ({"cluster": hosts.as_meta()} if hosts is not None else {}))
     matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
     skip = store.done_runs(run_dir)

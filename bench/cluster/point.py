@@ -75,6 +75,10 @@ class ClusterPointRunner(PointRunner):
                 return
         measured = counted = failure = None
         outcome: dict = {}
+        if scenario.lab_delay_us is not None:  # checked at the start: the lab, with netem
+            from bench.lab_scenarios import set_delay
+
+            set_delay(scenario.lab_delay_us)
         try:
             with self._server(point, scenario, log_path, outcome) as server:
                 try:
