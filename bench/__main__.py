@@ -1,4 +1,4 @@
-"""python -m bench run | plan | report | compare
+"""python -m bench run | plan | report | compare | conform | lab
 
     run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
     plan     --profile P: print the matrix and its expected duration, measure nothing
@@ -6,6 +6,7 @@
     compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions,
              plus a ratio chart, compare.md and compare.html
     conform  COMMAND: the protocol conformance checks against any server
+    lab      up|down: two hosts in network namespaces on this machine (root)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_checks
+from . import cli_checks, lab
 from .matrix import PROFILES, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
 from .runner import SYSCALL_CHOICES
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     conform.add_argument("server_command", nargs=argparse.REMAINDER, metavar="COMMAND",
                          help="the server's command ({host}/{port} filled in, else "
                               "--host 127.0.0.1 --port 0 appended)")
+    lab.add_parser(sub)
     return parser
 
 
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         external = [*native, *(spec.name for spec in _external(args))]
         print(describe(build_matrix(profile, chosen, external)))
         return 0
+    if args.command == "lab":
+        return lab.main(args)
     if args.command == "conform":
         from .conform import main as conform_main
 
