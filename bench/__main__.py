@@ -1,4 +1,4 @@
-"""python -m bench run | plan | report | compare
+"""python -m bench run | plan | report | compare | conform | lab
 
     run      --profile quick|default|full [--models a,b] [--resume RUN_DIR] ...
     plan     --profile P: print the matrix and its expected duration, measure nothing
@@ -6,6 +6,7 @@
     compare  RUN_A RUN_B: per-point ratios B/A with the exact rank-sum test over repetitions,
              plus a ratio chart, compare.md and compare.html
     conform  COMMAND: the protocol conformance checks against any server
+    lab      up|down: two hosts in network namespaces on this machine (root)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_checks
+from . import cli_checks, lab
 from .matrix import PROFILES, SCENARIO_GROUPS, SCENARIOS, build_matrix
 from .meta import PROJECT_ROOT
 from .runner import SYSCALL_CHOICES
@@ -106,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("where", choices=["local"],
                          help="local: a scheduler, one server and one loadgen worker here")
     cluster.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    lab.add_parser(sub)
     return parser
 
 
@@ -161,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
         from .cluster.local import main as cluster_main
 
         return cluster_main(args.host)
+    if args.command == "lab":
+        return lab.main(args)
     if args.command == "conform":
         from .conform import main as conform_main
 
