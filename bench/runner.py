@@ -25,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from . import probe, process_tree, sampling, store, syscalls
-from .external import ServerSpec
+from .external import DEFAULT_HOST, ServerSpec
 from .matrix import SCENARIOS, Point, Profile, Scenario
 
 LISTEN_TIMEOUT_S = 15.0
@@ -173,11 +173,13 @@ class RunningServer:
 
 @contextmanager
 def running_server(model: str | ServerSpec, scenario: Scenario, pinning: Pinning,
-                   log_path: Path, python: str = sys.executable) -> Iterator[RunningServer]:
-    """A fresh server of `model` (one of ours by name, or any ServerSpec) on a free port,
-    stopped in `finally` whatever happened."""
+                   log_path: Path, python: str = sys.executable,
+                   host: str = DEFAULT_HOST) -> Iterator[RunningServer]:
+    """A fresh server of `model` (one of ours by name, or any ServerSpec) on a free port
+    of `host`, stopped in `finally` whatever happened."""
     spec = model if isinstance(model, ServerSpec) else ServerSpec.model(model, python)
-    cmd = [*pinning.prefix(pinning.server_cpus), *spec.command(extra=scenario.server_args)]
+    cmd = [*pinning.prefix(pinning.server_cpus),
+           *spec.command(host=host, extra=scenario.server_args)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = None
     try:

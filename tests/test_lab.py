@@ -251,6 +251,39 @@ def test_up_twice_is_refused(lab_up):
                                   "run `python -m bench lab down` first")
 
 
+def _sent_bytes(namespace: str) -> int:
+    shown = _run("tc", "-s", "-n", namespace, "qdisc", "show", "dev", "eth0")
+    return int(re.search(r"Sent (\d+) bytes", shown).group(1))
+
+
+@pytest.mark.timeout(180)
+def test_one_point_runs_across_the_namespaces(lab_up, tmp_path):
+    """`bench run --cluster` on the lab: the server on the server host, the load on the
+    load host, the traffic through both hosts' (rate-limited) links."""
+    import io
+
+    from bench import store
+    from bench.run import start
+
+    address = lab_up[0]
+    before = {ns: _sent_bytes(ns) for ns in lab.NAMESPACES}
+    out = io.StringIO()
+    run_dir = start("quick", root=tmp_path, models=["epoll"], progress=False, out=out,
+                    overrides={"connections": (4,), "scenarios": ("persistent",),
+                               "repetitions": 1, "duration_s": 0.5, "warmup_s": 0.1,
+                               "server_warmup_s": 0.1}, argv=[], cluster=address)
+    frame = store.load_results(run_dir)
+    assert list(frame["status"]) == ["ok"], (frame["note"].tolist(), out.getvalue())
+    row = frame.iloc[0]
+    assert row["requests"] > 0 and row["server_cpu_us_per_req"] > 0
+    assert row["sample_offset_ms"] < 100
+    roles = {w["worker"].split("//")[1].split(":")[0]: w["roles"]
+             for w in json.loads((run_dir / "meta.json").read_text())["cluster"]["workers"]}
+    assert roles == {lab.SERVER_HOST.address: ["server"], lab.LOAD_HOST.address: ["loadgen"]}
+    for ns in lab.NAMESPACES:  # requests one way, answers the other, 64 B payloads each
+        assert _sent_bytes(ns) - before[ns] > row["requests"] * 64
+
+
 def test_down_removes_everything(lab_up):
     _, state, state_dir = lab_up
     out = _down(state_dir)

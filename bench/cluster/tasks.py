@@ -102,10 +102,11 @@ def serve(request: dict) -> dict:
     with tempfile.TemporaryDirectory(prefix="iomodels-serve-") as folder:
         log_path = Path(folder) / "server.log"
         try:
+            bind = _my_host() if request["bind"] == "worker" else request["bind"]
             with running_server(spec, SCENARIOS[request["scenario"]], pinning, log_path,
-                                sys.executable) as server:
-                bound = _my_host() if request["bind"] == "worker" else request["bind"]
-                replies.put({"host": bound, "port": server.port})
+                                sys.executable, host=bind) as server:
+                # where it says it listens: the address this worker is reached at
+                replies.put({"host": server.host, "port": server.port})
                 _obey(commands, server, server_cpus, deadline, out, sampling, probe,
                       WindowSyscalls, choose_syscall_method(request["syscalls"]))
                 out["alive"] = server.proc.poll() is None
