@@ -541,6 +541,11 @@ class PointRunner:
                 on_rep(self._with_scenario_columns(
                     self._failed_row(point, repetition, problem), scenario))
                 return
+        self.measure_rep(point, repetition, scenario, rate, log_path, on_rep)
+
+    def measure_rep(self, point: Point, repetition: int, scenario: Scenario,
+                    rate: float | None, log_path: Path, on_rep: Callable[[dict], None]) -> None:
+        """One repetition on this machine (the cluster runner measures it on its hosts)."""
         row = None
         try:
             with running_server(self.servers.get(point.model, point.model), scenario,

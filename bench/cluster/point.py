@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bench import sampling, store
-from bench.matrix import SCENARIOS, Point, Scenario
+from bench.matrix import Point, Scenario
 from bench.runner import (LISTEN_TIMEOUT_S, LOG_DIR, NO_SYSCALLS, STOP_GRACE_S, LoadResult,
                           PointRunner, SyscallFigure, build_row)
 
@@ -63,16 +63,8 @@ class ClusterPointRunner(PointRunner):
 
     # -- the steps of one repetition ------------------------------------------------------
 
-    def measure(self, point: Point, repetition: int, on_rep) -> None:
-        scenario = SCENARIOS[point.scenario]
-        log_path = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.server.log"
-        rate = None
-        if scenario.rate_from:
-            rate, problem = self.peak_rate(point, scenario)
-            if rate is None:
-                on_rep(self._with_scenario_columns(
-                    self._failed_row(point, repetition, problem), scenario))
-                return
+    def measure_rep(self, point: Point, repetition: int, scenario: Scenario,
+                    rate: float | None, log_path, on_rep) -> None:
         measured = counted = failure = None
         outcome: dict = {}
         if scenario.lab_delay_us is not None:  # checked at the start: the lab, with netem
