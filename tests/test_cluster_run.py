@@ -78,6 +78,15 @@ def test_an_unreachable_scheduler_is_refused_within_10_s_with_one_line():
     assert "\n" not in str(refused.value)
 
 
+def test_start_checks_that_hang_are_refused_in_time():
+    """client.run has no timeout: a worker that never answers must not hold the start."""
+    began = time.monotonic()
+    with pytest.raises(ClusterRefused) as refused:
+        connect_module._within(1.0, time.sleep, 4)
+    assert time.monotonic() - began < 5
+    assert "did not answer the start checks" in str(refused.value)
+
+
 @pytest.mark.timeout(120)
 def test_a_missing_resource_and_silent_reruns_are_refused_at_start(tmp_path):
     """A scheduler as `dask scheduler` starts by default (allowed-failures 3), first with
@@ -161,6 +170,21 @@ def _lost_worker_fails_its_point(tmp_path: Path, cluster) -> None:
     runner.measure(Point("select", "persistent", 8, 64), 1, rows.append)
     assert rows[1]["status"] == "ok", rows[1]["note"]
     assert rows[1]["requests"] > 0
+    # the server's worker dies mid-window: that point fails, naming it; the next one runs
+    server_worker = cluster.workers_with("server")[0]
+    server_pid = cluster.client.run(os.getpid, workers=[server_worker])[server_worker]
+    loadgen_worker = cluster.workers_with("loadgen")[0]
+    pid = cluster.client.run(os.getpid, workers=[loadgen_worker])[loadgen_worker]
+    measuring = threading.Thread(target=runner.measure, args=(point, 2, rows.append))
+    measuring.start()
+    assert _wait_for_measured_load(pid, timeout=60), "the measured load never started"
+    os.kill(server_pid, signal.SIGKILL)
+    measuring.join(120)
+    assert not measuring.is_alive(), "the point did not end after its server's worker was lost"
+    assert rows[2]["status"] == "failed" and "the server's worker" in rows[2]["note"], \
+        rows[2]["note"]
+    runner.measure(Point("select", "persistent", 8, 64), 2, rows.append)
+    assert rows[3]["status"] == "ok", rows[3]["note"]
 
 
 def _wait_for_measured_load(worker_pid: int, timeout: float) -> bool:

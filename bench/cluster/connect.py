@@ -107,7 +107,7 @@ def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
                              ) from None
     try:
         cluster = Cluster(address, client, runner_facts())
-        _check(cluster, began, budget_s)
+        _within(budget_s - (time.monotonic() - began), _check, cluster, began, budget_s)
     except ClusterRefused:
         client.close()
         raise
@@ -116,6 +116,21 @@ def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
         raise ClusterRefused(f"the Dask cluster at {address} could not be checked: "
                              f"{type(exc).__name__}: {str(exc)[:160]}") from None
     return cluster
+
+
+def _within(seconds: float, function, *args) -> None:
+    """`function(*args)` or ClusterRefused once `seconds` have passed (Dask's client.run
+    has no timeout of its own: a worker that never answers would hold the start)."""
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    try:
+        pool.submit(function, *args).result(timeout=max(1.0, seconds))
+    except concurrent.futures.TimeoutError:
+        raise ClusterRefused(f"the Dask cluster did not answer the start checks (resources, "
+                             f"versions, clocks) within {CHECK_BUDGET_S:g} s") from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def runner_facts() -> dict:
