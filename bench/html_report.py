@@ -271,11 +271,13 @@ def render_html(run_dir: Path, report_markdown: str) -> str:
         if "<h2>Charts</h2>" in body else body + "\n".join(chart_html)
     title = html.escape(f"IO models benchmark — {run_dir.name}")
     nav = ('<nav><a href="#interactive-charts">charts</a><a href="#claims">claims</a>'
-           '<a href="#flags">flags</a><a href="#environment">environment</a>'
+           '<a href="#flags">flags</a><a href="#placement">placement</a>'
+           '<a href="#environment">environment</a>'
            '<a href="#tables">tables</a></nav>')
     body = (body.replace("<h2>Claims of the lecture notes</h2>",
                          '<h2 id="claims">Claims of the lecture notes</h2>')
             .replace("<h2>Flags</h2>", '<h2 id="flags">Flags</h2>')
+            .replace("<h2>Placement</h2>", '<h2 id="placement">Placement</h2>')
             .replace("<h2>Environment</h2>", '<h2 id="environment">Environment</h2>')
             .replace("<h2>Tables</h2>", '<h2 id="tables">Tables</h2>'))
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

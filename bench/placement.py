@@ -16,7 +16,7 @@ def label(worker: dict) -> str:
 
 
 def one_line(meta: dict) -> str:
-    """'one machine' or 'server on A; load on B, C (Dask at tcp://...)'."""
+    """'one machine' or 'server on A; load on B, C, 2 load workers; runner on D'."""
     cluster = meta.get("cluster")
     if not cluster:
         return "one machine (server, load generators and runner together)"
@@ -27,8 +27,9 @@ def one_line(meta: dict) -> str:
     server = ", ".join(sorted(set(by_role.get("server", [])))) or "?"
     load = ", ".join(sorted(set(by_role.get("loadgen", [])))) or "?"
     runner = (cluster.get("runner") or {}).get("hostname", "?")
-    return (f"server on {server}; load on {load} ({len(by_role.get('loadgen', []))} load "
-            f"worker(s)); runner on {runner}; Dask scheduler {cluster.get('scheduler')}")
+    workers = len(by_role.get("loadgen", []))
+    return (f"server on {server}; load on {load}, {workers} load worker"
+            f"{'' if workers == 1 else 's'}; runner on {runner}")
 
 
 def section(meta: dict) -> str:

@@ -57,7 +57,9 @@ def summary(run_dir: Path) -> str:
     except (OSError, ValueError):
         meta = {}
     if meta.get("cluster"):
-        lines += textwrap.wrap(placement.one_line(meta), WIDTH, initial_indent="placement: ",
+        lines += textwrap.wrap(f"{placement.one_line(meta)} (Dask scheduler "
+                               f"{meta['cluster'].get('scheduler')})", WIDTH,
+                               initial_indent="placement: ",
                                subsequent_indent="  ")
     sweeps = plots.connection_sweeps(frame)
     scenario = "persistent" if "persistent" in set(sweeps["scenario"]) else (
