@@ -140,9 +140,26 @@ def test_a_version_mismatch_is_refused_and_a_lost_worker_fails_only_its_point(tm
 
         cluster = connect(dask.address)
         try:
+            _checks_run_on_the_server_host(cluster)
             _lost_worker_fails_its_point(tmp_path, cluster)
         finally:
             cluster.close()
+
+
+def _checks_run_on_the_server_host(cluster) -> None:
+    """A --server is checked for conformance where it will run, and refused there."""
+    from bench.cluster.remote_checks import native_on_server, refuse_nonconforming_there
+    from bench.external import ServerSpec
+
+    byo = str(Path(__file__).parent / "byo_server.py")
+    out = io.StringIO()
+    refuse_nonconforming_there(cluster, [ServerSpec("mine", (sys.executable, byo), True)], out)
+    assert "conformance of mine on the server host" in out.getvalue()
+    with pytest.raises(SystemExit) as refused:
+        refuse_nonconforming_there(
+            cluster, [ServerSpec("bad", (sys.executable, byo, "--broken"), True)], out)
+    assert "refused --server bad: failed conformance check(s) upper_case" in str(refused.value)
+    assert [spec.name for spec in native_on_server(cluster, out)] == ["native-epoll"]
 
 
 def _lost_worker_fails_its_point(tmp_path: Path, cluster) -> None:
