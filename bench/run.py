@@ -226,6 +226,12 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
     matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
     skip = store.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
+    if hosts is not None:
+        from .cluster.point import cluster_overhead_seconds
+
+        print(f"  + about {format_duration(cluster_overhead_seconds(matrix, skip))} on the "
+              "cluster: every load phase starts at an agreed instant a little ahead",
+              file=out)
     print(f"results: {run_dir}", file=out, flush=True)
     began = time.monotonic()
     completed = False

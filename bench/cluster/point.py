@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from bench import sampling, store
-from bench.matrix import Point, Scenario
+from bench.matrix import SCENARIOS, Point, Scenario
 from bench.runner import (LISTEN_TIMEOUT_S, LOG_DIR, NO_SYSCALLS, STOP_GRACE_S, LoadResult,
                           PointRunner, SyscallFigure, build_row)
 
@@ -347,6 +347,20 @@ class ClusterPointRunner(PointRunner):
         row["window_s"] = summary.get("sample_span_s", math.nan)
         row.update(NO_SYSCALLS)
         return row
+
+
+def cluster_overhead_seconds(matrix, skip: set | None = None) -> float:
+    """What a cluster adds to a run's expected duration: each load repetition has two load
+    phases (warm-up, measured) and each point one more (syscalls), every one starting
+    START_MARGIN_S (plus the connections' share) after it is planned."""
+    skip = skip or set()
+    total = 0.0
+    for point in matrix.points:
+        todo = [r for r in matrix.repetitions() if (point.point_id, r) not in skip]
+        if todo and SCENARIOS[point.scenario].kind != "idle-server":
+            margin = START_MARGIN_S + (point.connections + point.idle_connections) / 1000
+            total += margin * (2 * len(todo) + 1)
+    return total
 
 
 def split(total: int, parts: int) -> list[int]:
