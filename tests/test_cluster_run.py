@@ -219,3 +219,18 @@ def _wait_for_measured_load(worker_pid: int, timeout: float) -> bool:
             pass
         time.sleep(0.1)
     return False
+
+
+def test_a_cluster_run_resumes_only_on_a_cluster(tmp_path):
+    """--resume rebuilds the run as it was: a run measured on a cluster is not quietly
+    finished on this machine alone (its placement would change mid-run)."""
+    run_dir = tmp_path / "20990101T000000Z-quick"
+    run_dir.mkdir()
+    store.write_meta(run_dir, {"profile": PROFILES["quick"].as_dict(),
+                               "models": {"measured": ["epoll"]}, "servers": {},
+                               "pinning": {"server_cpus": None, "client_cpus": None},
+                               "cluster": {"scheduler": "tcp://198.18.0.1:8786"}})
+    with pytest.raises(SystemExit) as refused:
+        start("quick", root=tmp_path, resume=run_dir, progress=False, report=False,
+              argv=[], out=io.StringIO())
+    assert "with --cluster ADDRESS" in str(refused.value)

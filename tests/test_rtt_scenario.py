@@ -48,3 +48,4 @@ def test_rtt_beside_another_scenario_is_skipped_and_reported(tmp_path):
     report = (run_dir / "REPORT.md").read_text()
     assert "## Added round-trip time (lab)" in report
     assert "Skipped rtt-0us, rtt-200us, rtt-2ms:" in report
+
