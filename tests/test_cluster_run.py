@@ -169,9 +169,14 @@ def _lost_worker_fails_its_point(tmp_path: Path, cluster) -> None:
     (run_dir / "histograms").mkdir()
     runner = ClusterPointRunner(run_dir, profile, Pinning.per_host(), syscall_method="off",
                                 cluster=cluster)
+    rows: list[dict] = []
+    # an idle server (no client) is sampled on its host too
+    runner.measure(Point("epoll", "idle-server", 0, 0), 1, rows.append)
+    idle = rows.pop()
+    assert idle["status"] == "ok", idle["note"]
+    assert idle["server_cpu_pct"] >= 0 and idle["uss_bytes"] > 0 and idle["window_s"] > 0.3
     loadgen_worker = cluster.workers_with("loadgen")[0]
     pid = cluster.client.run(os.getpid, workers=[loadgen_worker])[loadgen_worker]
-    rows: list[dict] = []
     point = Point("epoll", "persistent", 8, 64)
     measuring = threading.Thread(target=runner.measure, args=(point, 1, rows.append))
     began = time.monotonic()
