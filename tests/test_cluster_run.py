@@ -239,3 +239,28 @@ def test_a_cluster_run_resumes_only_on_a_cluster(tmp_path):
         start("quick", root=tmp_path, resume=run_dir, progress=False, report=False,
               argv=[], out=io.StringIO())
     assert "with --cluster ADDRESS" in str(refused.value)
+
+
+@pytest.mark.timeout(120)
+def test_cluster_local_prints_its_address_and_stops_everything_on_sigterm():
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "cluster", "local", "--host",
+                             "127.0.0.3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        address = proc.stdout.readline().strip()
+        assert address.startswith("tcp://127.0.0.3:"), proc.stderr.read()
+        started = psutil.Process(proc.pid).children(recursive=True)
+        from distributed import Client
+
+        with Client(address, timeout="10s", set_as_default=False) as client:
+            resources = sorted(tuple(w["resources"]) for w in
+                               client.scheduler_info(n_workers=-1)["workers"].values())
+        assert resources == [("loadgen",), ("server",)]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        gone, alive = psutil.wait_procs(started, timeout=10)
+        assert not alive, [p.pid for p in alive]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)

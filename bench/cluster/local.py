@@ -131,6 +131,11 @@ def wait_for_workers(address: str, wanted: dict[str, int], timeout: float) -> No
                        f"(last seen: {last})")
 
 
+def _interrupt(signum, frame) -> None:
+    """SIGTERM ends `cluster local` the way Ctrl-C does: everything it started is stopped."""
+    raise KeyboardInterrupt
+
+
 def main(host: str = "127.0.0.1", out=sys.stdout) -> int:
     """Start, print the address, wait for Ctrl-C, stop everything."""
     print(f"starting a Dask scheduler and two workers on {host} ...", file=sys.stderr,
@@ -146,7 +151,7 @@ def main(host: str = "127.0.0.1", out=sys.stdout) -> int:
           file=sys.stderr, flush=True)
     print(cluster.address, file=out, flush=True)
     stop = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         while all(p.poll() is None for p in cluster.processes):
             time.sleep(0.5)
