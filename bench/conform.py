@@ -86,7 +86,7 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
     while got < size:
         n = sock.recv_into(view[got:])
         if n == 0:
-            raise AssertionError(f"the server closed after {got} of {size} bytes")
+            raise EOFError(f"the server closed after {got} of {size} bytes")
         got += n
     return bytes(buf)
 

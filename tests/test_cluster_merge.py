@@ -60,3 +60,18 @@ def test_connections_rate_and_idle_connections_are_shared_out():
     assert split(10, 3) == [4, 3, 3] and split(1, 1) == [1] and sum(split(7, 2)) == 7
     assert _scaled_extra(("--rate", "1000.0", "--idle-connections", "9", "--x"), 4, 10, 3) \
         == ["--rate", "400.000", "--idle-connections", "3", "--x"]
+
+
+def test_the_source_digest_is_the_code_a_process_loaded(tmp_path):
+    """Taken once per process: a worker started before the sources changed still runs the
+    old code, so it must keep reporting the old digest (and be refused as a mismatch)."""
+    from bench.cluster.tasks import source_digest
+
+    for package in ("servers", "loadgen", "bench"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "x.py").write_text("A = 1\n")
+    before = source_digest(tmp_path)
+    (tmp_path / "bench" / "x.py").write_text("A = 2\n")
+    assert source_digest(tmp_path) == before
+    source_digest.cache_clear()
+    assert source_digest(tmp_path) != before  # a fresh process sees the new code

@@ -12,37 +12,8 @@ import time
 
 import psutil
 
-from bench.conform import connect, frames, no_answer_within  # noqa: F401  (shared client helpers)
-from servers.protocol import encode
-
-HEADER = struct.Struct(">I")
-
-
-
-
-def recv_exact(sock: socket.socket, size: int) -> bytes:
-    """Exactly `size` bytes; EOFError if the peer closes first."""
-    buf = bytearray(size)
-    view = memoryview(buf)
-    got = 0
-    while got < size:
-        n = sock.recv_into(view[got:])
-        if n == 0:
-            raise EOFError(f"peer closed after {got} of {size} bytes")
-        got += n
-    return bytes(buf)
-
-
-def read_frame(sock: socket.socket) -> bytes:
-    (length,) = HEADER.unpack(recv_exact(sock, HEADER.size))
-    return recv_exact(sock, length)
-
-
-def roundtrip(sock: socket.socket, payload: bytes) -> bytes:
-    sock.sendall(encode(payload))
-    return read_frame(sock)
-
-
+from bench.conform import (connect, frames, no_answer_within, read_frame,  # noqa: F401
+                           recv_exact, roundtrip)  # shared client helpers
 
 
 def wait_closed(sock: socket.socket, timeout: float = 3.0) -> bytes:

@@ -46,7 +46,6 @@ def _reason(exc: BaseException) -> str:
 class RemoteServer:
     """A server running under a `serve` task, and the queue that steers it."""
 
-    future: object
     commands: object  # distributed.Queue
     worker: str
     host: str
@@ -128,8 +127,7 @@ class ClusterPointRunner(PointRunner):
             address = self._first_reply(replies, future, LISTEN_TIMEOUT_S + 15.0)
             if "failed" in address:
                 raise ClusterFailure(address["failed"])
-            server = RemoteServer(future, commands, workers[0], address["host"],
-                                  address["port"])
+            server = RemoteServer(commands, workers[0], address["host"], address["port"])
             yield server
         finally:
             outcome.update(self._stop(future, commands, log_path))

@@ -85,11 +85,9 @@ def serve(request: dict) -> dict:
     every sample, the server's log and whether it stayed up and answering."""
     from distributed import Queue
 
-    from bench import probe, sampling
     from bench.external import ServerSpec
     from bench.matrix import SCENARIOS
-    from bench.runner import (Pinning, ServerFailed, WindowSyscalls, choose_syscall_method,
-                              running_server)
+    from bench.runner import Pinning, ServerFailed, choose_syscall_method, running_server
 
     replies = Queue(request["reply_queue"])
     commands = Queue(request["command_queue"])
@@ -107,8 +105,8 @@ def serve(request: dict) -> dict:
                                 sys.executable, host=bind) as server:
                 # where it says it listens: the address this worker is reached at
                 replies.put({"host": server.host, "port": server.port})
-                _obey(commands, server, server_cpus, deadline, out, sampling, probe,
-                      WindowSyscalls, choose_syscall_method(request["syscalls"]))
+                _obey(commands, server, server_cpus, deadline, out,
+                      choose_syscall_method(request["syscalls"]))
                 out["alive"] = server.proc.poll() is None
         except ServerFailed as exc:
             replies.put({"failed": f"server failed: {exc}"})
@@ -129,9 +127,11 @@ def _server_spec(request: dict, ServerSpec):
     return ServerSpec(name, tuple(request["argv"]), external=True)
 
 
-def _obey(commands, server, server_cpus, deadline, out, sampling, probe, WindowSyscalls,
-          syscall_method) -> None:
+def _obey(commands, server, server_cpus, deadline, out, syscall_method) -> None:
     import psutil
+
+    from bench import probe, sampling
+    from bench.runner import WindowSyscalls
 
     while True:
         left = deadline - time.monotonic()
