@@ -13,26 +13,7 @@ import time
 import psutil
 
 from bench.conform import (connect, frames, no_answer_within, read_frame,  # noqa: F401
-                           recv_exact, roundtrip)  # shared client helpers
-
-
-def wait_closed(sock: socket.socket, timeout: float = 3.0) -> bytes:
-    """Read until the peer closes (EOF or reset) and return what came before; raises
-    TimeoutError if the connection is still open after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    received = bytearray()
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"peer still open after {timeout} s")
-            sock.settimeout(left)
-            data = sock.recv(1 << 16)
-            if not data:
-                return bytes(received)
-            received += data
-    except (ConnectionResetError, BrokenPipeError):
-        return bytes(received)
+                           recv_exact, roundtrip, wait_closed)  # shared client helpers
 
 
 def reset(sock: socket.socket) -> None:
