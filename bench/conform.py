@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import os
 import random
 import socket
 import struct
@@ -381,41 +382,50 @@ def conform(argv: list[str], out=None) -> list[Outcome]:
 
 # --- the server's own socket, seen from outside (pidfd_getfd) -------------------------
 
-_SYS_PIDFD_GETFD = 438
+_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
+
+
+def _pidfd_getfd(pid: int, fd: int) -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        dup = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return dup
+    finally:
+        os.close(pidfd)
 
 
 @contextlib.contextmanager
-def server_socket_for(pid: int, client: socket.socket) -> Iterator[socket.socket]:
-    """A duplicate of the socket the server (or a child) holds for `client`."""
-    import os
-
+def server_socket_for(server_pid: int, client: socket.socket):
+    """A duplicate of the socket the server (or one of its children) holds for `client`,
+    or of its listening socket when `client` is None: for reading its options."""
     import psutil
 
-    want = client.getsockname()[:2]
-    proc = psutil.Process(pid)
+    want = client.getsockname()[:2] if client is not None else None
+    proc = psutil.Process(server_pid)
     for p in [proc, *proc.children(recursive=True)]:
         try:
             connections = p.net_connections("tcp")
         except psutil.NoSuchProcess:  # a child that exited meanwhile holds nothing
             continue
         for c in connections:
-            if c.raddr and tuple(c.raddr) == want:
-                libc = ctypes.CDLL(None, use_errno=True)
-                pidfd = os.pidfd_open(p.pid)
-                try:
-                    dup = libc.syscall(_SYS_PIDFD_GETFD, pidfd, c.fd, 0)
-                finally:
-                    os.close(pidfd)
-                if dup < 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, os.strerror(err))
-                sock = socket.socket(fileno=dup)
-                try:
-                    yield sock
-                finally:
-                    sock.close()
-                return
-    raise LookupError(f"no server socket for {want} in process {pid}")
+            if want is None and c.status == psutil.CONN_LISTEN:
+                break
+            if want is not None and c.raddr and tuple(c.raddr) == want:
+                break
+        else:
+            continue
+        dup = _pidfd_getfd(p.pid, c.fd)
+        sock = socket.socket(fileno=dup)
+        try:
+            yield sock
+        finally:
+            sock.close()
+        return
+    raise LookupError(f"no server socket for {want or 'the listener'} in process {server_pid}")
 
 
 def main(command: list[str], out=None) -> int:

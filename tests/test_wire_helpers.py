@@ -25,8 +25,11 @@ class _Vanished:
 
 
 def test_rss_skips_a_child_that_exits_while_it_is_read(monkeypatch):
-    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    # started and settled (its memory no longer growing) before it is read twice
+    parent = subprocess.Popen([sys.executable, "-c", "import time; print(flush=True); "
+                               "time.sleep(30)"], stdout=subprocess.PIPE)
     try:
+        parent.stdout.readline()
         alive = psutil.Process(parent.pid)
         monkeypatch.setattr(psutil.Process, "children",
                             lambda self, recursive=False: [_Vanished()])
@@ -34,4 +37,5 @@ def test_rss_skips_a_child_that_exits_while_it_is_read(monkeypatch):
     finally:
         parent.kill()
         parent.wait()
+        parent.stdout.close()
 

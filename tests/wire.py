@@ -4,8 +4,6 @@ at the server's own sockets from outside (pidfd_getfd: no help from the server n
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import os
 import socket
 import struct
 import time
@@ -13,7 +11,9 @@ import time
 import psutil
 
 from bench.conform import (connect, frames, no_answer_within, read_frame,  # noqa: F401
-                           recv_exact, roundtrip, wait_closed)  # shared client helpers
+                           recv_exact, roundtrip, server_socket_for, wait_closed)
+# (the client helpers and the pidfd_getfd look at the server's own sockets live in
+# bench.conform, where `bench conform` uses them too)
 
 
 def reset(sock: socket.socket) -> None:
@@ -83,50 +83,6 @@ def cpu_seconds(pid: int) -> float:
             t = p.cpu_times()
             total += t.user + t.system
     return total
-
-
-_SYS_PIDFD_GETFD = 438  # the same number on every Linux architecture
-
-
-def _pidfd_getfd(pid: int, fd: int) -> int:
-    libc = ctypes.CDLL(None, use_errno=True)
-    pidfd = os.pidfd_open(pid)
-    try:
-        dup = libc.syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
-        if dup < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        return dup
-    finally:
-        os.close(pidfd)
-
-
-@contextlib.contextmanager
-def server_socket_for(server_pid: int, client: socket.socket):
-    """A duplicate of the socket the server (or one of its children) holds for `client`,
-    or of its listening socket when `client` is None: for reading its options."""
-    want = client.getsockname()[:2] if client is not None else None
-    proc = psutil.Process(server_pid)
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            connections = p.net_connections("tcp")
-        except psutil.NoSuchProcess:  # a child that exited meanwhile holds nothing
-            continue
-        for c in connections:
-            if want is None and c.status == psutil.CONN_LISTEN:
-                break
-            if want is not None and c.raddr and tuple(c.raddr) == want:
-                break
-        else:
-            continue
-        dup = _pidfd_getfd(p.pid, c.fd)
-        sock = socket.socket(fileno=dup)
-        try:
-            yield sock
-        finally:
-            sock.close()
-        return
-    raise LookupError(f"no server socket for {want or 'the listener'} in process {server_pid}")
 
 
 def listen_backlog(port: int) -> int:
