@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+matplotlib.rcParams["svg.hashsalt"] = "iomodels"  # reproducible SVG ids
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
@@ -265,7 +266,7 @@ def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         paths = [folder / f"claim{number}_{claim.chart}.{ext}" for ext in ("png", "svg")]
         for path in paths:
-            fig.savefig(path, dpi=110)
+            fig.savefig(path, dpi=110, metadata={"Date": None})
         plt.close(fig)
         written[number] = paths
     return written

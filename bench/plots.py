@@ -15,6 +15,8 @@ import matplotlib
 import numpy as np
 
 matplotlib.use("Agg")
+# reproducible SVG: fixed ids and no date, so a redrawn chart is byte for byte the same
+matplotlib.rcParams["svg.hashsalt"] = "iomodels"
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa: E402
@@ -278,7 +280,7 @@ def _save(fig, charts: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
         path = charts / f"{name}.{ext}"
-        fig.savefig(path, dpi=110 if ext == "png" else None)
+        fig.savefig(path, dpi=110 if ext == "png" else None, metadata={"Date": None})
         paths.append(path)
     plt.close(fig)
     return paths
