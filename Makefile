@@ -48,7 +48,7 @@ compare: $(STAMP)
 
 # Execute notebooks/analysis.ipynb in place on the newest run (or the committed reference)
 notebook: $(STAMP)
-	$(PY) -m bench.notebook
+	$(PY) -m bench.report.notebook
 
 microbench: $(STAMP)
 	mkdir -p results/microbench

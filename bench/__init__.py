@@ -5,3 +5,8 @@ Measuring (matrix, runner, sampling, meta), storing (store) and drawing/reportin
 (summary, plots, report, compare) are kept apart; everything after measuring reads
 only the stored run folder.
 """
+
+from pathlib import Path
+
+# the checkout (or the installed tree) this package lives in: results/, build/, notebooks/
+PROJECT_ROOT = Path(__file__).resolve().parent.parent

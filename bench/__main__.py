@@ -15,10 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import cli_checks, lab
-from .matrix import PROFILES, SCENARIO_GROUPS, SCENARIOS, build_matrix
-from .meta import PROJECT_ROOT
-from .runner import SYSCALL_CHOICES
+from bench import cli_checks
+from bench.lab import namespaces
+from bench.plan.matrix import PROFILES, SCENARIO_GROUPS, SCENARIOS, build_matrix
+from bench import PROJECT_ROOT
+from bench.measure.point_runner import SYSCALL_CHOICES
 
 
 def _models(text: str | None) -> list[str] | None:
@@ -107,14 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("where", choices=["local"],
                          help="local: a scheduler, one server and one loadgen worker here")
     cluster.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    lab.add_parser(sub)
+    namespaces.add_parser(sub)
     return parser
 
 
 def _external(args, out=sys.stderr):
     """The --server specs, or SystemExit(2) with one line saying what is wrong."""
-    from .external import BadServerOption, parse_server_options
-    from .runner import list_models
+    from bench.measure.server_process import BadServerOption, parse_server_options
+    from bench.measure.point_runner import list_models
 
     if not args.server:
         return []
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "run":
-        from .run import start
+        from bench.pipeline import start
 
         problem = (cli_checks.resume_problem(args.resume) if args.resume is not None
                    else cli_checks.writable_folder_problem(args.results))
@@ -147,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         return 0
     if args.command == "plan":
-        from .run import describe, resolve_models
-        from .runner import list_models
+        from bench.pipeline import describe, resolve_models
+        from bench.measure.point_runner import list_models
 
-        from .external import reference_names
+        from bench.measure.server_process import reference_names
 
         profile = PROFILES[args.profile].with_overrides(**_overrides(args))
         requested = _models(args.models)
@@ -160,29 +161,29 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(build_matrix(profile, chosen, external)))
         return 0
     if args.command == "cluster":
-        from .cluster.local import main as cluster_main
+        from bench.cluster.local import main as cluster_main
 
         return cluster_main(args.host)
     if args.command == "lab":
-        return lab.main(args)
+        return namespaces.main(args)
     if args.command == "conform":
-        from .conform import main as conform_main
+        from bench.measure.conform import main as conform_main
 
         return conform_main(args.server_command)
     if args.command == "report":
-        from .report import write_report
-        from .terminal import summary
+        from bench.report.markdown_report import write_report
+        from bench.report.terminal import summary
 
         write_report(args.run_dir)
         print(summary(args.run_dir))
         return 0
     if args.command == "compare":
-        from .compare import compare_runs, format_comparison
+        from bench.analysis.compare import compare_runs, format_comparison
 
         table = compare_runs(args.run_a, args.run_b)
         print(format_comparison(table, args.run_a, args.run_b, args.alpha))
         if not table.empty:
-            from .compare_report import write
+            from bench.report.compare_report import write
 
             out = write(table, args.run_a, args.run_b, args.alpha, args.out)
             print(f"chart: {out / 'compare.png'}\ncompare.md: {out / 'compare.md'}\n"

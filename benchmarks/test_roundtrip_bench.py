@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.matrix import SCENARIOS
-from bench.runner import Pinning, list_models, running_server
+from bench.plan.matrix import SCENARIOS
+from bench.measure.point_runner import Pinning, list_models, running_server
 from servers.protocol import HEADER, encode
 
 PAYLOAD = b"x" * 64

@@ -9,7 +9,7 @@ in a separate window; this script shows, per model, what the tracer would have c
 
 One server per model, pinned to core 0 and warmed up; then rounds of the same closed-loop
 load (`python -m loadgen`, pinned to core 1) alternate without and with the counter
-attached and enabled for the whole run (`bench.syscalls.SyscallCounter`), the order
+attached and enabled for the whole run (`bench.measure.syscalls.SyscallCounter`), the order
 swapped every round, so drift on a shared machine falls on both. Per model: the median
 over rounds of the traced/untraced ratios of req/s and of server CPU µs per request.
 """
@@ -29,7 +29,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import syscalls  # noqa: E402
+from bench.measure import syscalls  # noqa: E402
 from tests.serverproc import running_server  # noqa: E402
 
 

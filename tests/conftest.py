@@ -32,7 +32,7 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session, exitstatus):
     """Fail the session if any process started by the tests outlives them (then kill it,
     by PID, so one failure does not leak into the next run)."""
-    from bench import process_tree
+    from bench.measure import process_tree
 
     process_tree.shutdown()
     _tracker.stop()

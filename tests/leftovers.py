@@ -16,7 +16,7 @@ import psutil
 POLL_S = 0.25
 # Python's own helpers that live as long as the interpreter that started them.
 EXEMPT = ("multiprocessing.resource_tracker", "multiprocessing.forkserver",
-          "bench.process_tree")
+          "bench.measure.process_tree")
 
 
 class Tracker(threading.Thread):

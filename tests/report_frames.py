@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import store
+from bench.store import run_folder
 
 DEFAULTS = {"payload_bytes": 64, "idle_connections": 0, "rate_fraction": 0.0, "status": "ok",
             "rps": 1000.0, "p50_us": 100.0, "p99_us": 400.0, "server_cpu_pct": 90.0,
@@ -37,14 +37,14 @@ def frame(*points: list[dict]) -> pd.DataFrame:
 def write_run(folder: Path, data: pd.DataFrame, name: str = "20990101T000000Z-test") -> Path:
     """A run folder holding `data` as results.csv (read back the way the report reads it)."""
     run_dir = Path(folder) / name
-    (run_dir / store.CHARTS).mkdir(parents=True, exist_ok=True)
-    store.write_meta(run_dir, {"profile": {"name": "test", "repetitions": 3,
+    (run_dir / run_folder.CHARTS).mkdir(parents=True, exist_ok=True)
+    run_folder.write_meta(run_dir, {"profile": {"name": "test", "repetitions": 3,
                                            "timing": {"duration_s": 1.0}},
                                "command": ["python", "-m", "bench", "run"]})
-    data.to_csv(run_dir / store.RESULTS, index=False)
+    data.to_csv(run_dir / run_folder.RESULTS, index=False)
     return run_dir
 
 
 def read_back(folder: Path, data: pd.DataFrame) -> pd.DataFrame:
     """`data` after a round trip through results.csv, as every report path sees it."""
-    return store.load_results(write_run(folder, data))
+    return run_folder.load_results(write_run(folder, data))

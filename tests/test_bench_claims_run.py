@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import store, syscalls
+from bench.store import run_folder
+from bench.measure import syscalls
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--profile", "quick", "--models", "select,epoll,threaded", "--connections", "1",
@@ -35,13 +36,13 @@ def run_dir(tmp_path_factory):
 
 
 def rows(run_dir, scenario):
-    with (run_dir / store.RESULTS).open(newline="") as source:
+    with (run_dir / run_folder.RESULTS).open(newline="") as source:
         return [r for r in csv.DictReader(source) if r["scenario"] == scenario]
 
 
 @pytest.mark.timeout(150)
 def test_every_claims_scenario_is_measured_with_its_columns(run_dir):
-    with (run_dir / store.RESULTS).open(newline="") as source:
+    with (run_dir / run_folder.RESULTS).open(newline="") as source:
         header = next(csv.reader(source))
     assert NEW_COLUMNS <= set(header)
 
@@ -85,21 +86,21 @@ def test_syscalls_at_one_connection_are_counted_exactly(run_dir):
 
 @pytest.mark.timeout(150)
 def test_report_has_the_claims_table_and_charts_regenerated_from_storage(run_dir):
-    report = (run_dir / store.REPORT).read_text()
+    report = (run_dir / run_folder.REPORT).read_text()
     assert "## Claims of the lecture notes" in report
     assert "| # | Claim (lecture notes) | Metric | Measured | Verdict |" in report
     for number in range(1, 8):
         assert f"\n| {number} | " in report
     assert "Rules (verdicts are computed" in report
     for name in ("claim5_scan_cost", "claim6_heavy_handler", "claim7_idle_cpu"):
-        assert (run_dir / store.CHARTS / f"{name}.png").exists()
+        assert (run_dir / run_folder.CHARTS / f"{name}.png").exists()
         assert f"charts/{name}.png" in report
     assert "uvloop throughput at 100 connections" in report
     claims_part = report[report.index("## Claims"):report.index("## Open loop")]
-    (run_dir / store.REPORT).unlink()
-    (run_dir / store.CHARTS / "claim5_scan_cost.png").unlink()
+    (run_dir / run_folder.REPORT).unlink()
+    (run_dir / run_folder.CHARTS / "claim5_scan_cost.png").unlink()
     again = bench("report", str(run_dir))
     assert again.returncode == 0, again.stderr[-2000:]
-    regenerated = (run_dir / store.REPORT).read_text()
+    regenerated = (run_dir / run_folder.REPORT).read_text()
     assert claims_part in regenerated
-    assert (run_dir / store.CHARTS / "claim5_scan_cost.png").exists()
+    assert (run_dir / run_folder.CHARTS / "claim5_scan_cost.png").exists()

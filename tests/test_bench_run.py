@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import store
+from bench.store import run_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--profile", "quick", "--models", "blocking,selectors", "--connections", "1,4",
@@ -31,7 +31,7 @@ def bench(*args, timeout=90):
 
 
 def rows(run_dir):
-    with (run_dir / store.RESULTS).open(newline="") as source:
+    with (run_dir / run_folder.RESULTS).open(newline="") as source:
         return list(csv.DictReader(source))
 
 
@@ -48,7 +48,7 @@ def run_dir(tmp_path_factory):
 def test_results_csv_has_one_row_per_point_and_repetition(run_dir):
     table = rows(run_dir)
     assert MINIMAL_COLUMNS <= set(table[0])
-    assert set(table[0]) == set(store.COLUMNS)
+    assert set(table[0]) == set(run_folder.COLUMNS)
     assert len(table) == 2 * 2 * 2
     keys = {(r["model"], r["connections"], r["repetition"]) for r in table}
     assert len(keys) == len(table)
@@ -56,10 +56,10 @@ def test_results_csv_has_one_row_per_point_and_repetition(run_dir):
         assert float(row["rps"]) > 0, row
         assert float(row["server_cpu_pct"]) >= 0
         assert row["histogram"] and (run_dir / row["histogram"]).exists()
-    assert store.load_histogram(run_dir, table[0]["histogram"]).get_total_count() > 0
+    assert run_folder.load_histogram(run_dir, table[0]["histogram"]).get_total_count() > 0
     point = table[0]["point_id"]
-    merged = store.load_histogram(run_dir, f"histograms/{point}.hdr")
-    per_rep = sum(store.load_histogram(run_dir, r["histogram"]).get_total_count()
+    merged = run_folder.load_histogram(run_dir, f"histograms/{point}.hdr")
+    per_rep = sum(run_folder.load_histogram(run_dir, r["histogram"]).get_total_count()
                   for r in table if r["point_id"] == point)
     assert merged.get_total_count() == per_rep
 
@@ -76,7 +76,7 @@ def test_blocking_model_shows_its_starved_connections(run_dir):
 
 @pytest.mark.timeout(120)
 def test_meta_json_records_the_environment(run_dir):
-    meta = json.loads((run_dir / store.META).read_text())
+    meta = json.loads((run_dir / run_folder.META).read_text())
     assert meta["format_version"] == 2
     assert meta["started_utc"].startswith("20") and meta["finished_utc"] >= meta["started_utc"]
     assert meta["complete"] is True
@@ -91,12 +91,12 @@ def test_meta_json_records_the_environment(run_dir):
 
 @pytest.mark.timeout(120)
 def test_charts_and_report_are_written(run_dir):
-    charts = run_dir / store.CHARTS
+    charts = run_dir / run_folder.CHARTS
     for name in ("overview", "throughput", "latency_p50", "latency_p99", "server_cpu",
                  "cpu_per_request", "memory", "threads"):
         for ext in ("png", "svg"):
             assert (charts / f"{name}.{ext}").stat().st_size > 1000
-    report = (run_dir / store.REPORT).read_text()
+    report = (run_dir / run_folder.REPORT).read_text()
     assert "## Environment" in report and "## What the numbers show" in report
     assert "blocking (persistent) starved connections" in report
     assert "charts/overview.png" in report
@@ -107,30 +107,30 @@ def test_charts_and_report_are_written(run_dir):
 def test_report_command_rebuilds_from_stored_results(run_dir, tmp_path):
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
-    shutil.rmtree(copy / store.CHARTS)
-    (copy / store.REPORT).unlink()
+    shutil.rmtree(copy / run_folder.CHARTS)
+    (copy / run_folder.REPORT).unlink()
     done = bench("report", str(copy))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (copy / store.CHARTS / "overview.png").exists()
-    assert (copy / store.REPORT).read_text().count("| blocking |") >= 3
+    assert (copy / run_folder.CHARTS / "overview.png").exists()
+    assert (copy / run_folder.REPORT).read_text().count("| blocking |") >= 3
 
 
 @pytest.mark.timeout(120)
 def test_resume_measures_only_what_is_missing(run_dir, tmp_path):
     copy = tmp_path / run_dir.name
     shutil.copytree(run_dir, copy)
-    lines = (copy / store.RESULTS).read_text().splitlines(keepends=True)
-    (copy / store.RESULTS).write_text("".join(lines[:4]))  # header + 3 rows kept
+    lines = (copy / run_folder.RESULTS).read_text().splitlines(keepends=True)
+    (copy / run_folder.RESULTS).write_text("".join(lines[:4]))  # header + 3 rows kept
     done = bench("run", "--resume", str(copy), "--no-progress",
                  "--no-report")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "(3 measurements already stored)" in done.stderr
-    after = (copy / store.RESULTS).read_text().splitlines(keepends=True)
+    after = (copy / run_folder.RESULTS).read_text().splitlines(keepends=True)
     assert after[:4] == lines[:4]
     assert len(after) == len(lines)
     assert {(r["point_id"], r["repetition"]) for r in rows(copy)} == \
         {(r["point_id"], r["repetition"]) for r in rows(run_dir)}
-    assert json.loads((copy / store.META).read_text())["resumed"]
+    assert json.loads((copy / run_folder.META).read_text())["resumed"]
 
 
 @pytest.mark.timeout(120)
@@ -154,7 +154,7 @@ def test_interrupted_run_keeps_its_rows_and_leaves_no_process(tmp_path):
         deadline = time.monotonic() + 60
         results = None
         while time.monotonic() < deadline:
-            found = list(tmp_path.glob(f"*/{store.RESULTS}"))
+            found = list(tmp_path.glob(f"*/{run_folder.RESULTS}"))
             if found and len(found[0].read_text().splitlines()) >= 2:
                 results = found[0]
                 break
@@ -170,7 +170,7 @@ def test_interrupted_run_keeps_its_rows_and_leaves_no_process(tmp_path):
     stderr = proc.stderr.read()
     assert "--resume" in stderr
     assert len(rows(results.parent)) >= 1
-    assert json.loads((results.parent / store.META).read_text())["complete"] is False
+    assert json.loads((results.parent / run_folder.META).read_text())["complete"] is False
     time.sleep(0.5)
     alive = [pid for pid in descendants if psutil.pid_exists(pid)
              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]

@@ -16,8 +16,10 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from bench import matrix, runner, sampling, store, syscalls
-from bench import run as bench_run
+from bench.plan import matrix
+from bench.measure import point_runner, sampling, syscalls
+from bench.store import run_folder
+from bench import pipeline as bench_run
 
 HZ = os.sysconf("SC_CLK_TCK")
 
@@ -77,10 +79,10 @@ def test_summary_gives_busy_and_steal_shares_of_both_sides():
 
 def _row(client_busy: float, loadgen_flag: bool) -> dict:
     point = matrix.Point("epoll", "persistent", 100, 64)
-    load = runner.LoadResult({"rps": 1000.0, "client_saturated": loadgen_flag,
+    load = point_runner.LoadResult({"rps": 1000.0, "client_saturated": loadgen_flag,
                               "errors": {}, "errors_total": 0}, 0, 0.0, 0.0, "", [])
     summary = sampling.summarize([], None) | {"client_core_busy_pct": client_busy}
-    return runner.build_row(point, 1, load, summary, "ok", [], "")
+    return point_runner.build_row(point, 1, load, summary, "ok", [], "")
 
 
 def test_client_saturation_is_judged_on_the_client_cores_not_the_loadgen_alone():
@@ -100,17 +102,17 @@ def test_server_events_take_the_last_count_of_each_key():
            "event=refused.fd_setsize count=5 descriptor 1030 (4 similar lines suppressed)\n"
            "event=protocol_error count=2 closing connection from 127.0.0.1:5: too long\n"
            "event=refused.fd_setsize count=81 (final)\n")
-    events = runner.server_events(log)
+    events = point_runner.server_events(log)
     assert events == {"refused.fd_setsize": 81, "protocol_error": 2}
-    assert runner.refusals(events) == 81
+    assert point_runner.refusals(events) == 81
 
 
 def test_english_text_without_a_marker_is_not_a_refusal():
     result = {"connected": 10, "errors": {}, "errors_total": 0, "starved_connections": 0}
     text = "descriptor 1030 is past select's FD_SETSIZE (1024): refusing the connection"
-    status, _ = runner.classify(result, 10, runner.server_events(text), True)
+    status, _ = point_runner.classify(result, 10, point_runner.server_events(text), True)
     assert status == "ok"
-    status, notes = runner.classify(result, 10, {"refused.thread_cap": 3}, True)
+    status, notes = point_runner.classify(result, 10, {"refused.thread_cap": 3}, True)
     assert status == "refused" and "refused.thread_cap=3" in notes[0]
 
 
@@ -233,7 +235,7 @@ def traced_run(tmp_path_factory):
     windows: list[tuple[float, float, list]] = []
     original_enable = syscalls.SyscallCounter.enable
     original_stop = syscalls.SyscallCounter.stop
-    original_run_loadgen = runner.run_loadgen
+    original_run_loadgen = point_runner.run_loadgen
 
     def enable(self):
         self._bench_test_on = time.monotonic()
@@ -254,7 +256,7 @@ def traced_run(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(syscalls.SyscallCounter, "enable", enable)
     mp.setattr(syscalls.SyscallCounter, "stop", stop)
-    mp.setattr(runner, "run_loadgen", run_loadgen)
+    mp.setattr(point_runner, "run_loadgen", run_loadgen)
     try:
         root = tmp_path_factory.mktemp("traced")
         run_dir = bench_run.start(
@@ -280,7 +282,7 @@ def test_no_syscall_counter_runs_inside_a_measured_window(traced_run):
     for on, off in counters:
         for start, end in measured:
             assert off <= start or on >= end, "a counter overlapped a measured window"
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     assert set(frame["syscalls_window"]) <= {"separate", "exact"}
     assert frame["syscalls_per_req"].notna().all()
     per_point = frame.groupby("point_id")["syscalls_per_req"].nunique()
@@ -289,7 +291,7 @@ def test_no_syscall_counter_runs_inside_a_measured_window(traced_run):
 
 def test_server_cpu_is_sampled_at_the_edges_of_the_requests_window(traced_run):
     run_dir, _, _ = traced_run
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     assert (frame["status"] == "ok").all(), frame["note"].tolist()
     # aimed at the window's edges; a busy client core may wake the sampler late, so the
     # bounds are loose per row and tight for the median
@@ -303,12 +305,12 @@ def test_server_cpu_is_sampled_at_the_edges_of_the_requests_window(traced_run):
 
 def test_each_repetition_runs_on_a_fresh_server_in_interleaved_order(traced_run):
     run_dir, _, _ = traced_run
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     order = list(zip(frame["repetition"], frame["model"], frame["connections"]))
     assert order == [(1, "select", 1), (1, "epoll", 1), (1, "select", 10), (1, "epoll", 10),
                      (2, "select", 1), (2, "epoll", 1), (2, "select", 10), (2, "epoll", 10)]
     logs = run_dir / "logs"
-    meta = store.read_meta(run_dir)
+    meta = run_folder.read_meta(run_dir)
     assert meta["format_version"] >= 2
 
 

@@ -6,7 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from bench import compare, matrix, runner, sampling, summary
+from bench.analysis import compare, summary
+from bench.plan import matrix
+from bench.measure import point_runner, sampling
 
 TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "poll", "epoll",
                  "selectors", "sigio", "iouring", "asyncio", "uvloop"]
@@ -121,7 +123,7 @@ def _result(**extra):
     (_result(starved_connections=9), {}, False, "server_died"),
 ])
 def test_classify_marks_the_worst_status(result, events, alive, status):
-    got, notes = runner.classify(result, 10, events, alive)
+    got, notes = point_runner.classify(result, 10, events, alive)
     assert got == status
     assert bool(notes) == (status != "ok")
 
@@ -183,7 +185,7 @@ def test_smallest_p_of_an_exact_two_sided_test():
 
 
 def test_reproduce_command_drops_where_results_went():
-    from bench.report import reproduce_command
+    from bench.report.markdown_report import reproduce_command
 
     meta = {"command": ["/x/python", "-m", "bench", "run", "--profile", "quick", "--models",
                         "epoll", "--results", "/tmp/r", "--no-progress"],

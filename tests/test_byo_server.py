@@ -17,8 +17,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import ceiling, claims, matrix, native, store
-from bench.conform import connect, encode, roundtrip, wait_closed
+from bench.analysis import ceiling, claims
+from bench.plan import matrix
+from bench.measure import native
+from bench.store import run_folder
+from bench.measure.conform import connect, encode, roundtrip, wait_closed
 
 ROOT = Path(__file__).resolve().parent.parent
 BYO = f"{sys.executable} tests/byo_server.py"
@@ -36,7 +39,7 @@ def bench(*args, timeout=120):
 
 
 def rows(run_dir):
-    with (run_dir / store.RESULTS).open(newline="") as source:
+    with (run_dir / run_folder.RESULTS).open(newline="") as source:
         return list(csv.DictReader(source))
 
 
@@ -99,17 +102,17 @@ def test_a_byo_server_and_native_epoll_are_measured_charted_reported_and_resumed
     assert {(r["model"], r["connections"]) for r in table} == {
         (m, n) for m in ("epoll", "native-epoll", "byo") for n in ("1", "4")}
     assert all(float(r["rps"]) > 0 and r["status"] == "ok" for r in table), table
-    meta = json.loads((run_dir / store.META).read_text())
+    meta = json.loads((run_dir / run_folder.META).read_text())
     assert set(meta["servers"]) == {"native-epoll", "byo"}
     assert "{port}" in meta["servers"]["byo"]
     assert meta["models"]["measured"] == ["epoll", "native-epoll", "byo"]
     assert (run_dir / "charts" / "cpu_per_request.png").exists()
-    report = (run_dir / store.REPORT).read_text()
+    report = (run_dir / run_folder.REPORT).read_text()
     section = report.split("## The native ceiling", 1)[1].split("\n## ", 1)[0]
     assert "| epoll |" in section and "| byo |" in section and "N=4" in section
     # resume rebuilds the same set: lose the external rows, get exactly them back
     kept = [r for r in table if r["model"] == "epoll"]
-    with (run_dir / store.RESULTS).open("w", newline="") as sink:
+    with (run_dir / run_folder.RESULTS).open("w", newline="") as sink:
         writer = csv.DictWriter(sink, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(kept)
@@ -153,12 +156,12 @@ def test_native_is_built_once_rebuilt_when_the_source_is_newer(tmp_path):
 
 
 def test_without_a_compiler_native_is_skipped_with_one_line(tmp_path, monkeypatch, capsys):
-    from bench import external
+    from bench.measure import server_process
 
     monkeypatch.setattr(native, "find_compiler", lambda: None)
     monkeypatch.setattr(native, "BUILD_DIR", tmp_path)
     monkeypatch.setattr(native.build, "__defaults__", (tmp_path, native.SOURCE))
-    assert external.native_spec(sys.stdout) == []
+    assert server_process.native_spec(sys.stdout) == []
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "native-epoll skipped" in out[0] and "compiler" in out[0]
 

@@ -13,8 +13,9 @@ import random
 import pandas as pd
 import pytest
 
-from bench import claim_charts, claims
-from bench.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
+from bench.report import claim_charts
+from bench.analysis import claims
+from bench.analysis.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
 
 REPS = 5
 UNDECIDABLE_AT_3 = "undecidable at n=3+3 (needs >= 4 per side)"

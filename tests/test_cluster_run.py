@@ -18,14 +18,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import store
+from bench.store import run_folder
 from bench.cluster import connect as connect_module
 from bench.cluster.connect import ClusterRefused, connect
 from bench.cluster.local import free_port, scheduler_command, wait_for_workers, worker_command
 from bench.cluster.point import ClusterPointRunner
-from bench.matrix import PROFILES, Point
-from bench.run import start
-from bench.runner import Pinning
+from bench.plan.matrix import PROFILES, Point
+from bench.pipeline import start
+from bench.measure.point_runner import Pinning
 from loadgen import stats
 
 from .cluster_helpers import local_dask
@@ -42,7 +42,7 @@ def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path):
         run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
                         overrides=TINY, progress=False, argv=["run", "--cluster", dask.address],
                         out=out, cluster=dask.address)
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     assert sorted(frame["model"]) == ["epoll", "select"], out.getvalue()
     assert list(frame["status"]) == ["ok", "ok"], frame["note"].tolist()
     for _, row in frame.iterrows():
@@ -149,7 +149,7 @@ def test_a_version_mismatch_is_refused_and_a_lost_worker_fails_only_its_point(tm
 def _checks_run_on_the_server_host(cluster) -> None:
     """A --server is checked for conformance where it will run, and refused there."""
     from bench.cluster.remote_checks import native_on_server, refuse_nonconforming_there
-    from bench.external import ServerSpec
+    from bench.measure.server_process import ServerSpec
 
     byo = str(Path(__file__).parent / "byo_server.py")
     out = io.StringIO()
@@ -231,7 +231,7 @@ def test_a_cluster_run_resumes_only_on_a_cluster(tmp_path):
     finished on this machine alone (its placement would change mid-run)."""
     run_dir = tmp_path / "20990101T000000Z-quick"
     run_dir.mkdir()
-    store.write_meta(run_dir, {"profile": PROFILES["quick"].as_dict(),
+    run_folder.write_meta(run_dir, {"profile": PROFILES["quick"].as_dict(),
                                "models": {"measured": ["epoll"]}, "servers": {},
                                "pinning": {"server_cpus": None, "client_cpus": None},
                                "cluster": {"scheduler": "tcp://198.18.0.1:8786"}})

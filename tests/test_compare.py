@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench import compare, store
+from bench.analysis import compare
+from bench.store import run_folder
 
 
-def run_folder(path, rps, p50=None, connections=100):
+def stored_run(path, rps, p50=None, connections=100):
     """A run folder holding one point (threaded, persistent) with these repetitions."""
     path.mkdir()
     p50 = p50 or [100.0] * len(rps)
@@ -18,12 +19,12 @@ def run_folder(path, rps, p50=None, connections=100):
         "connections": connections, "payload_bytes": 64, "repetition": range(1, len(rps) + 1),
         "status": "ok", "rps": rps, "p50_us": p50, "p99_us": p50,
         "server_cpu_us_per_req": [10.0] * len(rps),
-    }).to_csv(path / store.RESULTS, index=False)
+    }).to_csv(path / run_folder.RESULTS, index=False)
     return path
 
 
 def table_and_text(tmp_path, a, b, alpha=0.05):
-    run_a, run_b = run_folder(tmp_path / "a", *a), run_folder(tmp_path / "b", *b)
+    run_a, run_b = stored_run(tmp_path / "a", *a), stored_run(tmp_path / "b", *b)
     table = compare.compare_runs(run_a, run_b)
     return table.set_index("metric"), compare.format_comparison(table, run_a, run_b, alpha)
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 
-from bench import compare_report
+from bench.report import compare_report
 from bench.__main__ import main
 
-from .test_compare import run_folder
+from .test_compare import stored_run
 
 
 def test_compare_writes_chart_markdown_and_html(tmp_path, capsys):
-    run_a = run_folder(tmp_path / "a", [1000.0, 1010, 990, 1005, 995])
-    run_b = run_folder(tmp_path / "b", [1500.0, 1510, 1490, 1505, 1495])
+    run_a = stored_run(tmp_path / "a", [1000.0, 1010, 990, 1005, 995])
+    run_b = stored_run(tmp_path / "b", [1500.0, 1510, 1490, 1505, 1495])
     assert main(["compare", str(run_a), str(run_b)]) == 0
     out_dir = compare_report.output_dir(run_a, run_b)
     assert out_dir.parent == tmp_path and "compare.html" in capsys.readouterr().out
@@ -29,8 +29,8 @@ def test_compare_writes_chart_markdown_and_html(tmp_path, capsys):
 
 
 def test_ratio_chart_marks_each_verdict(tmp_path):
-    run_a = run_folder(tmp_path / "a", [1000.0] * 3)
-    run_b = run_folder(tmp_path / "b", [900.0] * 3)
+    run_a = stored_run(tmp_path / "a", [1000.0] * 3)
+    run_b = stored_run(tmp_path / "b", [900.0] * 3)
     table = compare_report.with_verdicts(compare_report.compare.compare_runs(run_a, run_b), 0.05)
     figure = compare_report.plotly_figure(table)
     assert {t["name"] for t in figure["data"]} == {"undecidable"}

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import servers
-from bench import conform
+from bench.measure import conform
 from servers.protocol import DEFAULT_MAX_FRAME, encode
 from tests.serverproc import running_server
 from tests.wire import (
@@ -367,7 +367,7 @@ def test_server_still_answers_at_the_end(server):
     assert server.alive()
 
 
-# --- the checks `python -m bench conform` runs on any server (bench/conform.py) -------
+# --- the checks `python -m bench conform` runs on any server (bench/measure/conform.py) -------
 
 
 def excused(model: str, check: conform.Check) -> str:

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 import bench.__main__ as bench_cli
-from bench import run as bench_run
-from bench import store
+from bench import pipeline as bench_run
+from bench.store import run_folder
 from tests.faults_helpers import ROOT
 
 pytestmark = pytest.mark.timeout(60)
@@ -112,8 +112,8 @@ def test_ctrl_c_in_every_phase_exits_130_with_a_message(phase, tmp_path, monkeyp
     elif phase == "measuring":
         monkeypatch.setattr(bench_run.PointRunner, "measure", interrupt)
     else:
-        import bench.report
-        monkeypatch.setattr(bench.report, "write_report", interrupt)
+        import bench.report.markdown_report
+        monkeypatch.setattr(bench.report.markdown_report, "write_report", interrupt)
     code = bench_cli.main([*TINY, "--results", str(tmp_path)])
     err = capfd.readouterr().err
     assert code == 130
@@ -125,6 +125,6 @@ def test_ctrl_c_in_every_phase_exits_130_with_a_message(phase, tmp_path, monkeyp
         resumed = bench_cli.main(["run", "--resume", str(runs[0]), "--no-progress",
                                   "--no-report"])
         assert resumed == 0
-        assert len(store.done_runs(runs[0])) == 1
+        assert len(run_folder.done_runs(runs[0])) == 1
     if phase == "report":
         assert f"python -m bench report {runs[0]}" in err

@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from bench import store
+from bench.store import run_folder
 from tests.faults_helpers import (alive, bench_command, descendants, kill_all,
                                   measured_loadgen, rows, run_dir_in, server_of, start_bench,
                                   wait_for)
@@ -119,8 +119,8 @@ def test_a_sigkilled_runner_takes_its_whole_tree_and_resume_finishes_the_run(tmp
     assert gone and not left, f"outlived the SIGKILLed runner: {left}"
 
     run_dir = run_dir_in(tmp_path)
-    stored = rows(run_dir) if (run_dir / store.RESULTS).exists() else []
-    with (run_dir / store.RESULTS).open("a") as out:
+    stored = rows(run_dir) if (run_dir / run_folder.RESULTS).exists() else []
+    with (run_dir / run_folder.RESULTS).open("a") as out:
         out.write("forking-persistent-c3-p64,1,forking,pers")  # torn: no newline
     resumed = start_bench([*cmd[:4], "--resume", str(run_dir), "--no-progress",
                            "--no-report"])
@@ -137,4 +137,4 @@ def test_a_sigkilled_runner_takes_its_whole_tree_and_resume_finishes_the_run(tmp
     keys = Counter((r["point_id"], r["repetition"]) for r in table)
     assert len(keys) == 4 and set(keys.values()) == {1}, keys
     assert table[:len(stored)] == stored
-    assert json.loads((run_dir / store.META).read_text())["complete"] is True
+    assert json.loads((run_dir / run_folder.META).read_text())["complete"] is True

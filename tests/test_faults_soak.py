@@ -17,7 +17,7 @@ import time
 import psutil
 import pytest
 
-from bench.sampling import memory_of_tree
+from bench.measure.sampling import memory_of_tree
 from tests.faults_attack import MODELS, SOAK_S
 from tests.faults_helpers import ROOT
 from tests.serverproc import running_server

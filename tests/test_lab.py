@@ -20,9 +20,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from bench import lab
+from bench.lab import namespaces
 from bench.__main__ import main as bench_main
-from bench.meta import PROJECT_ROOT
+from bench.measure.environment import PROJECT_ROOT
 
 PY = sys.executable
 
@@ -30,12 +30,12 @@ PY = sys.executable
 def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs root (creates network namespaces)"
-    if lab.missing_tools():
-        return f"needs {', '.join(lab.missing_tools())} (iproute2)"
+    if namespaces.missing_tools():
+        return f"needs {', '.join(namespaces.missing_tools())} (iproute2)"
     if shutil.which("unshare") is None or subprocess.run(
             ["unshare", "-n", "true"], capture_output=True).returncode != 0:
         return "cannot create network namespaces here"
-    if lab.existing_namespaces() or lab.existing_links():
+    if namespaces.existing_namespaces() or namespaces.existing_links():
         return "a lab not made by these tests is up; not touching it"
     return None
 
@@ -56,7 +56,7 @@ def _down(state_dir: Path) -> subprocess.CompletedProcess:
 def _nothing_left(state_dir: Path, pids=()) -> None:
     assert not [ns for ns in _run("ip", "netns", "list").split() if ns.startswith("iomlab")]
     assert not [name for name in os.listdir("/sys/class/net") if name.startswith("iomlab")]
-    assert not (state_dir / lab.STATE_FILE).exists()
+    assert not (state_dir / namespaces.STATE_FILE).exists()
     for entry in pids:
         try:
             alive = psutil.Process(entry["pid"]).create_time() == entry["create_time"]
@@ -84,31 +84,31 @@ def test_not_root_is_refused_with_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert bench_main(["lab", "up", "--state-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
-    assert captured.err == lab.ROOT_NEEDED + "\n"
+    assert captured.err == namespaces.ROOT_NEEDED + "\n"
     assert captured.out == ""
     assert not list(tmp_path.iterdir())
 
 
 def test_tbf_and_netem_arguments():
-    assert lab.tbf_args(1000) == ["tbf", "rate", "1000mbit", "burst", "125000",
+    assert namespaces.tbf_args(1000) == ["tbf", "rate", "1000mbit", "burst", "125000",
                                   "latency", "20ms"]
-    assert lab.tbf_args(1)[4] == str(64 * 1024)     # at least one GSO super-packet
-    assert lab.delay_commands(200, has_tbf=False) == [
+    assert namespaces.tbf_args(1)[4] == str(64 * 1024)     # at least one GSO super-packet
+    assert namespaces.delay_commands(200, has_tbf=False) == [
         ["qdisc", "replace", "dev", "eth0", "root", "handle", "10:", "netem", "delay",
          "100us"]]
-    assert lab.delay_commands(200, has_tbf=True)[0][4:8] == ["parent", "1:1", "handle", "10:"]
-    assert lab.delay_commands(0, has_tbf=False)[0][1] == "del"
+    assert namespaces.delay_commands(200, has_tbf=True)[0][4:8] == ["parent", "1:1", "handle", "10:"]
+    assert namespaces.delay_commands(0, has_tbf=False)[0][1] == "del"
 
 
 # -- root, no lab up ---------------------------------------------------------------------
 
 @needs_lab
 def test_delay_without_netem_refuses_and_leaves_nothing(state_dir):
-    ok, reason = lab.netem_available()
+    ok, reason = namespaces.netem_available()
     if ok:
         out = _cli("up", "--delay-us", "200", "--state-dir", str(state_dir))
         assert out.returncode == 0, out.stderr
-        for ns in lab.NAMESPACES:
+        for ns in namespaces.NAMESPACES:
             assert "netem" in _run("tc", "-n", ns, "qdisc", "show", "dev", "eth0")
         return
     out = _cli("up", "--delay-us", "200", "--state-dir", str(state_dir))
@@ -117,23 +117,23 @@ def test_delay_without_netem_refuses_and_leaves_nothing(state_dir):
     assert len(out.stderr.splitlines()) == 1 and "netem" in out.stderr
     _nothing_left(state_dir)
     assert not state_dir.exists()
-    with pytest.raises(lab.LabError, match="netem"):
-        lab.set_delay_us(200)
+    with pytest.raises(namespaces.LabError, match="netem"):
+        namespaces.set_delay_us(200)
 
 
 @needs_lab
 def test_down_after_a_failed_up_removes_the_remnants(state_dir):
-    subprocess.run(["ip", "link", "add", lab.BRIDGE, "type", "bridge"], check=True)
-    subprocess.run(["ip", "netns", "add", lab.LOAD_HOST.namespace], check=True)
+    subprocess.run(["ip", "link", "add", namespaces.BRIDGE, "type", "bridge"], check=True)
+    subprocess.run(["ip", "netns", "add", namespaces.LOAD_HOST.namespace], check=True)
     # an orphan (not the tests' child, so nobody here has to reap it) inside the namespace
-    stray = psutil.Process(int(_run("ip", "netns", "exec", lab.LOAD_HOST.namespace, "sh",
+    stray = psutil.Process(int(_run("ip", "netns", "exec", namespaces.LOAD_HOST.namespace, "sh",
                                     "-c", "sleep 60 >/dev/null 2>&1 & echo $!")))
     state_dir.mkdir()
-    (state_dir / lab.STATE_FILE).write_text("{not json")
+    (state_dir / namespaces.STATE_FILE).write_text("{not json")
     try:
         out = _down(state_dir)
         assert out.returncode == 0, out.stderr
-        assert len(out.stdout.splitlines()) == 1 and lab.BRIDGE in out.stdout
+        assert len(out.stdout.splitlines()) == 1 and namespaces.BRIDGE in out.stdout
         assert not stray.is_running()
         _nothing_left(state_dir)
     finally:
@@ -147,19 +147,19 @@ def test_a_worker_dying_at_start_fails_up_fast_with_its_log(state_dir, monkeypat
     """The load host's worker gets a bad option and exits: up notices (it must reap its
     child to see it), removes everything it made and shows that worker's log tail."""
     started = []
-    real_start = lab._start
+    real_start = namespaces._start
 
     def start_with_a_bad_load_worker(cmd, log, state, state_dir, role):
-        if role == lab.LOAD_HOST.worker:
+        if role == namespaces.LOAD_HOST.worker:
             cmd = [arg if arg != "--nthreads" else "--no-such-option" for arg in cmd]
         proc = real_start(cmd, log, state, state_dir, role)
         started.append(state["processes"][-1])
         return proc
 
-    monkeypatch.setattr(lab, "_start", start_with_a_bad_load_worker)
-    monkeypatch.setattr(lab, "READY_TIMEOUT_S", 15.0)
+    monkeypatch.setattr(namespaces, "_start", start_with_a_bad_load_worker)
+    monkeypatch.setattr(namespaces, "READY_TIMEOUT_S", 15.0)
     args = argparse.Namespace(action="up", delay_us=0, rate_mbit=None, state_dir=state_dir)
-    assert lab.main(args) == 1
+    assert namespaces.main(args) == 1
     err = capsys.readouterr().err.splitlines()
     assert err[0] == "bench lab: up failed, everything removed: load-host exited during start-up"
     assert err[1:] and all(line.startswith("  load-host: ") for line in err[1:])
@@ -178,7 +178,7 @@ def lab_up(tmp_path_factory):
     try:
         out = _cli("up", "--rate-mbit", "1000", "--state-dir", str(state_dir))
         assert out.returncode == 0, out.stderr
-        yield out.stdout.splitlines()[-1], json.loads((state_dir / lab.STATE_FILE).read_text()), \
+        yield out.stdout.splitlines()[-1], json.loads((state_dir / namespaces.STATE_FILE).read_text()), \
             state_dir
     finally:
         _down(state_dir)
@@ -192,15 +192,15 @@ def test_up_prints_the_address_last(lab_up):
 
 
 def test_namespaces_links_and_addresses(lab_up):
-    assert lab.existing_namespaces() == list(lab.NAMESPACES)
-    assert lab.existing_links() == list(lab.LINKS)
-    found = [_run("ip", "-br", "addr", "show", "dev", lab.BRIDGE)]
-    for ns in lab.NAMESPACES:
+    assert namespaces.existing_namespaces() == list(namespaces.NAMESPACES)
+    assert namespaces.existing_links() == list(namespaces.LINKS)
+    found = [_run("ip", "-br", "addr", "show", "dev", namespaces.BRIDGE)]
+    for ns in namespaces.NAMESPACES:
         found.append(_run("ip", "-n", ns, "-br", "addr", "show", "dev", "eth0"))
         assert _run("ip", "-n", ns, "route", "show", "default").strip() == ""
     addresses = [a for text in found for a in re.findall(r"(\d+\.\d+\.\d+\.\d+)/\d+", text)]
     assert sorted(addresses) == ["198.18.0.1", "198.18.0.2", "198.18.0.3"]
-    assert all(ipaddress.ip_address(a) in lab.LAB_NETWORK for a in addresses)
+    assert all(ipaddress.ip_address(a) in namespaces.LAB_NETWORK for a in addresses)
 
 
 def test_the_scheduler_lists_both_workers_with_resources(lab_up):
@@ -216,8 +216,8 @@ def test_the_scheduler_lists_both_workers_with_resources(lab_up):
 
 def test_tcp_echo_between_the_namespaces(lab_up):
     server = subprocess.Popen(
-        ["ip", "netns", "exec", lab.SERVER_HOST.namespace, PY, "-m", "servers", "epoll",
-         "--host", lab.SERVER_HOST.address, "--port", "0"],
+        ["ip", "netns", "exec", namespaces.SERVER_HOST.namespace, PY, "-m", "servers", "epoll",
+         "--host", namespaces.SERVER_HOST.address, "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT)
     try:
         with selectors.DefaultSelector() as sel:
@@ -226,8 +226,8 @@ def test_tcp_echo_between_the_namespaces(lab_up):
         match = re.search(r"listening on 198\.18\.0\.2:(\d+)", line)
         assert match, line
         out = subprocess.run(
-            ["ip", "netns", "exec", lab.LOAD_HOST.namespace, PY, "-m", "loadgen", "--host",
-             lab.SERVER_HOST.address, "--port", match.group(1), "--connections", "2",
+            ["ip", "netns", "exec", namespaces.LOAD_HOST.namespace, PY, "-m", "loadgen", "--host",
+             namespaces.SERVER_HOST.address, "--port", match.group(1), "--connections", "2",
              "--processes", "1", "--warmup", "0", "--duration", "0.3", "--json"],
             capture_output=True, text=True, timeout=30, cwd=PROJECT_ROOT)
         result = json.loads(out.stdout.splitlines()[-1])
@@ -238,7 +238,7 @@ def test_tcp_echo_between_the_namespaces(lab_up):
 
 
 def test_tbf_on_both_hosts_egress(lab_up):
-    for ns in lab.NAMESPACES:
+    for ns in namespaces.NAMESPACES:
         shown = _run("tc", "-n", ns, "qdisc", "show", "dev", "eth0")
         assert re.search(r"qdisc tbf 1: root .*rate 1Gbit", shown), shown
 
@@ -262,25 +262,25 @@ def test_one_point_runs_across_the_namespaces(lab_up, tmp_path):
     load host, the traffic through both hosts' (rate-limited) links."""
     import io
 
-    from bench import store
-    from bench.run import start
+    from bench.store import run_folder
+    from bench.pipeline import start
 
     address = lab_up[0]
-    before = {ns: _sent_bytes(ns) for ns in lab.NAMESPACES}
+    before = {ns: _sent_bytes(ns) for ns in namespaces.NAMESPACES}
     out = io.StringIO()
     run_dir = start("quick", root=tmp_path, models=["epoll"], progress=False, out=out,
                     overrides={"connections": (4,), "scenarios": ("persistent",),
                                "repetitions": 1, "duration_s": 0.5, "warmup_s": 0.1,
                                "server_warmup_s": 0.1}, argv=[], cluster=address)
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     assert list(frame["status"]) == ["ok"], (frame["note"].tolist(), out.getvalue())
     row = frame.iloc[0]
     assert row["requests"] > 0 and row["server_cpu_us_per_req"] > 0
     assert row["sample_offset_ms"] < 100
     roles = {w["worker"].split("//")[1].split(":")[0]: w["roles"]
              for w in json.loads((run_dir / "meta.json").read_text())["cluster"]["workers"]}
-    assert roles == {lab.SERVER_HOST.address: ["server"], lab.LOAD_HOST.address: ["loadgen"]}
-    for ns in lab.NAMESPACES:  # requests one way, answers the other, 64 B payloads each
+    assert roles == {namespaces.SERVER_HOST.address: ["server"], namespaces.LOAD_HOST.address: ["loadgen"]}
+    for ns in namespaces.NAMESPACES:  # requests one way, answers the other, 64 B payloads each
         assert _sent_bytes(ns) - before[ns] > row["requests"] * 64
 
 

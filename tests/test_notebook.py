@@ -1,5 +1,5 @@
 """notebooks/analysis.ipynb runs top to bottom (nbclient) on a small run made here, and
-draws its charts through bench.plots."""
+draws its charts through bench.report.plots."""
 
 import subprocess
 import sys

@@ -7,7 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bench import plots, styles
+from bench.report import plots, styles
 
 from .report_frames import frame, point, read_back, write_run
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from bench.__main__ import main as bench_main
-from bench.runs import newest_run
+from bench.store.runs import newest_run
 
 ROOT = Path(__file__).resolve().parent.parent
 RENDERED = ("REPORT.md", "report.html", "charts")

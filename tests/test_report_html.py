@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from bench import html_report, report
+from bench.report import html_report, markdown_report
 
 from . import browser
 from .report_frames import frame, point, write_run
@@ -30,7 +30,7 @@ def small_report(tmp_path_factory):
         point("epoll", scenario="payload", connections=10, payload_bytes=4096, rps=700),
     )
     run_dir = write_run(tmp_path_factory.mktemp("html"), data)
-    report.write_report(run_dir)
+    markdown_report.write_report(run_dir)
     return run_dir
 
 
@@ -58,7 +58,7 @@ def test_report_html_promises_each_chart_it_carries(small_report):
 
 
 def test_html_charts_mark_starved_points_hollow_and_unknown_models_external(small_report):
-    frame_ = html_report.store.load_results(small_report)
+    frame_ = html_report.run_folder.load_results(small_report)
     sweeps = html_report.plots.connection_sweeps(frame_)
     fig = html_report.line_chart(sweeps, "persistent", html_report.plots.METRIC_BY_COLUMN["rps"])
     traces = {t["name"]: t for t in fig["data"]}

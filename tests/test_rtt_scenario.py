@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from bench import lab
-from bench.matrix import RTT_SCENARIOS, SCENARIOS
-from bench.run import start
+from bench.lab import namespaces
+from bench.plan.matrix import RTT_SCENARIOS, SCENARIOS
+from bench.pipeline import start
 
 TINY = {"connections": (1,), "repetitions": 1, "duration_s": 0.3, "warmup_s": 0.1,
         "server_warmup_s": 0.1}
@@ -30,7 +30,7 @@ def test_rtt_alone_outside_the_lab_is_refused_with_the_reason(tmp_path):
               syscalls="off")
     message = str(refused.value)
     assert "nothing left to measure" in message and "rtt-200us" in message
-    has_netem, why = lab.netem_available()
+    has_netem, why = namespaces.netem_available()
     assert (why in message) if not has_netem else ("only in the lab" in message)
     assert not any(tmp_path.iterdir())  # no run folder
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import runs, store
+from bench.store import runs, run_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(folder: Path, name: str, mtime: float) -> Path:
     run = folder / name
     run.mkdir(parents=True)
-    (run / store.RESULTS).write_text("model\n")
-    os.utime(run / store.RESULTS, (mtime, mtime))
+    (run / run_folder.RESULTS).write_text("model\n")
+    os.utime(run / run_folder.RESULTS, (mtime, mtime))
     return run
 
 
@@ -43,7 +43,7 @@ def test_no_run_at_all_says_what_to_do(tmp_path):
 
 def test_notebook_uses_the_deterministic_pick():
     text = (ROOT / "notebooks" / "analysis.ipynb").read_text()
-    assert "from bench.runs import newest_run" in text and "st_mtime" not in text
+    assert "from bench.store.runs import newest_run" in text and "st_mtime" not in text
 
 
 @pytest.mark.parametrize("target, args", [("report", ["RUN=results/x"]),

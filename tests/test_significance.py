@@ -11,8 +11,8 @@ from fractions import Fraction
 import pytest
 from scipy.stats import mannwhitneyu
 
-from bench import significance
-from bench.significance import decide, min_p, needed_repetitions, rank_sum_test
+from bench.analysis import significance
+from bench.analysis.significance import decide, min_p, needed_repetitions, rank_sum_test
 
 
 def brute_force_p(a, b) -> Fraction:

@@ -1,4 +1,4 @@
-"""bench.syscalls counts what a real process does: at least the syscalls it was told to make,
+"""bench.measure.syscalls counts what a real process does: at least the syscalls it was told to make,
 and not absurdly more, through every method available on this machine."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from bench import syscalls
-from bench.syscalls import SyscallCounter, SyscallCountError
+from bench.measure import syscalls
+from bench.measure.syscalls import SyscallCounter, SyscallCountError
 
 CALLS = 20_000
 SLACK = 3_000  # interpreter and pipe traffic around the loop

@@ -4,7 +4,7 @@ verdicts, the number of flagged points, and the paths of REPORT.md and report.ht
 
 from __future__ import annotations
 
-from bench import terminal
+from bench.report import terminal
 from bench.__main__ import main
 
 from .report_frames import frame, point, write_run

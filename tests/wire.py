@@ -10,10 +10,10 @@ import time
 
 import psutil
 
-from bench.conform import (connect, frames, no_answer_within, read_frame,  # noqa: F401
+from bench.measure.conform import (connect, frames, no_answer_within, read_frame,  # noqa: F401
                            recv_exact, roundtrip, server_socket_for, wait_closed)
 # (the client helpers and the pidfd_getfd look at the server's own sockets live in
-# bench.conform, where `bench conform` uses them too)
+# bench.measure.conform, where `bench conform` uses them too)
 
 
 def reset(sock: socket.socket) -> None:

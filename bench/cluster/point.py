@@ -1,6 +1,6 @@
 """One (point, repetition) measured across hosts: the runner's side of `--cluster`.
 
-The same steps as on one machine (bench.runner.PointRunner), each a Dask task on the
+The same steps as on one machine (bench.measure.point_runner.PointRunner), each a Dask task on the
 host of its role: a fresh server on the `server=1` worker (`tasks.serve`, which stays up
 for the whole repetition and obeys the runner over a Dask queue), an unmeasured warm-up,
 the measured load spread over every `loadgen=1` worker (`tasks.load`), all starting at
@@ -20,9 +20,10 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from bench import sampling, store
-from bench.matrix import SCENARIOS, Point, Scenario
-from bench.runner import (LISTEN_TIMEOUT_S, LOG_DIR, NO_SYSCALLS, STOP_GRACE_S, LoadResult,
+from bench.measure import sampling
+from bench.store import run_folder
+from bench.plan.matrix import SCENARIOS, Point, Scenario
+from bench.measure.point_runner import (LISTEN_TIMEOUT_S, LOG_DIR, NO_SYSCALLS, STOP_GRACE_S, LoadResult,
                           PointRunner, SyscallFigure, build_row)
 
 from . import tasks
@@ -67,7 +68,7 @@ class ClusterPointRunner(PointRunner):
         measured = counted = failure = None
         outcome: dict = {}
         if scenario.lab_delay_us is not None:  # checked at the start: the lab, with netem
-            from bench.lab_scenarios import set_delay
+            from bench.lab.scenarios import set_delay
 
             set_delay(scenario.lab_delay_us)
         try:
@@ -293,7 +294,7 @@ class ClusterPointRunner(PointRunner):
         if stderr.strip():
             (self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log").write_text(
                 stderr)
-        histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
+        histogram = run_folder.write_histogram(self.run_dir, point.point_id, repetition,
                                           (merged or {}).get("histogram"))
         window = outcome.get("windows", {}).get("measured")
         samples = window["samples"] if window else []

@@ -19,7 +19,8 @@ import threading
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+from bench import PROJECT_ROOT
+
 SOURCE_PACKAGES = ("servers", "loadgen", "bench")
 LOG_LIMIT_BYTES = 4 << 20  # the server log sent back (its event markers are rate-limited)
 
@@ -43,9 +44,9 @@ def host_facts() -> dict:
     """This host, as meta.json records it: name, CPU, cores, kernel, Python, packages."""
     from importlib import metadata
 
-    from bench import meta
+    from bench.measure import environment
 
-    packages = meta.package_versions()
+    packages = environment.package_versions()
     for name in ("dask", "distributed"):
         try:
             packages[name] = metadata.version(name)
@@ -54,7 +55,7 @@ def host_facts() -> dict:
     uname = platform.uname()
     return {
         "hostname": socket.gethostname(),
-        "cpu_model": meta.cpu_model(),
+        "cpu_model": environment.cpu_model(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": sorted(os.sched_getaffinity(0)),
         "kernel": f"{uname.system} {uname.release}",
@@ -85,9 +86,9 @@ def serve(request: dict) -> dict:
     every sample, the server's log and whether it stayed up and answering."""
     from distributed import Queue
 
-    from bench.external import ServerSpec
-    from bench.matrix import SCENARIOS
-    from bench.runner import Pinning, ServerFailed, choose_syscall_method, running_server
+    from bench.measure.server_process import ServerSpec
+    from bench.plan.matrix import SCENARIOS
+    from bench.measure.point_runner import Pinning, ServerFailed, choose_syscall_method, running_server
 
     replies = Queue(request["reply_queue"])
     commands = Queue(request["command_queue"])
@@ -121,7 +122,7 @@ def _server_spec(request: dict, ServerSpec):
     if kind == "model":
         return ServerSpec.model(name, sys.executable)
     if kind == "native":
-        from bench import native
+        from bench.measure import native
 
         return ServerSpec(name, tuple(native.command()), external=True)
     return ServerSpec(name, tuple(request["argv"]), external=True)
@@ -130,8 +131,8 @@ def _server_spec(request: dict, ServerSpec):
 def _obey(commands, server, server_cpus, deadline, out, syscall_method) -> None:
     import psutil
 
-    from bench import probe, sampling
-    from bench.runner import WindowSyscalls
+    from bench.measure import probe, sampling
+    from bench.measure.point_runner import WindowSyscalls
 
     while True:
         left = deadline - time.monotonic()
@@ -191,8 +192,8 @@ def load(request: dict) -> dict:
     """Run `python -m loadgen ... --json --start-at T` on this host (T on this host's
     clock), sampling this host's client cores at the window it announces; return its
     JSON (with the encoded HDR histogram), its stderr and the cores' busy share."""
-    from bench import sampling
-    from bench.runner import WINDOW_LINE, Pinning, loadgen_command, run_loadgen
+    from bench.measure import sampling
+    from bench.measure.point_runner import WINDOW_LINE, Pinning, loadgen_command, run_loadgen
 
     pinning = Pinning.detect(request["pin"])
     cpus = set(pinning.client_cpus or ()) or set(os.sched_getaffinity(0))
@@ -240,7 +241,7 @@ def load(request: dict) -> dict:
 def build_native() -> str | None:
     """Compile the native reference on this host (the server host); None when it built,
     else the one-line reason it is skipped."""
-    from bench import native
+    from bench.measure import native
 
     try:
         native.command()
@@ -252,9 +253,9 @@ def build_native() -> str | None:
 def conformance(argv: list[str]) -> dict:
     """The conformance checks run on this host against `argv`: the failing gating checks,
     or why the server did not start."""
-    from bench.conform import conform, gating_failures
-    from bench.external import ServerSpec
-    from bench.runner import ServerFailed
+    from bench.measure.conform import conform, gating_failures
+    from bench.measure.server_process import ServerSpec
+    from bench.measure.point_runner import ServerFailed
 
     try:
         outcomes = conform(ServerSpec("x", tuple(argv)).command())

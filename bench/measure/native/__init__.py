@@ -10,9 +10,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from bench import PROJECT_ROOT
+
 NAME = "native-epoll"
 SOURCE = Path(__file__).resolve().parent / "epoll_server.c"
-BUILD_DIR = Path(__file__).resolve().parent.parent.parent / "build" / "native"
+BUILD_DIR = PROJECT_ROOT / "build" / "native"
 COMPILERS = ("cc", "gcc")
 CFLAGS = ("-O2", "-std=gnu11", "-Wall")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .matrix import SCENARIOS, Profile
+from bench.plan.matrix import SCENARIOS, Profile
 
 
 def lab_scenarios(profile: Profile) -> list[str]:
@@ -17,12 +17,12 @@ def lab_scenarios(profile: Profile) -> list[str]:
 
 def problem(cluster_address: str | None) -> str | None:
     """Why the lab scenarios cannot run here, or None."""
-    from . import lab
+    from bench.lab import namespaces
 
-    ok, reason = lab.netem_available()
+    ok, reason = namespaces.netem_available()
     if not ok:
         return f"needs the kernel's netem qdisc to add delay: {reason}"
-    state = lab.read_state(lab.DEFAULT_STATE_DIR)
+    state = namespaces.read_state(namespaces.DEFAULT_STATE_DIR)
     if state is None or not state.get("address"):
         return "runs only in the lab: `python -m bench lab up`, then --cluster ADDRESS"
     if cluster_address != state["address"]:
@@ -52,6 +52,6 @@ def without_unrunnable(profile: Profile, cluster_address: str | None,
 
 def set_delay(us: int) -> None:
     """Before a lab scenario's point: that much round-trip time between the lab's hosts."""
-    from . import lab
+    from bench.lab import namespaces
 
-    lab.set_delay_us(us)
+    namespaces.set_delay_us(us)

@@ -24,9 +24,10 @@ from pathlib import Path
 
 import psutil
 
-from . import probe, process_tree, sampling, store, syscalls
-from .external import DEFAULT_HOST, ServerSpec
-from .matrix import SCENARIOS, Point, Profile, Scenario
+from bench.measure import probe, process_tree, sampling, syscalls
+from bench.store import run_folder
+from bench.measure.server_process import DEFAULT_HOST, ServerSpec
+from bench.plan.matrix import SCENARIOS, Point, Profile, Scenario
 
 LISTEN_TIMEOUT_S = 15.0
 STOP_GRACE_S = 3.0
@@ -603,7 +604,7 @@ class PointRunner:
         """Open loop: fraction x the model's median throughput at the scenario's
         `rate_from` point (same payload), measured earlier in this run."""
         source, connections = scenario.rate_from
-        frame = store.load_results(self.run_dir)
+        frame = run_folder.load_results(self.run_dir)
         if frame.empty:
             rows = frame
         else:
@@ -680,7 +681,7 @@ class PointRunner:
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
-        histogram = store.write_histogram(self.run_dir, point.point_id, repetition,
+        histogram = run_folder.write_histogram(self.run_dir, point.point_id, repetition,
                                           result.get("histogram"))
         if load.stderr.strip():
             log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"

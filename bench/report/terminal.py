@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import claims, placement, plots, store
-from .summary import aggregate, finite, flags
+from bench.analysis import claims
+from bench.report import placement, plots
+from bench.store import run_folder
+from bench.analysis.summary import aggregate, finite, flags
 
 WIDTH = 100
 # The marks REPORT.md's tables use, so a reader learns them once.
@@ -50,10 +52,10 @@ def _wrapped(label: str, text: str) -> list[str]:
 
 def summary(run_dir: Path) -> str:
     run_dir = Path(run_dir)
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     lines = [f"== run {run_dir.name} =="]
     try:
-        meta = store.read_meta(run_dir)
+        meta = run_folder.read_meta(run_dir)
     except (OSError, ValueError):
         meta = {}
     if meta.get("cluster"):
@@ -83,6 +85,6 @@ def summary(run_dir: Path) -> str:
         lines.append(f"  {result.number}. {result.verdict:<13}{claim}")
     flagged = flags(frame) if not frame.empty else []
     lines.append(f"flagged points: {len(flagged)} (see Flags in the report)")
-    lines.append(f"report:   {run_dir / store.REPORT}")
+    lines.append(f"report:   {run_dir / run_folder.REPORT}")
     lines.append(f"html:     {run_dir / 'report.html'}")
     return "\n".join(lines)

@@ -35,10 +35,10 @@ _owner_pid: int | None = None
 
 def _start() -> subprocess.Popen | None:
     try:
-        return subprocess.Popen([sys.executable, "-m", "bench.process_tree"],
+        return subprocess.Popen([sys.executable, "-m", "bench.measure.process_tree"],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                 start_new_session=True, close_fds=True,
-                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                                cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     except OSError:
         return None
 

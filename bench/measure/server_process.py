@@ -95,7 +95,7 @@ def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | N
 
 def native_spec(out) -> list[ServerSpec]:
     """[the compiled native-epoll] or, with one line on `out` saying why, []."""
-    from . import native
+    from bench.measure import native
 
     try:
         return [ServerSpec(NATIVE, tuple(native.command()), external=True)]
@@ -107,8 +107,8 @@ def native_spec(out) -> list[ServerSpec]:
 def refuse_nonconforming(specs: list[ServerSpec], out) -> None:
     """Run the conformance checks on each `--server` before any measurement; SystemExit
     naming the failing gating checks of the first server that fails one."""
-    from .conform import conform, gating_failures
-    from .runner import ServerFailed
+    from bench.measure.conform import conform, gating_failures
+    from bench.measure.point_runner import ServerFailed
 
     for spec in specs:
         print(f"conformance of {spec.name}: {spec.as_meta()}", file=out, flush=True)

@@ -14,12 +14,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench import PROJECT_ROOT
+
 FORMAT_VERSION = 2  # 2: one fresh server per repetition, window-edge samples, syscalls apart, new columns
 PACKAGES = ("psutil", "pandas", "numpy", "matplotlib", "hdrhistogram", "scipy", "tqdm",
             "uvloop", "iomodels")
 SYSCTLS = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog", "net/ipv4/ip_local_port_range",
            "net/ipv4/tcp_tw_reuse", "fs/file-max")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _read(path: str) -> str | None:

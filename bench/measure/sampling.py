@@ -201,9 +201,9 @@ def memory_of_tree(pid: int) -> dict:
 
 
 def _runnable_ns(pid: int) -> int:
-    """On-CPU plus run-queue time of the threads of `pid` (bench.syscalls.runnable_ns),
+    """On-CPU plus run-queue time of the threads of `pid` (bench.measure.syscalls.runnable_ns),
     0 if it is gone or the kernel keeps no schedstat."""
-    from .syscalls import SyscallCountError, runnable_ns
+    from bench.measure.syscalls import SyscallCountError, runnable_ns
 
     try:
         return runnable_ns(pid)

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .meta import PROJECT_ROOT
+from bench import PROJECT_ROOT
 
 BRIDGE = "iomlab0"
 GATEWAY = "198.18.0.1"

@@ -286,7 +286,7 @@ def log_counts(high: int, per_decade: int = 1) -> tuple[int, ...]:
     return tuple(v for v in values if v <= high)
 
 
-# The claims subset of the default profile (bench/claims.py reads these scenarios): small
+# The claims subset of the default profile (bench/analysis/claims.py reads these scenarios): small
 # enough to fit in its 15 minutes beside the core sweep of every model.
 DEFAULT_CLAIM_LEGS = (
     Leg("persistent", models=("select", "epoll", "selectors"), connections=(1100,)),

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import ceiling, claim_charts, claims, placement, plots, store
-from .matrix import SCENARIOS
-from .store import KEY, with_key_columns
-from .summary import (CLIENT_BUSY_SATURATED_PCT, NOISY_SPREAD, aggregate, as_bool,
+from bench.analysis import ceiling, claims
+from bench.report import claim_charts, placement, plots
+from bench.store import run_folder
+from bench.plan.matrix import SCENARIOS
+from bench.store.run_folder import KEY, with_key_columns
+from bench.analysis.summary import (CLIENT_BUSY_SATURATED_PCT, NOISY_SPREAD, aggregate, as_bool,
                       compare_samples, difference_note, finite, flags, models_in_order,
                       scenarios_in_order, worst_status)
 
@@ -230,11 +232,11 @@ def syscalls_note(rows: pd.DataFrame) -> str:
 
 
 def claims_section(frame: pd.DataFrame, run_dir: Path, charts: dict[int, list[Path]]) -> list[str]:
-    """The lecture notes' claims, each with the verdict bench.claims computes from this
+    """The lecture notes' claims, each with the verdict bench.analysis.claims computes from this
     run and the chart it was drawn from."""
     results = claims.evaluate(frame)
     parts = ["Each claim of the lecture notes is put to this run's numbers by the rule "
-             "written under the table (bench/claims.py); a claim whose scenario was not "
+             "written under the table (bench/analysis/claims.py); a claim whose scenario was not "
              "measured is *inconclusive*, never assumed.", "",
              claims.to_markdown(results)]
     for result in results:
@@ -666,7 +668,7 @@ def rtt_section(frame: pd.DataFrame, meta: dict) -> list[str]:
     """The lab's added round-trip time: throughput per model and connection count at each
     delay (Little's law: more delay needs more connections for the same rate), or the
     reason the rtt scenarios were skipped. Nothing when the run asked for none."""
-    from .matrix import RTT_SCENARIOS
+    from bench.plan.matrix import RTT_SCENARIOS
 
     skipped = {k: v for k, v in (meta.get("skipped_scenarios") or {}).items()
                if k in RTT_SCENARIOS}
@@ -834,8 +836,8 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
 def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = None) -> str:
     run_dir = Path(run_dir)
     claim_charts_drawn = claim_charts_drawn or {}
-    meta = store.read_meta(run_dir)
-    frame = store.load_results(run_dir)
+    meta = run_folder.read_meta(run_dir)
+    frame = run_folder.load_results(run_dir)
     profile = meta.get("profile", {})
     timing = profile.get("timing", {})
     command = meta.get("command_line") or shlex.join(meta.get("command", []))
@@ -908,7 +910,7 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         parts += [f"![{plots.METRIC_BY_COLUMN[column].title}](charts/{name}.png)", ""]
     for name, title in (("ranking", "every model at one connection count"),
                         ("payload", "payload sweep"), ("open_loop", "open loop")):
-        if (run_dir / store.CHARTS / f"{name}.png").is_file():
+        if (run_dir / run_folder.CHARTS / f"{name}.png").is_file():
             parts += [f"![{title}](charts/{name}.png)", ""]
     parts += ["## Tables", "",
               "Marks: † refused connections, ‡ starved connections, ! errors, ✗ no result, "
@@ -935,11 +937,11 @@ def write_report(run_dir: Path) -> Path:
     """Redraw charts/ and rewrite REPORT.md from the stored results."""
     run_dir = Path(run_dir)
     plots.draw_all(run_dir)
-    drawn = claim_charts.draw_all(store.load_results(run_dir), run_dir / store.CHARTS)
-    path = run_dir / store.REPORT
+    drawn = claim_charts.draw_all(run_folder.load_results(run_dir), run_dir / run_folder.CHARTS)
+    path = run_dir / run_folder.REPORT
     text = render(run_dir, drawn)
     path.write_text(text)
-    from .html_report import write_html
+    from bench.report.html_report import write_html
 
     write_html(run_dir, text)
     return path

@@ -18,13 +18,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from . import lab_scenarios
-from . import meta as metadata
-from . import store
-from .matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
-from .external import (NATIVE, ServerSpec, native_spec, reference_names,
+from bench.lab import scenarios as lab_scenarios
+from bench.measure import environment as metadata
+from bench.store import run_folder
+from bench.plan.matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
+from bench.measure.server_process import (NATIVE, ServerSpec, native_spec, reference_names,
                        refuse_nonconforming, specs_from_meta)
-from .runner import Pinning, PointRunner, choose_syscall_method, list_models
+from bench.measure.point_runner import Pinning, PointRunner, choose_syscall_method, list_models
 
 
 def profile_from_dict(data: dict) -> Profile:
@@ -91,13 +91,13 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
     """Measure every (point, repetition) not yet in run_dir, in `Matrix.schedule` order
     (repetitions outermost, models innermost, a fresh server each); returns how many.
     With `cluster` (bench.cluster.connect.Cluster) each point runs on its hosts."""
-    todo = matrix.schedule(store.done_runs(run_dir))
+    todo = matrix.schedule(run_folder.done_runs(run_dir))
     affinity = os.sched_getaffinity(0)
     if pinning.client_cpus:  # keep this process (and its sampler) off the server's core
         os.sched_setaffinity(0, set(pinning.client_cpus))
     by_name = {spec.name: spec for spec in servers}
     if cluster is not None:
-        from .cluster.point import ClusterPointRunner
+        from bench.cluster.point import ClusterPointRunner
 
         runner = ClusterPointRunner(run_dir, matrix.profile, pinning,
                                     syscall_method=syscall_method, servers=by_name,
@@ -113,7 +113,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 
     def on_rep(row: dict) -> None:
         nonlocal count
-        store.append_row(run_dir, row)
+        run_folder.append_row(run_dir, row)
         count += 1
         rps = row.get("rps")
         bar.set_postfix_str(f"{row['point_id']} r{row['repetition']}: {row['status']}"
@@ -129,7 +129,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
         bar.close()
         os.sched_setaffinity(0, affinity)
         for point_id in sorted({point.point_id for point, _ in todo}):
-            store.merge_point_histograms(run_dir, point_id)
+            run_folder.merge_point_histograms(run_dir, point_id)
     return count
 
 
@@ -157,7 +157,7 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
 
 def connect_cluster(address: str, out):
     """The checked cluster, or SystemExit(2) with the one line saying what is wrong."""
-    from .cluster.connect import ClusterRefused, connect
+    from bench.cluster.connect import ClusterRefused, connect
 
     print(f"cluster: checking the Dask scheduler at {address} ...", file=out, flush=True)
     try:
@@ -176,8 +176,8 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
            syscalls, out, servers, command, descriptors, hosts) -> Path:
     if resume is not None:
         run_dir = Path(resume)
-        meta = store.read_meta(run_dir)
-        torn = store.drop_torn_tail(run_dir)
+        meta = run_folder.read_meta(run_dir)
+        torn = run_folder.drop_torn_tail(run_dir)
         if torn:
             print(f"resume: {torn}", file=out, flush=True)
         profile = profile_from_dict(meta["profile"])
@@ -196,7 +196,7 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
         meta.setdefault("resumed", []).append({
             "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "command": shlex.join(command)})
-        store.write_meta(run_dir, meta)
+        run_folder.write_meta(run_dir, meta)
     else:
         profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
         profile, skipped = lab_scenarios.without_unrunnable(
@@ -207,14 +207,14 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
             refuse_nonconforming(list(servers or ()), out)
             servers = [*(native_spec(out) if native else []), *(servers or ())]
         else:  # checked and built on the server host, where they will run
-            from .cluster.remote_checks import native_on_server, refuse_nonconforming_there
+            from bench.cluster.remote_checks import native_on_server, refuse_nonconforming_there
 
             refuse_nonconforming_there(hosts, list(servers or ()), out)
             servers = [*(native_on_server(hosts, out) if native else []), *(servers or ())]
         models_meta["measured"] = [*chosen, *(spec.name for spec in servers)]
         pinning = Pinning.detect(pin) if hosts is None else Pinning.per_host(pin)
-        run_dir = store.new_run_dir(root, profile.name)
-        store.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
+        run_dir = run_folder.new_run_dir(root, profile.name)
+        run_folder.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
                                                    pinning.as_dict(), models_meta)
                          | {"servers": {spec.name: spec.as_meta() for spec in servers},
                             "command_line": shlex.join(command),
@@ -224,10 +224,10 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
                             "skipped_scenarios": skipped}
                          | ({"cluster": hosts.as_meta()} if hosts is not None else {}))
     matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
-    skip = store.done_runs(run_dir)
+    skip = run_folder.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
     if hosts is not None:
-        from .cluster.point import cluster_overhead_seconds
+        from bench.cluster.point import cluster_overhead_seconds
 
         print(f"  + about {format_duration(cluster_overhead_seconds(matrix, skip))} on the "
               "cluster: every load phase starts at an agreed instant a little ahead",
@@ -242,8 +242,8 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
     finally:
         elapsed = time.monotonic() - began
         if hosts is not None:  # workers restarted or joined during the run are in too
-            store.update_meta(run_dir, cluster=hosts.as_meta())
-        store.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
+            run_folder.update_meta(run_dir, cluster=hosts.as_meta())
+        run_folder.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
             timespec="seconds"), complete=completed, elapsed_s=round(elapsed, 1),
             load_average_at_end=list(os.getloadavg()),
             expected_s=round(matrix.expected_seconds(skip), 1))
@@ -252,9 +252,9 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
               + ("" if completed else f"; interrupted: python -m bench run --resume {run_dir}"),
               file=out, flush=True)
     if report:
-        from .report import write_report
+        from bench.report.markdown_report import write_report
 
-        from .terminal import summary
+        from bench.report.terminal import summary
 
         try:
             write_report(run_dir)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import store
+from bench.store import run_folder
 
 REFERENCE = "reference"
 
@@ -14,7 +14,7 @@ REFERENCE = "reference"
 def _runs(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if (p / store.RESULTS).is_file()),
+    return sorted((p for p in folder.iterdir() if (p / run_folder.RESULTS).is_file()),
                   key=lambda p: p.name)
 
 
@@ -23,6 +23,6 @@ def newest_run(results: Path) -> Path:
     results = Path(results)
     runs = _runs(results) or _runs(results / REFERENCE)
     if not runs:
-        raise FileNotFoundError(f"no run with {store.RESULTS} under {results}; "
+        raise FileNotFoundError(f"no run with {run_folder.RESULTS} under {results}; "
                                 "run `make bench-quick`")
     return runs[-1]

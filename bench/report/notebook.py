@@ -1,5 +1,5 @@
 """`make notebook`: execute notebooks/analysis.ipynb in place (nbclient, the project's own
-kernel), on the run bench.runs.newest_run picks, or on $BENCH_RUN_DIR."""
+kernel), on the run bench.store.runs.newest_run picks, or on $BENCH_RUN_DIR."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import nbformat
 from nbclient import NotebookClient
 
-from .meta import PROJECT_ROOT
+from bench import PROJECT_ROOT
 
 NOTEBOOK = PROJECT_ROOT / "notebooks" / "analysis.ipynb"
 

@@ -14,20 +14,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import significance, store
+from bench.analysis import significance
+from bench.store import run_folder
 
 COMPARED = (("rps", "throughput", True), ("p50_us", "p50", False), ("p99_us", "p99", False),
             ("server_cpu_us_per_req", "CPU/req", False))
 
-smallest_p = significance.min_p  # the name this module exported before bench.significance
+smallest_p = significance.min_p  # the name this module exported before bench.analysis.significance
 
 
 def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
     """One row per point present in both runs and metric: medians, ratio B/A, and the exact
     test of B against A (p, and direction: +1 if B's repetitions rank above A's)."""
-    a, b = store.load_results(run_a), store.load_results(run_b)
+    a, b = run_folder.load_results(run_a), run_folder.load_results(run_b)
     rows = []
-    keys = list(store.KEY)
+    keys = list(run_folder.KEY)
     b_groups = dict(list(b.groupby(keys))) if not b.empty else {}
     for key, group_a in (a.groupby(keys) if not a.empty else []):
         group_b = b_groups.get(key)

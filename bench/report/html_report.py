@@ -4,7 +4,7 @@ that opens offline (no script, style or font fetched from anywhere).
 Plotly draws the charts: hover shows a point's median, min–max, status and repetitions;
 clicking a legend entry hides a model. Its script is inlined once per page, gzipped and
 base64-encoded (about 2 MB instead of 4.8 MB), and unpacked by the browser's own
-DecompressionStream. Claim charts are the PNGs bench/claim_charts.py drew, inlined as data
+DecompressionStream. Claim charts are the PNGs bench/report/claim_charts.py drew, inlined as data
 URIs. Every table sorts by a click on its header. The page promises its chart count in
 `<body data-charts=N>` and sets `data-rendered` once drawn (the browser test checks both)."""
 
@@ -20,10 +20,11 @@ from pathlib import Path
 
 import markdown
 
-from . import plots, store
-from .matrix import SCENARIOS
-from .styles import model_style
-from .summary import aggregate, models_in_order, scenarios_in_order
+from bench.report import plots
+from bench.store import run_folder
+from bench.plan.matrix import SCENARIOS
+from bench.report.styles import model_style
+from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order
 
 REPORT_HTML = "report.html"
 HOLLOW = plots.HOLLOW
@@ -253,7 +254,7 @@ def _clean(value):
 
 def render_html(run_dir: Path, report_markdown: str) -> str:
     run_dir = Path(run_dir)
-    frame = store.load_results(run_dir)
+    frame = run_folder.load_results(run_dir)
     body = markdown.markdown(report_markdown, extensions=["tables", "fenced_code"])
     body = _inline_images(body, run_dir)
     charts = interactive_charts(frame) if not frame.empty else []

@@ -1,7 +1,7 @@
 """What `bench compare A B` leaves on disk beside its printed table: a ratio chart (B/A per
 point and metric, each marked by its verdict), compare.md and a self-contained
 compare.html (the same chart interactive, the table sortable). The statistics are
-bench/compare.py's; this module only draws and writes them."""
+bench/analysis/compare.py's; this module only draws and writes them."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from . import compare, html_report, significance  # noqa: E402
-from .compare import COMPARED, verdict  # noqa: E402
+from bench.analysis import compare, significance  # noqa: E402
+from bench.report import html_report
+from bench.analysis.compare import COMPARED, verdict  # noqa: E402
 
 VERDICT_STYLE = {  # verdict -> (colour, marker, filled)
     "better": ("#009E73", "^", True),

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .significance import rank_sum_test
-from .store import KEY, with_key_columns
+from bench.analysis.significance import rank_sum_test
+from bench.store.run_folder import KEY, with_key_columns
 
 # Worst first: a point is shown with the worst status any of its repetitions had.
 STATUS_ORDER = ("failed", "server_died", "refused", "starved", "errors", "ok")

@@ -352,7 +352,7 @@ def gating_failures(outcomes: list[Outcome]) -> list[Outcome]:
 @contextlib.contextmanager
 def started(argv: list[str]) -> Iterator[tuple[Target, subprocess.Popen]]:
     """The server of `argv`, started, its `listening on` line read; stopped afterwards."""
-    from .runner import ServerFailed, _read_first_line, stop_process
+    from bench.measure.point_runner import ServerFailed, _read_first_line, stop_process
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -434,8 +434,8 @@ def main(command: list[str], out=None) -> int:
     import shlex
     import sys
 
-    from .external import ServerSpec
-    from .runner import ServerFailed
+    from bench.measure.server_process import ServerSpec
+    from bench.measure.point_runner import ServerFailed
 
     out = out or sys.stdout
     argv = command[1:] if command[:1] == ["--"] else command

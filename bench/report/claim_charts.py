@@ -2,10 +2,10 @@
 
 Why: a verdict in the claims table is easier to trust next to the numbers it was computed
 from. Each chart shows the medians over repetitions with the min-max spread, the margins
-of the claim's rule as dashed lines, and the verdict (from bench.claims) in its title.
+of the claim's rule as dashed lines, and the verdict (from bench.analysis.claims) in its title.
 A claim whose data is missing in the run gets no chart.
 
-Each record of bench.claims.CLAIMS names its chart: `chart_<name>(df, claim)` below draws
+Each record of bench.analysis.claims.CLAIMS names its chart: `chart_<name>(df, claim)` below draws
 it (or returns None without data) into claim<number>_<name>.png and .svg.
 """
 
@@ -22,14 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from . import claims  # noqa: E402
-from .claims import (  # noqa: E402
+from bench.analysis import claims  # noqa: E402
+from bench.analysis.claims import (  # noqa: E402
     BUSY_POLLING, EPOLL_FAMILY, EVENT_LOOPS, FD_SETSIZE, MULTIPLEXING, READINESS_MODELS,
     THREADED, _good,
 )
 
-try:  # one colour per model across every chart of the run (bench/plots.py, engineer H3)
-    from .plots import model_colour
+try:  # one colour per model across every chart of the run (bench/report/plots.py, engineer H3)
+    from bench.report.plots import model_colour
 except ImportError:  # plots.py absent: a stable palette from the sorted model names
     _PALETTE = plt.get_cmap("tab20").colors
     _KNOWN = sorted(("asyncio", "blocking", "epoll", "forking", "iouring", "nonblocking",

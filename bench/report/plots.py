@@ -22,13 +22,14 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa: E402
                                NullFormatter, NullLocator)
 
-from . import ceiling, store  # noqa: E402
-from .matrix import SCENARIOS  # noqa: E402
-from .styles import model_style  # noqa: E402
-from .summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
+from bench.analysis import ceiling  # noqa: E402
+from bench.store import run_folder
+from bench.plan.matrix import SCENARIOS  # noqa: E402
+from bench.report.styles import model_style  # noqa: E402
+from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
 
 def model_colour(model: str, run_models=()) -> str:
-    """One colour per model in every chart, by family (bench/styles.py)."""
+    """One colour per model in every chart, by family (bench/report/styles.py)."""
     return model_style(model, run_models).colour
 
 
@@ -433,12 +434,12 @@ def extra_figures(frame, meta: dict) -> dict:
 def draw_all(run_dir: Path) -> list[Path]:
     """Every chart of the run into charts/; returns the files written."""
     run_dir = Path(run_dir)
-    everything = store.load_results(run_dir)
+    everything = run_folder.load_results(run_dir)
     frame = connection_sweeps(everything)
     if everything.empty:
         return []
-    meta = store.read_meta(run_dir)
-    charts = run_dir / store.CHARTS
+    meta = run_folder.read_meta(run_dir)
+    charts = run_dir / run_folder.CHARTS
     charts.mkdir(exist_ok=True)
     written = []
     if not frame.empty:

@@ -8,13 +8,13 @@ the results DataFrame (one row per point and repetition); no IO, no plotting.
 A record (`Claim`, the table `CLAIMS`) holds the claim's number, its statement, the notes'
 own words (Chinese) with a faithful English rendering, the data it needs, its thresholds
 (`limits`), its rule (text formatted from those limits), its evaluation function and the
-name of its chart (bench.claim_charts.chart_<name>). Adding a claim touches the table and
+name of its chart (bench.report.claim_charts.chart_<name>). Adding a claim touches the table and
 its two functions, nothing else.
 
 The statistics rule, the same for every verdict:
 - Figures quoted are medians over repetitions.
 - A comparison "A against c × B + d" is decided only by the exact two-sided Mann-Whitney
-  test of A's repetitions against B's scaled ones (bench.significance) at ALPHA = 0.05:
+  test of A's repetitions against B's scaled ones (bench.analysis.significance) at ALPHA = 0.05:
   it *shows* A above (or below) c × B + d when p < ALPHA and A's ranks lie on that side.
   An exact test at 0.05 needs >= 4 repetitions a side; with fewer nothing is shown.
 - "No slower", "not faster" and "within" statements are shown the same way against a
@@ -37,7 +37,7 @@ from typing import Callable
 
 import pandas as pd
 
-from . import significance
+from bench.analysis import significance
 
 # The columns the claims read, and what each must hold, so the runner can produce exactly
 # them. A missing column, scenario or model makes the affected claim "inconclusive".
@@ -46,7 +46,7 @@ REQUIRED_COLUMNS: dict[str, str] = {
     "scenario": "workload name: 'persistent', 'idle', 'heavy' or 'idle-server' (see below)",
     "connections": "connections the load generator was asked to hold (idle-server: 0)",
     "repetition": "repetition index of the point (1..R); one row per repetition",
-    "status": "bench.runner's vocabulary: ok, errors, starved, refused (measured, usable), "
+    "status": "bench.measure.point_runner's vocabulary: ok, errors, starved, refused (measured, usable), "
               "server_died, failed (no usable measurement: left out, except claim 4)",
     "rps": "responses per second in the measured window",
     "p50_us": "median request latency, microseconds",
@@ -525,7 +525,7 @@ class Claim:
     limits: dict          # the thresholds, used by `rule` and by `evaluate`
     rule: str             # the verdict rule; formatted with `limits` and alpha
     evaluate: Callable[[pd.DataFrame, dict], Evidence]
-    chart: str            # bench.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
+    chart: str            # bench.report.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
     keeps_failed_rows: bool = False  # claim 4: a server that died served no one
 
     @property
