@@ -46,6 +46,15 @@ class SLO:
     min_achieved: float = 0.95
     max_errors: int = 0
 
+    @classmethod
+    def from_options(cls, p99_us: float = 1000.0, tolerance: float = 0.05) -> SLO:
+        """The SLO as the command line states it: --slo-p99-us and --slo-tolerance, the
+        share of the offered rate a server may leave unserved (0.05: achieved >= 95 %)."""
+        if not 0 <= tolerance < 1 or not p99_us > 0:
+            raise ValueError(f"need p99_us > 0 and 0 <= tolerance < 1, not {p99_us} and "
+                             f"{tolerance}")
+        return cls(p99_us=float(p99_us), min_achieved=_round(1 - tolerance))
+
 
 @dataclass(frozen=True)
 class Trial:

@@ -58,7 +58,7 @@ def test_impossible_ladders_are_refused(low, high, count):
 def test_the_ceiling_ladder_reaches_80_percent_and_stays_below_the_ceiling(ceiling, count):
     ladder = ceiling_ladder(ceiling, count=count)
     assert len(ladder) == count >= 6
-    assert 0.8 * ceiling <= ladder[-1] <= ceiling
+    assert 0.8 * ceiling * (1 - 1e-12) <= ladder[-1] <= ceiling  # 0.8 x 101.0 = 80.8 + noise
     assert ladder[-1] <= 0.8 * ceiling * 1.01  # rounded up by less than one figure
     assert ladder[0] == pytest.approx(ladder[-1] / 100, rel=5e-3)
 

@@ -79,6 +79,31 @@ def test_invariants_hold_for_any_setting(capacity, ceiling, start, width, trials
         assert result.high_rps is None or true <= result.high_rps
 
 
+class FlakyAbove:
+    """Meets the SLO at any rate on a load's first trial, but above `threshold_rps` its
+    second trial misses it: a server that is only sometimes fast enough."""
+
+    def __init__(self, threshold_rps: float):
+        self.threshold_rps = threshold_rps
+        self.calls: list[float] = []
+
+    def __call__(self, rate: float) -> Trial:
+        second = bool(self.calls) and self.calls[-1] == rate
+        self.calls.append(rate)
+        p99 = 5_000.0 if second and rate > self.threshold_rps else 100.0
+        return Trial(rate, rate, p99, 0)
+
+
+@pytest.mark.parametrize("server", [MM1Server(40_000), MM1Server(2_000_000),
+                                    MD1Server(60_000), FlakyAbove(30_000)],
+                         ids=["mm1-slower", "mm1-faster", "md1", "flaky"])
+@pytest.mark.parametrize("ceiling", [25_000, 50_000, 99_999])
+def test_the_probe_is_never_called_above_the_ceiling(server, ceiling):
+    server.calls.clear()
+    search(server, start_rps=300, ceiling_rps=ceiling, width=0.01, max_probes=40)
+    assert server.calls and max(server.calls) <= ceiling
+
+
 def test_a_server_faster_than_the_client_is_client_bound():
     server = MM1Server(500_000)
     result = search(server, start_rps=1_000, ceiling_rps=100_000)
@@ -140,21 +165,6 @@ def test_an_exhausted_budget_is_none_with_the_interval_so_far():
     assert bisecting.high_rps / bisecting.low_rps - 1 > 0.05
     assert bisecting.text() == (f"not converged: {bisecting.low_rps:,.0f}–"
                                 f"{bisecting.high_rps:,.0f} after 8 probes")
-
-
-class FlakyAbove:
-    """Meets the SLO at any rate on a load's first trial, but above `threshold_rps` its
-    second trial misses it: a server that is only sometimes fast enough."""
-
-    def __init__(self, threshold_rps: float):
-        self.threshold_rps = threshold_rps
-        self.calls: list[float] = []
-
-    def __call__(self, rate: float) -> Trial:
-        second = bool(self.calls) and self.calls[-1] == rate
-        self.calls.append(rate)
-        p99 = 5_000.0 if second and rate > self.threshold_rps else 100.0
-        return Trial(rate, rate, p99, 0)
 
 
 def test_one_failing_trial_of_two_fails_the_load():
@@ -220,6 +230,13 @@ def test_meets_names_every_broken_clause():
     assert meets(Trial(1_000, 1_000, math.inf, 0), slo).reason.startswith("p99 ∞")
     assert meets(Trial(1_000, 800, 5_000.0, 2), SLO(p99_us=5_000, min_achieved=0.8,
                                                   max_errors=2))
+
+
+def test_the_slo_from_its_command_line_options():
+    assert SLO.from_options() == SLO()
+    assert SLO.from_options(p99_us=500, tolerance=0.1) == SLO(p99_us=500.0, min_achieved=0.9)
+    with pytest.raises(ValueError):
+        SLO.from_options(tolerance=1.0)
 
 
 def test_text_reads_as_the_brief_says():
