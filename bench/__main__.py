@@ -17,9 +17,11 @@ from pathlib import Path
 
 from bench import cli_checks
 from bench.lab import namespaces
-from bench.plan.matrix import PROFILES, SCENARIO_GROUPS, SCENARIOS, build_matrix
+from bench.plan.profiles import PROFILES
+from bench.plan.scenarios import SCENARIO_GROUPS, SCENARIOS
+from bench.plan.matrix import build_matrix
 from bench import PROJECT_ROOT
-from bench.measure.point_runner import SYSCALL_CHOICES
+from bench.measure.syscall_window import SYSCALL_CHOICES
 
 
 def _models(text: str | None) -> list[str] | None:
@@ -115,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _external(args, out=sys.stderr):
     """The --server specs, or SystemExit(2) with one line saying what is wrong."""
     from bench.measure.server_process import BadServerOption, parse_server_options
-    from bench.measure.point_runner import list_models
+    from bench.measure.server_process import list_models
 
     if not args.server:
         return []
@@ -149,9 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "plan":
         from bench.pipeline import describe, resolve_models
-        from bench.measure.point_runner import list_models
+        from bench.measure.server_process import list_models
 
-        from bench.measure.server_process import reference_names
+        from bench.pipeline import reference_names
 
         profile = PROFILES[args.profile].with_overrides(**_overrides(args))
         requested = _models(args.models)

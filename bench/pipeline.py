@@ -21,10 +21,16 @@ from tqdm import tqdm
 from bench.lab import scenarios as lab_scenarios
 from bench.measure import environment as metadata
 from bench.store import run_folder
-from bench.plan.matrix import PROFILES, Leg, Matrix, Profile, Timing, build_matrix, format_duration
-from bench.measure.server_process import (NATIVE, ServerSpec, native_spec, reference_names,
-                       refuse_nonconforming, specs_from_meta)
-from bench.measure.point_runner import Pinning, PointRunner, choose_syscall_method, list_models
+from bench.plan.profiles import PROFILES, Leg, Profile, Timing
+from bench.plan.matrix import Matrix, build_matrix, format_duration
+from bench.plan import models
+from bench.plan.models import NATIVE
+from bench.measure.server_process import ServerSpec, native_spec, specs_from_meta
+from bench.measure.conform import refuse_nonconforming
+from bench.measure.pinning import Pinning
+from bench.measure.point_runner import PointRunner
+from bench.measure.syscall_window import choose_syscall_method
+from bench.measure.server_process import list_models
 
 
 def profile_from_dict(data: dict) -> Profile:
@@ -49,7 +55,13 @@ def raise_open_files_limit() -> dict:
 
 
 def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[list[str], dict]:
-    """The models to run (every available one unless `requested`) and the meta entry."""
+    """The models to run (every available one unless `requested`) and the meta entry. A
+    model the servers offer but the registry (bench/plan/models.py) lacks is refused: it
+    would have no family, colour or place in the claims."""
+    missing = models.unregistered(available)
+    if missing:
+        raise SystemExit(f"python -m servers offers {', '.join(missing)}, which "
+                         "bench/plan/models.py does not list: add a record for each")
     if requested is not None:
         unknown = [m for m in requested if m not in available]
         if unknown:
@@ -59,6 +71,14 @@ def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[l
     else:
         chosen = list(available)
     return chosen, {"available": available, "measured": chosen}
+
+
+def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | None, list[str]]:
+    """(the requested models of `python -m servers`, [native-epoll] when it joins): the
+    native reference joins a profile that asks for it unless `--models` leaves it out."""
+    wanted = profile.native_reference and (requested is None or NATIVE in requested)
+    own = None if requested is None else [m for m in requested if m != NATIVE]
+    return own, [NATIVE] if wanted else []
 
 
 def describe(matrix: Matrix, skip: set | None = None) -> str:

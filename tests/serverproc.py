@@ -80,7 +80,7 @@ def _limit_descriptors(nofile: int):
     return apply
 
 
-def _read_first_line(proc: subprocess.Popen, timeout: float) -> str:
+def read_listening_line(proc: subprocess.Popen, timeout: float) -> str:
     """The first stdout line, or ServerStartError if it does not come within `timeout`."""
     deadline = time.monotonic() + timeout
     fd = proc.stdout.fileno()
@@ -144,7 +144,7 @@ def start_server(model: str, *args: str, nofile: int | None = None,
     )
     stderr_file.close()
     try:
-        line = _read_first_line(proc, timeout)
+        line = read_listening_line(proc, timeout)
         host, port = parse_listening_line(line)
     except BaseException as exc:
         stop(proc)

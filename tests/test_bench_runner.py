@@ -5,6 +5,8 @@ tracer attached inside the measured window."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import os
@@ -16,7 +18,7 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
-from bench.plan import matrix
+from bench.plan import matrix, profiles
 from bench.measure import point_runner, sampling, syscalls
 from bench.store import run_folder
 from bench import pipeline as bench_run
@@ -27,7 +29,7 @@ HZ = os.sysconf("SC_CLK_TCK")
 # ---- order: repetitions outermost, models innermost --------------------------------------
 
 def test_repetitions_are_interleaved_across_models():
-    profile = matrix.replace(matrix.PROFILES["quick"], legs=(), connections=(1, 10),
+    profile = dataclasses.replace(profiles.PROFILES["quick"], legs=(), connections=(1, 10),
                              repetitions=3)
     built = matrix.build_matrix(profile, ["a", "b"])
     order = [(p.model, p.connections, rep) for p, rep in built.schedule()]
@@ -38,7 +40,7 @@ def test_repetitions_are_interleaved_across_models():
 
 
 def test_open_loop_points_come_after_every_repetition_of_their_peak():
-    built = matrix.build_matrix(matrix.replace(matrix.PROFILES["full"], repetitions=2),
+    built = matrix.build_matrix(dataclasses.replace(profiles.PROFILES["full"], repetitions=2),
                                 ["epoll"])
     order = [(p.scenario, rep) for p, rep in built.schedule()]
     last_peak = max(i for i, (s, _) in enumerate(order) if s == "persistent")

@@ -1,13 +1,14 @@
 """The bench's pure parts: the declared matrix and its duration estimate, statuses,
 aggregation over repetitions, rates from samples, and the comparison test."""
 
+import dataclasses
 import math
 
 import pandas as pd
 import pytest
 
 from bench.analysis import compare, summary
-from bench.plan import matrix
+from bench.plan import matrix, profiles
 from bench.measure import point_runner, sampling
 
 TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "poll", "epoll",
@@ -15,7 +16,7 @@ TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "po
 
 
 def test_matrix_covers_every_model_scenario_count_and_payload():
-    profile = matrix.replace(matrix.PROFILES["default"], legs=())
+    profile = dataclasses.replace(profiles.PROFILES["default"], legs=())
     built = matrix.build_matrix(profile, ["a", "b"])
     expected = 2 * len(profile.scenarios) * len(profile.connections) * len(profile.payloads)
     assert len(built.points) == expected
@@ -26,18 +27,18 @@ def test_matrix_covers_every_model_scenario_count_and_payload():
 
 def test_profiles_fit_their_time_budgets_with_twelve_models():
     """The estimate uses the runner's own timings; the budgets are the issue's."""
-    quick = matrix.build_matrix(matrix.PROFILES["quick"], TWELVE_MODELS)
-    default = matrix.build_matrix(matrix.PROFILES["default"], TWELVE_MODELS)
+    quick = matrix.build_matrix(profiles.PROFILES["quick"], TWELVE_MODELS)
+    default = matrix.build_matrix(profiles.PROFILES["default"], TWELVE_MODELS)
     assert quick.expected_seconds() <= 150
     assert default.expected_seconds() <= 15 * 60
-    assert matrix.PROFILES["default"].repetitions >= 5  # 5 vs 5 can reach p = 0.008
-    assert max(matrix.PROFILES["default"].connections) >= 1000
-    assert min(matrix.PROFILES["default"].connections) == 1
-    assert max(matrix.PROFILES["full"].connections) == 10_000
+    assert profiles.PROFILES["default"].repetitions >= 5  # 5 vs 5 can reach p = 0.008
+    assert max(profiles.PROFILES["default"].connections) >= 1000
+    assert min(profiles.PROFILES["default"].connections) == 1
+    assert max(profiles.PROFILES["full"].connections) == 10_000
 
 
 def test_expected_duration_skips_stored_measurements():
-    built = matrix.build_matrix(matrix.PROFILES["quick"], ["a"])
+    built = matrix.build_matrix(profiles.PROFILES["quick"], ["a"])
     everything = {(p.point_id, r) for p in built.points for r in built.repetitions()}
     assert built.expected_seconds(everything) == built.profile.timing.report_s
     assert 0 < built.expected_seconds({next(iter(everything))}) < built.expected_seconds()
@@ -54,7 +55,7 @@ def test_scenario_is_data_with_its_own_counts():
 
 
 def test_profile_legs_add_the_claims_subset_as_data():
-    built = matrix.build_matrix(matrix.PROFILES["default"], TWELVE_MODELS)
+    built = matrix.build_matrix(profiles.PROFILES["default"], TWELVE_MODELS)
     by_scenario = {}
     for point in built.points:
         by_scenario.setdefault(point.scenario, set()).add(point)
@@ -76,7 +77,7 @@ def default_fits(built) -> bool:
 
 
 def test_open_loop_points_carry_their_rate_fraction_after_the_peak_they_need():
-    built = matrix.build_matrix(matrix.PROFILES["full"], ["epoll"])
+    built = matrix.build_matrix(profiles.PROFILES["full"], ["epoll"])
     ids = [p.point_id for p in built.points]
     fractions = sorted(p.rate_fraction for p in built.points if p.scenario == "open-loop")
     assert fractions == [0.25, 0.5, 0.9]
@@ -85,23 +86,23 @@ def test_open_loop_points_carry_their_rate_fraction_after_the_peak_they_need():
 
 
 def test_scenario_override_keeps_a_profile_s_legs_of_that_scenario():
-    narrowed = matrix.PROFILES["default"].with_overrides(scenarios=("idle",))
+    narrowed = profiles.PROFILES["default"].with_overrides(scenarios=("idle",))
     assert narrowed.scenarios == ()
     assert [leg.scenario for leg in narrowed.legs] == ["idle"]
 
 
 def test_log_counts_are_a_log_scale_ending_at_the_maximum():
-    assert matrix.log_counts(1000) == (1, 10, 100, 1000)
-    assert matrix.log_counts(10_000, per_decade=2) == (1, 3, 10, 32, 100, 316, 1000, 3162,
+    assert profiles.log_counts(1000) == (1, 10, 100, 1000)
+    assert profiles.log_counts(10_000, per_decade=2) == (1, 3, 10, 32, 100, 316, 1000, 3162,
                                                        10_000)
 
 
 def test_overrides_change_timing_and_matrix():
-    changed = matrix.PROFILES["quick"].with_overrides(duration_s=0.5, connections=(1, 2),
+    changed = profiles.PROFILES["quick"].with_overrides(duration_s=0.5, connections=(1, 2),
                                                       repetitions=None)
     assert changed.timing.duration_s == 0.5
     assert changed.connections == (1, 2)
-    assert changed.repetitions == matrix.PROFILES["quick"].repetitions
+    assert changed.repetitions == profiles.PROFILES["quick"].repetitions
 
 
 def _result(**extra):

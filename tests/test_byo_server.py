@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from bench.analysis import ceiling, claims
-from bench.plan import matrix
+from bench.plan import matrix, profiles
 from bench.measure import native
 from bench.store import run_folder
 from bench.measure.conform import connect, encode, roundtrip, wait_closed
@@ -124,7 +124,7 @@ def test_a_byo_server_and_native_epoll_are_measured_charted_reported_and_resumed
 
 def test_native_epoll_joins_quick_and_default_persistent_only_and_default_fits():
     for name in ("quick", "default"):
-        profile = matrix.PROFILES[name]
+        profile = profiles.PROFILES[name]
         assert profile.native_reference
         built = matrix.build_matrix(profile, ["select", "epoll", "threaded", "nonblocking"],
                                     ["native-epoll"])
@@ -133,12 +133,12 @@ def test_native_epoll_joins_quick_and_default_persistent_only_and_default_fits()
         assert {p.connections for p in native_points} == set(profile.connections)
     twelve = ["blocking", "threaded", "nonblocking", "select", "selectors", "poll", "epoll",
               "asyncio", "uvloop", "forking", "sigio", "iouring"]
-    built = matrix.build_matrix(matrix.PROFILES["default"], twelve, ["native-epoll"])
+    built = matrix.build_matrix(profiles.PROFILES["default"], twelve, ["native-epoll"])
     assert built.expected_seconds() <= 15 * 60
 
 
 def test_external_servers_skip_scenarios_with_server_arguments():
-    full = matrix.PROFILES["full"]
+    full = profiles.PROFILES["full"]
     built = matrix.build_matrix(full, ["epoll"], ["mine"])
     mine = {p.scenario for p in built.points if p.model == "mine"}
     assert mine == {"persistent", "sessions", "idle", "payload", "idle-server", "open-loop",

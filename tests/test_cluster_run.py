@@ -23,9 +23,10 @@ from bench.cluster import connect as connect_module
 from bench.cluster.connect import ClusterRefused, connect
 from bench.cluster.local import free_port, scheduler_command, wait_for_workers, worker_command
 from bench.cluster.point import ClusterPointRunner
-from bench.plan.matrix import PROFILES, Point
+from bench.plan.profiles import PROFILES
+from bench.plan.matrix import Point
 from bench.pipeline import start
-from bench.measure.point_runner import Pinning
+from bench.measure.pinning import Pinning
 from loadgen import stats
 
 from .cluster_helpers import local_dask

@@ -1,7 +1,11 @@
 """The slowloris scenario: in `full` only, every model (those that cannot hold stalled
 connections must show it, not be left out), stalled connections swept to 2,000."""
 
-from bench.plan.matrix import PROFILES, SCENARIOS, build_matrix
+from bench.plan.profiles import PROFILES
+
+from bench.plan.scenarios import SCENARIOS
+
+from bench.plan.matrix import build_matrix
 
 MODELS = ["blocking", "threaded", "forking", "select", "epoll", "asyncio"]
 

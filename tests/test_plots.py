@@ -7,21 +7,22 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bench.plan import models
 from bench.report import plots, styles
 
 from .report_frames import frame, point, read_back, write_run
 
 
 def test_families_colour_known_models_and_fall_back_to_external():
-    assert styles.family_of("epoll") == "readiness"
-    assert styles.family_of("uvloop") == "event-loop libraries"
-    assert styles.family_of("iouring") == "completion"
-    assert styles.family_of("forking") == "threads/processes"
-    assert styles.family_of("c-epoll") == styles.EXTERNAL
+    assert models.family_of("epoll") == "readiness"
+    assert models.family_of("uvloop") == "event-loop libraries"
+    assert models.family_of("iouring") == "completion"
+    assert models.family_of("forking") == "threads/processes"
+    assert models.family_of("c-epoll") == models.EXTERNAL
     run = ["epoll", "c-epoll", "nginx", "select"]
     a, b = styles.model_style("c-epoll", run), styles.model_style("nginx", run)
     assert (a.marker, a.dash) != (b.marker, b.dash)
-    every = [m for _, members in styles.FAMILIES.values() for m in members]
+    every = [m for m in models.MODELS if not models.model(m).reference]
     looks = {(s.colour, s.marker, str(s.dash)) for s in map(styles.model_style, every)}
     assert len(looks) == len(every)
 

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from bench.lab import namespaces
-from bench.plan.matrix import RTT_SCENARIOS, SCENARIOS
+from bench.plan.scenarios import RTT_SCENARIOS, SCENARIOS
 from bench.pipeline import start
 
 TINY = {"connections": (1,), "repetitions": 1, "duration_s": 0.3, "warmup_s": 0.1,

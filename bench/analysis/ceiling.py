@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-NATIVE = "native-epoll"
+from bench.plan.models import NATIVE
+from bench.store import status
+
 COLUMN = "server_cpu_us_per_req"
 NOTE = ("native-epoll (C, dashed): a ceiling for CPU per request, not for throughput; "
         "the Python load generator cannot saturate it on few cores")
@@ -18,8 +20,9 @@ def multiples(frame: pd.DataFrame, scenario: str = "persistent") -> pd.DataFrame
     divided by native-epoll's median at the same count (NaN where either is missing)."""
     if frame.empty or COLUMN not in frame or NATIVE not in set(frame["model"]):
         return pd.DataFrame()
-    rows = frame[(frame["scenario"] == scenario) & frame["status"].isin(["ok", "errors",
-                                                                          "starved"])]
+    # a starved point's CPU per request is still its cost per served request
+    rows = frame[(frame["scenario"] == scenario)
+                 & frame["status"].isin([*status.SERVED, "starved"])]
     medians = rows.groupby(["model", "connections"])[COLUMN].median().unstack("connections")
     if NATIVE not in medians.index:
         return pd.DataFrame()

@@ -38,6 +38,8 @@ from typing import Callable
 import pandas as pd
 
 from bench.analysis import significance
+from bench.plan import models
+from bench.store import status
 
 # The columns the claims read, and what each must hold, so the runner can produce exactly
 # them. A missing column, scenario or model makes the affected claim "inconclusive".
@@ -81,18 +83,20 @@ SCENARIO_DESCRIPTIONS: dict[str, str] = {
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 NOT_MEASURED = "not measured in this run"
-BAD_STATUSES = {"failed", "server_died"}  # rows whose numbers are not a measurement
 ALPHA = significance.ALPHA
 FLOOR, CEILING = "floor", "ceiling"
 
+# the claims' subjects: two models by name, the rest groups of the model registry
 THREADED = "threaded"
 BLOCKING = "blocking"
-BUSY_POLLING = "nonblocking"
-MULTIPLEXING = ("select", "poll", "epoll", "selectors")
-EPOLL_FAMILY = ("epoll", "selectors")  # selectors.DefaultSelector is epoll on Linux
-SCAN_MODELS = ("select", "poll")
-READINESS_MODELS = ("select", "poll", "epoll", "selectors", "asyncio", "uvloop")
-EVENT_LOOPS = ("select", "poll", "epoll", "selectors")  # single-threaded, handler inline
+SELECT = "select"  # claim 4: FD_SETSIZE is select's own limit
+EVENT_LOOP_LIBRARIES = models.event_loop_libraries()  # asyncio, uvloop
+BUSY_POLLING = models.busy_polling()[0]  # nonblocking
+MULTIPLEXING = models.multiplexing()  # select, poll, epoll, selectors
+EPOLL_FAMILY = models.epoll_based()  # epoll, selectors (DefaultSelector is epoll on Linux)
+SCAN_MODELS = models.scanning()  # select, poll
+READINESS_MODELS = models.sleeps_in_a_wait()  # the multiplexing ones, asyncio, uvloop
+EVENT_LOOPS = MULTIPLEXING  # single-threaded, every handler inline (claim 6)
 FD_SETSIZE = 1024
 FD_REFUSAL_EVENT = "refused.fd_setsize"
 
@@ -191,7 +195,7 @@ class Evidence:
 def _failed(rows: pd.DataFrame) -> pd.Series:
     if "status" not in rows:
         return pd.Series(False, index=rows.index)
-    return rows["status"].astype(str).str.strip().str.lower().isin(BAD_STATUSES)
+    return rows["status"].astype(str).str.strip().str.lower().isin(status.NOT_MEASURED)
 
 
 def _good(df: pd.DataFrame) -> pd.DataFrame:
@@ -386,7 +390,7 @@ def select_fd_limit(df: pd.DataFrame, limits: dict) -> Evidence:
         return Evidence(f"{NOT_MEASURED} (no column server_events or server_refusals)")
     rows = df[(df["scenario"] == "persistent") & (df["connections"] >= limits["min_n"])]
     rows = rows.assign(served=_served(rows), fd_refused=fd_refusals(rows))
-    ns = sorted(set(rows.loc[rows["model"] == "select", "connections"])
+    ns = sorted(set(rows.loc[rows["model"] == SELECT, "connections"])
                 & set(rows.loc[rows["model"].isin(EPOLL_FAMILY), "connections"]))
     if not ns:
         return Evidence()
@@ -394,7 +398,7 @@ def select_fd_limit(df: pd.DataFrame, limits: dict) -> Evidence:
     best = _best(rows, "persistent", EPOLL_FAMILY, "served", connections=n)
     if best is None:
         return Evidence()
-    sel, ep = (_rows(rows, "persistent", m, connections=n) for m in ("select", best))
+    sel, ep = (_rows(rows, "persistent", m, connections=n) for m in (SELECT, best))
     served = check(_side(sel, "served", "select served"),
                    _side(ep, "served", f"{best} served"), limits["share"])
     refused = check(_side(sel, "fd_refused", "select refusals"),

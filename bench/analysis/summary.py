@@ -13,17 +13,7 @@ import pandas as pd
 
 from bench.analysis.significance import rank_sum_test
 from bench.store.run_folder import KEY, with_key_columns
-
-# Worst first: a point is shown with the worst status any of its repetitions had.
-STATUS_ORDER = ("failed", "server_died", "refused", "starved", "errors", "ok")
-NOISY_SPREAD = 0.20  # (max - min) / median of throughput across repetitions
-CLIENT_BUSY_SATURATED_PCT = 85.0  # the runner's client_saturated: client cores this busy
-
-
-def worst_status(statuses) -> str:
-    present = set(statuses)
-    return next((s for s in STATUS_ORDER if s in present), "ok")
-
+from bench.store.status import NOISY_SPREAD, OK, worst
 
 def as_bool(values: pd.Series) -> pd.Series:
     """A yes/no column as booleans, whether read back from CSV text or built in memory."""
@@ -83,7 +73,7 @@ def aggregate(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = values.agg(median="median", low="min", high="max", n="count")
     out["spread"] = values.agg(relative_spread)
     out["nonzero"] = values.agg(lambda s: int((s.dropna() != 0).sum()))
-    out["status"] = grouped["status"].agg(worst_status)
+    out["status"] = grouped["status"].agg(worst)
     out = out.join(_saturation(frame, grouped))
     return out.reset_index()[columns]
 
@@ -100,7 +90,7 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
         return pd.DataFrame(columns=columns)
     frame = with_key_columns(frame)
     grouped = frame.groupby(list(KEY), sort=True)
-    status = grouped["status"].agg(worst_status)
+    status = grouped["status"].agg(worst)
     worst_count = frame["status"].eq(frame.join(status.rename("worst"), on=list(KEY))["worst"])
     out = pd.DataFrame({
         "status": status,
@@ -118,7 +108,7 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
                                                    "")),
     }).join(_saturation(frame, grouped))
     out["noisy"] = out["rps_spread"] > noisy_spread
-    flagged = out[(out["status"] != "ok") | out["client_saturated"] | out["noisy"]]
+    flagged = out[(out["status"] != OK) | out["client_saturated"] | out["noisy"]]
     return flagged.reset_index()[columns]
 
 

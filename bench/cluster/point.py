@@ -22,9 +22,12 @@ from dataclasses import dataclass
 
 from bench.measure import sampling
 from bench.store import run_folder
-from bench.plan.matrix import SCENARIOS, Point, Scenario
-from bench.measure.point_runner import (LISTEN_TIMEOUT_S, LOG_DIR, NO_SYSCALLS, STOP_GRACE_S, LoadResult,
-                          PointRunner, SyscallFigure, build_row)
+from bench.plan.scenarios import SCENARIOS, Scenario
+from bench.plan.matrix import Point
+from bench.measure.server_process import LISTEN_TIMEOUT_S, STOP_GRACE_S
+from bench.measure.point_runner import LOG_DIR, PointRunner
+from bench.measure.rows import NO_SYSCALLS, SyscallFigure, build_row
+from bench.measure.load import LoadResult
 
 from . import tasks
 from .connect import LOADGEN, SERVER, Cluster

@@ -4,7 +4,9 @@ checks there (where it will run; it may not even exist on the runner's machine).
 
 from __future__ import annotations
 
-from bench.measure.server_process import NATIVE, ServerSpec
+from bench.plan.models import NATIVE
+
+from bench.measure.server_process import ServerSpec
 
 from . import tasks
 from .connect import SERVER

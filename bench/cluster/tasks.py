@@ -87,8 +87,10 @@ def serve(request: dict) -> dict:
     from distributed import Queue
 
     from bench.measure.server_process import ServerSpec
-    from bench.plan.matrix import SCENARIOS
-    from bench.measure.point_runner import Pinning, ServerFailed, choose_syscall_method, running_server
+    from bench.plan.scenarios import SCENARIOS
+    from bench.measure.pinning import Pinning
+    from bench.measure.server_process import ServerFailed, running_server
+    from bench.measure.syscall_window import choose_syscall_method
 
     replies = Queue(request["reply_queue"])
     commands = Queue(request["command_queue"])
@@ -132,7 +134,7 @@ def _obey(commands, server, server_cpus, deadline, out, syscall_method) -> None:
     import psutil
 
     from bench.measure import probe, sampling
-    from bench.measure.point_runner import WindowSyscalls
+    from bench.measure.syscall_window import WindowSyscalls
 
     while True:
         left = deadline - time.monotonic()
@@ -193,7 +195,8 @@ def load(request: dict) -> dict:
     clock), sampling this host's client cores at the window it announces; return its
     JSON (with the encoded HDR histogram), its stderr and the cores' busy share."""
     from bench.measure import sampling
-    from bench.measure.point_runner import WINDOW_LINE, Pinning, loadgen_command, run_loadgen
+    from bench.measure.load import WINDOW_LINE, loadgen_command, run_loadgen
+    from bench.measure.pinning import Pinning
 
     pinning = Pinning.detect(request["pin"])
     cpus = set(pinning.client_cpus or ()) or set(os.sched_getaffinity(0))
@@ -255,7 +258,7 @@ def conformance(argv: list[str]) -> dict:
     or why the server did not start."""
     from bench.measure.conform import conform, gating_failures
     from bench.measure.server_process import ServerSpec
-    from bench.measure.point_runner import ServerFailed
+    from bench.measure.server_process import ServerFailed
 
     try:
         outcomes = conform(ServerSpec("x", tuple(argv)).command())

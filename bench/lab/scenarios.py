@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bench.plan.matrix import SCENARIOS, Profile
+from bench.plan.scenarios import SCENARIOS
+
+from bench.plan.profiles import Profile
 
 
 def lab_scenarios(profile: Profile) -> list[str]:

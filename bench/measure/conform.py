@@ -24,9 +24,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from bench.measure.server_process import (LISTEN_TIMEOUT_S, ServerFailed, ServerSpec, read_listening_line, stop_process)
+
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 1 << 20
-LISTEN_TIMEOUT_S = 15.0
 
 
 class CheckSkipped(Exception):
@@ -352,12 +353,11 @@ def gating_failures(outcomes: list[Outcome]) -> list[Outcome]:
 @contextlib.contextmanager
 def started(argv: list[str]) -> Iterator[tuple[Target, subprocess.Popen]]:
     """The server of `argv`, started, its `listening on` line read; stopped afterwards."""
-    from bench.measure.point_runner import ServerFailed, _read_first_line, stop_process
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        line = _read_first_line(proc, LISTEN_TIMEOUT_S)
+        line = read_listening_line(proc, LISTEN_TIMEOUT_S)
         if not line.startswith("listening on "):
             raise ServerFailed(f"unexpected first line: {line!r}")
         host, port = line[len("listening on "):].rsplit(":", 1)
@@ -434,8 +434,6 @@ def main(command: list[str], out=None) -> int:
     import shlex
     import sys
 
-    from bench.measure.server_process import ServerSpec
-    from bench.measure.point_runner import ServerFailed
 
     out = out or sys.stdout
     argv = command[1:] if command[:1] == ["--"] else command
@@ -450,3 +448,18 @@ def main(command: list[str], out=None) -> int:
         print(f"the server did not start: {exc}", file=out)
         return 2
     return 1 if gating_failures(outcomes) else 0
+
+
+def refuse_nonconforming(specs: list[ServerSpec], out) -> None:
+    """Run the conformance checks on each `--server` before any measurement; SystemExit
+    naming the failing gating checks of the first server that fails one."""
+    for spec in specs:
+        print(f"conformance of {spec.name}: {spec.as_meta()}", file=out, flush=True)
+        try:
+            outcomes = conform(spec.command(), out)
+        except (ServerFailed, OSError) as exc:
+            raise SystemExit(f"refused --server {spec.name}: it did not start: {exc}")
+        failed = gating_failures(outcomes)
+        if failed:
+            raise SystemExit(f"refused --server {spec.name}: failed conformance check(s) "
+                             + ", ".join(o.check.name for o in failed))

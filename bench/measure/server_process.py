@@ -1,4 +1,9 @@
-"""Servers the bench starts by a command line of their own: `--server NAME=COMMAND` (any
+"""Starting and stopping a server process. A `ServerSpec` is a name and an argv template:
+our models (`python -m servers MODEL`), the native reference `native-epoll`, and
+`--server NAME=COMMAND` (any program that speaks the protocol and prints `listening on
+HOST:PORT`). `running_server` starts one on a free port and stops it whatever happens.
+
+Servers the bench starts by a command line of their own: `--server NAME=COMMAND` (any
 program that speaks the protocol and prints `listening on HOST:PORT`) and the native
 reference `native-epoll`. Our models are the same thing with the command
 `python -m servers MODEL`: a `ServerSpec` is a name and an argv template."""
@@ -7,7 +12,22 @@ from __future__ import annotations
 
 import shlex
 import sys
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from bench.measure import process_tree
+from bench.measure.pinning import Pinning
+from bench.plan.models import NATIVE
+from bench.plan.scenarios import Scenario
 
 PLACEHOLDERS = ("{host}", "{port}")
 DEFAULT_HOST = "127.0.0.1"
@@ -82,17 +102,6 @@ def specs_from_meta(entries: dict[str, str]) -> list[ServerSpec]:
             for name, cmd in entries.items()]
 
 
-NATIVE = "native-epoll"
-
-
-def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | None, list[str]]:
-    """(the requested models of `python -m servers`, [native-epoll] when it joins): the
-    native reference joins a profile that asks for it unless `--models` leaves it out."""
-    wanted = profile.native_reference and (requested is None or NATIVE in requested)
-    own = None if requested is None else [m for m in requested if m != NATIVE]
-    return own, [NATIVE] if wanted else []
-
-
 def native_spec(out) -> list[ServerSpec]:
     """[the compiled native-epoll] or, with one line on `out` saying why, []."""
     from bench.measure import native
@@ -104,19 +113,118 @@ def native_spec(out) -> list[ServerSpec]:
         return []
 
 
-def refuse_nonconforming(specs: list[ServerSpec], out) -> None:
-    """Run the conformance checks on each `--server` before any measurement; SystemExit
-    naming the failing gating checks of the first server that fails one."""
-    from bench.measure.conform import conform, gating_failures
-    from bench.measure.point_runner import ServerFailed
+LISTEN_TIMEOUT_S = 15.0
+STOP_GRACE_S = 3.0
 
-    for spec in specs:
-        print(f"conformance of {spec.name}: {spec.as_meta()}", file=out, flush=True)
+
+def list_models(python: str = sys.executable) -> list[str]:
+    """Every model `python -m servers --list` prints (models that run on this machine)."""
+    out = subprocess.run([python, "-m", "servers", "--list"], capture_output=True, text=True,
+                         timeout=60, check=True)
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+class ServerFailed(RuntimeError):
+    """The server did not print `listening on HOST:PORT` (crashed, or unavailable)."""
+
+
+def read_listening_line(proc: subprocess.Popen, timeout: float) -> str:
+    fd = proc.stdout.fileno()
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    while b"\n" not in buffer:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ServerFailed(f"no 'listening on' line within {timeout:.0f} s")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if ready:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise ServerFailed(f"server exited (status {proc.poll()}) before listening")
+            buffer += chunk
+    return buffer.split(b"\n", 1)[0].decode(errors="replace").strip()
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL by PID after a grace period; children (a forking model)
+    are collected first so none is left behind. Interrupted while waiting (Ctrl-C), it
+    still kills before the interrupt goes on. What is left of its process group (a
+    forked child, a load generator's worker whose leader died) is killed last."""
+    if proc.poll() is not None:
+        process_tree.kill_group(proc.pid)
+        process_tree.forget(proc.pid)
+        return
+    try:
+        children = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        children = []
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(STOP_GRACE_S)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pass
+        for child in children:
+            try:
+                if child.is_running():
+                    child.kill()
+            except psutil.Error:
+                pass
+        process_tree.kill_group(proc.pid)  # each started process leads its own group
+        process_tree.forget(proc.pid)
+
+
+@dataclass
+class RunningServer:
+    proc: subprocess.Popen
+    host: str
+    port: int
+    log_path: Path
+
+    def log_size(self) -> int:
         try:
-            outcomes = conform(spec.command(), out)
-        except (ServerFailed, OSError) as exc:
-            raise SystemExit(f"refused --server {spec.name}: it did not start: {exc}")
-        failed = gating_failures(outcomes)
-        if failed:
-            raise SystemExit(f"refused --server {spec.name}: failed conformance check(s) "
-                             + ", ".join(o.check.name for o in failed))
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        """The server's stderr from byte `since` on (what one repetition added)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+
+@contextmanager
+def running_server(model: str | ServerSpec, scenario: Scenario, pinning: Pinning,
+                   log_path: Path, python: str = sys.executable,
+                   host: str = DEFAULT_HOST) -> Iterator[RunningServer]:
+    """A fresh server of `model` (one of ours by name, or any ServerSpec) on a free port
+    of `host`, stopped in `finally` whatever happened."""
+    spec = model if isinstance(model, ServerSpec) else ServerSpec.model(model, python)
+    cmd = [*pinning.prefix(pinning.server_cpus),
+           *spec.command(host=host, extra=scenario.server_args)]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    proc = None
+    try:
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            process_tree.watch(proc.pid)
+        line = read_listening_line(proc, LISTEN_TIMEOUT_S)
+        if not line.startswith("listening on "):
+            raise ServerFailed(f"unexpected first line: {line!r}")
+        host, port = line[len("listening on "):].rsplit(":", 1)
+        yield RunningServer(proc, host, int(port), log_path)
+    finally:
+        if proc is not None:
+            stop_process(proc)
+            proc.stdout.close()

@@ -24,20 +24,10 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bench.analysis import claims  # noqa: E402
 from bench.analysis.claims import (  # noqa: E402
-    BUSY_POLLING, EPOLL_FAMILY, EVENT_LOOPS, FD_SETSIZE, MULTIPLEXING, READINESS_MODELS,
-    THREADED, _good,
+    BLOCKING, BUSY_POLLING, EPOLL_FAMILY, EVENT_LOOP_LIBRARIES, EVENT_LOOPS, FD_SETSIZE,
+    MULTIPLEXING, READINESS_MODELS, SELECT, THREADED, _good,
 )
-
-try:  # one colour per model across every chart of the run (bench/report/plots.py, engineer H3)
-    from bench.report.plots import model_colour
-except ImportError:  # plots.py absent: a stable palette from the sorted model names
-    _PALETTE = plt.get_cmap("tab20").colors
-    _KNOWN = sorted(("asyncio", "blocking", "epoll", "forking", "iouring", "nonblocking",
-                     "poll", "select", "selectors", "sigio", "threaded", "uvloop"))
-
-    def model_colour(model: str):
-        names = _KNOWN if model in _KNOWN else sorted([*_KNOWN, model])
-        return _PALETTE[names.index(model) % len(_PALETTE)]
+from bench.report.styles import model_colour  # noqa: E402
 
 
 def _spread(df: pd.DataFrame, scenario: str, x: str, y: str, models) -> pd.DataFrame:
@@ -138,14 +128,14 @@ def chart_syscalls_per_request(df: pd.DataFrame, claim: claims.Claim):
     if "syscalls_per_req" not in df:
         return None
     rows = df if "syscalls_method" not in df else df[df["syscalls_method"] != "proc-io"]
-    order = [m for m in ("blocking", "threaded", *MULTIPLEXING, "asyncio", "uvloop")
+    order = [m for m in (BLOCKING, THREADED, *MULTIPLEXING, *EVENT_LOOP_LIBRARIES)
              if m in set(rows["model"])]
     order += [m for m in _all_models(rows) if m not in order]
     fig, ax = plt.subplots(figsize=(8, 4.2))
     if not _bars(ax, rows, "persistent", "syscalls_per_req", order, connections=1):
         plt.close(fig)
         return None
-    blocking = rows[(rows["model"] == "blocking") & (rows["scenario"] == "persistent")
+    blocking = rows[(rows["model"] == BLOCKING) & (rows["scenario"] == "persistent")
                     & (rows["connections"] == 1)]["syscalls_per_req"].median()
     if blocking == blocking:
         low, high = claim.limits["low"], claim.limits["high"]
@@ -159,7 +149,7 @@ def chart_syscalls_per_request(df: pd.DataFrame, claim: claims.Claim):
 def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
     if "connected" not in df and "starved_connections" not in df:
         return None
-    rows = df[(df["scenario"] == "persistent") & df["model"].isin(["select", *EPOLL_FAMILY])]
+    rows = df[(df["scenario"] == "persistent") & df["model"].isin([SELECT, *EPOLL_FAMILY])]
     if rows.empty or rows["connections"].max() < claim.limits["min_n"]:
         return None
     rows = rows.assign(served_pct=100 * claims._served(rows) / rows["connections"].astype(float))
@@ -167,11 +157,11 @@ def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
     fig, (ax, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     if refusals is not None:
         _lines(right, _spread(rows.assign(refusals=refusals), "persistent", "connections",
-                              "refusals", ["select", *EPOLL_FAMILY]), "connections")
+                              "refusals", [SELECT, *EPOLL_FAMILY]), "connections")
     right.set(xlabel="connections requested (log)",
               ylabel=f"server's own {claims.FD_REFUSAL_EVENT} count")
     _lines(ax, _spread(rows, "persistent", "connections", "served_pct",
-                       ["select", *EPOLL_FAMILY]), "connections")
+                       [SELECT, *EPOLL_FAMILY]), "connections")
     ns = [n for n in sorted(rows["connections"].unique()) if n > 0]
     ax.plot(ns, [min(100.0, 100 * FD_SETSIZE / n) for n in ns], color="black", linestyle="--",
             linewidth=1, zorder=4, label=f"at most FD_SETSIZE ({FD_SETSIZE}) served")
@@ -182,7 +172,7 @@ def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
 
 
 def chart_scan_cost(df: pd.DataFrame, claim: claims.Claim):
-    models = [m for m in _all_models(df) if m != "nonblocking"]
+    models = [m for m in _all_models(df) if m != BUSY_POLLING]
     data = _spread(df, "idle", "idle_connections", "server_cpu_us_per_req", models)
     if data.empty:
         return None
@@ -226,7 +216,7 @@ def chart_idle_cpu(df: pd.DataFrame, claim: claims.Claim):
                    if c in idle and idle[c].notna().any()), None)
     if column is None:
         return None
-    order = [m for m in ("nonblocking", "blocking", THREADED, *READINESS_MODELS)
+    order = [m for m in (BUSY_POLLING, BLOCKING, THREADED, *READINESS_MODELS)
              if m in set(idle["model"])]
     order += [m for m in _all_models(idle) if m not in order]
     fig, ax = plt.subplots(figsize=(8, 4.2))

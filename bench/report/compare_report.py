@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from bench.analysis import compare, significance  # noqa: E402
+from bench.analysis import significance  # noqa: E402
 from bench.report import html_report
 from bench.analysis.compare import COMPARED, verdict  # noqa: E402
 

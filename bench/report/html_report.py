@@ -21,13 +21,13 @@ from pathlib import Path
 import markdown
 
 from bench.report import plots
-from bench.store import run_folder
-from bench.plan.matrix import SCENARIOS
+from bench.store import run_folder, status
+from bench.plan.scenarios import SCENARIOS
 from bench.report.styles import model_style
 from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order
 
 REPORT_HTML = "report.html"
-HOLLOW = plots.HOLLOW
+HOLLOW = status.HOLLOW
 
 
 @lru_cache(maxsize=1)

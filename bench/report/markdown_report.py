@@ -14,50 +14,24 @@ from pathlib import Path
 import pandas as pd
 
 from bench.analysis import ceiling, claims
+from bench.plan import models
 from bench.report import claim_charts, placement, plots
 from bench.store import run_folder
-from bench.plan.matrix import SCENARIOS
+from bench.plan.scenarios import SCENARIOS
 from bench.store.run_folder import KEY, with_key_columns
-from bench.analysis.summary import (CLIENT_BUSY_SATURATED_PCT, NOISY_SPREAD, aggregate, as_bool,
-                      compare_samples, difference_note, finite, flags, models_in_order,
-                      scenarios_in_order, worst_status)
+from bench.analysis.summary import (aggregate, as_bool, compare_samples, difference_note,
+                                    finite, flags, models_in_order, scenarios_in_order)
+from bench.store import columns, status
 
-MIB = 1 / 2**20
-TABLE_METRICS = (
-    ("rps", "Throughput (requests/s)", "{:,.0f}", 1.0),
-    ("p50_us", "p50 latency (µs)", "{:,.0f}", 1.0),
-    ("p99_us", "p99 latency (µs)", "{:,.0f}", 1.0),
-    ("server_cpu_pct", "Server CPU (% of one core)", "{:.0f}", 1.0),
-    ("server_cpu_us_per_req", "Server CPU per request (µs)", "{:.1f}", 1.0),
-    ("core_busy_pct", "Server core busy, softirq included (%)", "{:.0f}", 1.0),
-    ("core_softirq_pct", "Server core in softirq (%)", "{:.0f}", 1.0),
-    ("core_steal_pct", "Server core stolen by the hypervisor (%)", "{:.1f}", 1.0),
-    ("client_cpu_pct", "Client CPU (% of its cores)", "{:.0f}", 1.0),
-    ("client_cpu_us_per_req", "Client CPU per request (µs)", "{:.1f}", 1.0),
-    ("client_core_busy_pct", "Client cores busy: every core but the server's, steal "
-     f"excluded (%; saturated from {CLIENT_BUSY_SATURATED_PCT:.0f})", "{:.0f}", 1.0),
-    ("client_core_steal_pct", "Client cores stolen by the hypervisor (%)", "{:.1f}", 1.0),
-    ("syscalls_per_req", "Server syscalls per request", "{:.2f}", 1.0),
-    ("ctx_voluntary_per_s", "Server voluntary context switches (/s)", "{:,.0f}", 1.0),
-    ("ctx_switches_per_req", "Server context switches per request", "{:.2f}", 1.0),
-    ("server_runnable_pct", "Server threads runnable (% of one core: on a CPU or waiting "
-     "for one)", "{:.0f}", 1.0),
-    ("rss_bytes", "Server peak RSS, summed over its processes (MiB; a page shared by "
-     "forked children counts once per child)", "{:.1f}", MIB),
-    ("pss_bytes", "Server PSS at the window's end (MiB; shared pages split between its "
-     "processes)", "{:.1f}", MIB),
-    ("uss_bytes", "Server USS at the window's end (MiB; pages only its processes use)",
-     "{:.1f}", MIB),
-    ("threads", "Server threads", "{:,.0f}", 1.0),
-    ("fds", "Server open descriptors", "{:,.0f}", 1.0),
-    ("server_refusals", "Connections the server logged as refused or shed", "{:,.0f}", 1.0),
-    ("fairness_jain", "Fairness (Jain's index over connections; 1 = even)", "{:.2f}", 1.0),
-)
-SHOWN_WHEN_NONZERO = {"core_steal_pct", "client_core_steal_pct", "server_refusals"}
-STATUS_SIGNS = {"refused": " †", "starved": " ‡", "errors": " !", "failed": " ✗",
-                "server_died": " ✗"}
-FLOOR_MARK = ("* client saturated in most repetitions: the throughput is a floor, a figure "
-              "about the client, not the server's ceiling")
+MIB = columns.MIB
+FLOOR_MARK = (f"{status.FLOOR_SIGN} client saturated in most repetitions: the throughput is "
+              "a floor, a figure about the client, not the server's ceiling")
+
+
+def _sign(point_status: str) -> str:
+    """' †' after a figure (nothing for ok)."""
+    sign = status.sign(point_status)
+    return f" {sign}" if sign else ""
 
 
 def _num(value: float, fmt: str = "{:,.0f}") -> str:
@@ -92,11 +66,11 @@ def _has(frame: pd.DataFrame, column: str) -> bool:
 
 def _cell(row, fmt: str, scale: float) -> str:
     if not finite(row["median"]):
-        return "–" + STATUS_SIGNS.get(row["status"], "")
+        return "–" + _sign(row["status"])
     text = fmt.format(row["median"] * scale)
     if row["n"] > 1 and finite(row["spread"]):
         text += f" ±{100 * row['spread'] / 2:.0f}%"
-    text += STATUS_SIGNS.get(row["status"], "")
+    text += _sign(row["status"])
     if row["client_saturated"]:
         text += " *"
     return text
@@ -149,7 +123,7 @@ def saturation_rule(frame: pd.DataFrame) -> str:
     """What 'client saturated' means in this run, and what it makes of the figures."""
     if _has(frame, "client_core_busy_pct"):
         how = ("the client side — every core but the server's: load processes, "
-               f"coordinator, runner, sampler — was at least {CLIENT_BUSY_SATURATED_PCT:.0f} % "
+               f"coordinator, runner, sampler — was at least {status.CLIENT_SATURATED_PCT:.0f} % "
                "busy over the window (`client_core_busy_pct`, from /proc/stat, steal excluded)")
     else:
         how = ("the load generator's own processes were at least 90 % busy (this run "
@@ -183,7 +157,7 @@ def metric_table(frame: pd.DataFrame, scenario: str, column: str, fmt: str,
     data = aggregate(frame[frame["scenario"] == scenario], column)
     if data.empty or data["median"].isna().all():
         return ""
-    if column in SHOWN_WHEN_NONZERO and not (data["median"].fillna(0) != 0).any():
+    if columns.column(column).shown_when_nonzero and not (data["median"].fillna(0) != 0).any():
         return ""
     axis = scenario_axis(scenario)
     if axis == "model":  # one value per model: a single column
@@ -273,7 +247,7 @@ def open_loop_table(frame: pd.DataFrame) -> str:
                                                    "scheduled_not_sent"))
         lines.append(f"| {model} | {fraction:.0%} | {_num(med['offered_rps'])} | {achieved} | "
                      f"{counts} | {_num(med['p99_us'])} | {_num(med['p99_uncorrected_us'])} | "
-                     f"{_num(ratio, '{:.2f}×')} | {len(part)} | {worst_status(part['status'])} |")
+                     f"{_num(ratio, '{:.2f}×')} | {len(part)} | {status.worst(part['status'])} |")
     return "\n".join(lines)
 
 
@@ -305,7 +279,7 @@ def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
     whether the repetitions overlap (then the difference is within noise)."""
     rows = frame[(frame["scenario"] == scenario) & (frame["connections"] == connections)
                  & (frame["payload_bytes"] == payload)
-                 & ~frame["status"].isin(["failed", "server_died"])]
+                 & ~frame["status"].isin(status.NOT_MEASURED)]
     side_a = rows[rows["model"] == a]["rps"].dropna()
     side_b = rows[rows["model"] == b]["rps"].dropna()
     where = f"{connections:,} connections, {payload} B, {scenario}"
@@ -344,7 +318,8 @@ def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
     return text + "."
 
 
-PURE_PYTHON_LOOPS = ("epoll", "selectors", "poll", "select")
+# the ready-list loops first, then the scanning ones
+PURE_PYTHON_LOOPS = models.epoll_based() + models.scanning()
 
 
 def uvloop_comparison(frame: pd.DataFrame) -> list[str]:
@@ -370,7 +345,7 @@ def _extremes(metric: pd.DataFrame, scenario: str, connections: int):
     """The fully served models with the lowest and highest median of an aggregated metric
     at one point, or None when fewer than two were measured."""
     rows = metric[(metric["scenario"] == scenario) & (metric["connections"] == connections)
-                  & metric["median"].notna() & metric["status"].isin(["ok", "errors"])]
+                  & metric["median"].notna() & metric["status"].isin(status.SERVED)]
     if len(rows) < 2:
         return None
     rows = rows.sort_values("median")
@@ -419,7 +394,7 @@ def ranking_statements(frame: pd.DataFrame) -> list[str]:
             continue
         top = s_rps["connections"].max()
         at_top = s_rps[s_rps["connections"] == top].sort_values("median", ascending=False)
-        served = at_top[at_top["status"].isin(["ok", "errors"])]
+        served = at_top[at_top["status"].isin(status.SERVED)]
         ranked = served if not served.empty else at_top
         best, worst = ranked.iloc[0], ranked.iloc[-1]
         sentence = (f"**{scenario}, {top:,} connections:** the fastest model was "
@@ -566,13 +541,13 @@ def slowloris_statement(frame: pd.DataFrame) -> list[str]:
             continue
         top = top.iloc[0]
         tail = late[late["idle_connections"] == most]["median"]
-        status = "" if top["status"] in ("ok", "errors") else f", {top['status']}"
+        broke = "" if top["status"] in status.SERVED else f", {top['status']}"
         ratio = (f"{top['median'] / base.iloc[0]['median']:.2f}× its throughput with none "
                  "stalled" if not base.empty and base.iloc[0]["median"] else
                  f"{_num(top['median'])} req/s")
-        parts.append((top["median"] if status == "" else -1.0,
+        parts.append((top["median"] if broke == "" else -1.0,
                       f"{model} {ratio}, p99 {_num(tail.iloc[0] if len(tail) else float('nan'))} µs"
-                      f"{status}"))
+                      f"{broke}"))
     if not parts:
         return []
     parts.sort(key=lambda item: -item[0])
@@ -595,7 +570,7 @@ def peak_table(frame: pd.DataFrame) -> str:
     the fewest connections, and whether it is a floor (client saturated there)."""
     frame = plots.connection_sweeps(frame)
     rps = aggregate(frame, "rps")
-    served = rps[rps["status"].isin(["ok", "errors"]) & rps["median"].notna()]
+    served = rps[rps["status"].isin(status.SERVED) & rps["median"].notna()]
     if served.empty:
         return ""
     lines = ["| scenario | model | peak throughput (req/s) | min–max over repetitions | "
@@ -668,7 +643,7 @@ def rtt_section(frame: pd.DataFrame, meta: dict) -> list[str]:
     """The lab's added round-trip time: throughput per model and connection count at each
     delay (Little's law: more delay needs more connections for the same rate), or the
     reason the rtt scenarios were skipped. Nothing when the run asked for none."""
-    from bench.plan.matrix import RTT_SCENARIOS
+    from bench.plan.scenarios import RTT_SCENARIOS
 
     skipped = {k: v for k, v in (meta.get("skipped_scenarios") or {}).items()
                if k in RTT_SCENARIOS}
@@ -698,7 +673,7 @@ def flags_section(frame: pd.DataFrame) -> str:
     rule = saturation_rule(frame)
     if flagged.empty:
         return ("No point was flagged: no client was saturated, every point's throughput "
-                f"spread stayed within {NOISY_SPREAD:.0%}, and no connection was refused or "
+                f"spread stayed within {status.NOISY_SPREAD:.0%}, and no connection was refused or "
                 f"starved. {rule}")
     refusals = _has(frame, "server_refusals")
     lines = ["| model | scenario | point | status | client saturated | throughput spread | "
@@ -708,15 +683,15 @@ def flags_section(frame: pd.DataFrame) -> str:
         spread = f"{row['rps_spread']:.0%}" if finite(row["rps_spread"]) else "–"
         if row["noisy"]:
             spread += " (noisy)"
-        status = row["status"]
+        worst = row["status"]
         if row["status_reps"] < row["repetitions"]:
-            status += f" ({int(row['status_reps'])} of {int(row['repetitions'])})"
+            worst += f" ({int(row['status_reps'])} of {int(row['repetitions'])})"
         load = client_load(row)
         saturated = (f"yes, {int(row['saturated_reps'])} of {int(row['repetitions'])}"
                      + (f": {load}" if load else "") if row["client_saturated"] else
                      f"no ({int(row['saturated_reps'])} of {int(row['repetitions'])})"
                      if row["saturated_reps"] else "")
-        cells = [row["model"], row["scenario"], point_label(row), status, saturated, spread,
+        cells = [row["model"], row["scenario"], point_label(row), worst, saturated, spread,
                  _median_range(row["starved_connections"], row["starved_low"],
                                row["starved_high"]),
                  _median_range(row["errors"], row["errors_low"], row["errors_high"])]
@@ -726,7 +701,7 @@ def flags_section(frame: pd.DataFrame) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     counts = (f"{int(flagged['client_saturated'].sum())} with a saturated client (throughput "
               f"a floor), {int(flagged['noisy'].sum())} noisy (throughput spread over "
-              f"{NOISY_SPREAD:.0%}), {int((flagged['status'] == 'refused').sum())} refused, "
+              f"{status.NOISY_SPREAD:.0%}), {int((flagged['status'] == 'refused').sum())} refused, "
               f"{int((flagged['status'] == 'starved').sum())} starved, "
               f"{int(flagged['status'].isin(['failed', 'server_died']).sum())} failed.")
     floors = floors_sentence(frame)
@@ -913,21 +888,20 @@ def render(run_dir: Path, claim_charts_drawn: dict[int, list[Path]] | None = Non
         if (run_dir / run_folder.CHARTS / f"{name}.png").is_file():
             parts += [f"![{title}](charts/{name}.png)", ""]
     parts += ["## Tables", "",
-              "Marks: † refused connections, ‡ starved connections, ! errors, ✗ no result, "
-              f"{FLOOR_MARK}.", ""]
+              f"Marks: {status.legend(labels=True)}, {FLOOR_MARK}.", ""]
     for scenario in scenarios_in_order(frame):
         described = SCENARIOS.get(scenario)
         parts += [f"### Scenario: {scenario}", ""]
         if described:
             parts += [described.description + ".", ""]
-        for column, title, fmt, scale in TABLE_METRICS:
-            if column not in frame:
+        for column in map(columns.column, columns.REPORT_TABLES):
+            if column.name not in frame:
                 continue
-            table = metric_table(frame, scenario, column, fmt, scale)
+            table = metric_table(frame, scenario, column.name, column.fmt, column.scale)
             if table:
-                parts += [f"#### {title}", "", table, ""]
+                parts += [f"#### {column.table_title}", "", table, ""]
                 note = syscalls_note(frame[frame["scenario"] == scenario]) \
-                    if column == "syscalls_per_req" else ""
+                    if column.name == "syscalls_per_req" else ""
                 parts += [note, ""] if note else []
     parts += ["## How these were measured", "", *measurement_notes(frame), ""]
     return "\n".join(parts)

@@ -20,18 +20,14 @@ matplotlib.rcParams["svg.hashsalt"] = "iomodels"
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa: E402
-                               NullFormatter, NullLocator)
+                               NullLocator)
 
 from bench.analysis import ceiling  # noqa: E402
-from bench.store import run_folder
-from bench.plan.matrix import SCENARIOS  # noqa: E402
+from bench.plan.models import model as model_record  # noqa: E402
+from bench.store import run_folder, status  # noqa: E402
+from bench.plan.scenarios import SCENARIOS  # noqa: E402
 from bench.report.styles import model_style  # noqa: E402
 from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
-
-def model_colour(model: str, run_models=()) -> str:
-    """One colour per model in every chart, by family (bench/report/styles.py)."""
-    return model_style(model, run_models).colour
-
 
 @dataclass(frozen=True)
 class Metric:
@@ -60,21 +56,11 @@ CHART_FILES = {"rps": "throughput", "p50_us": "latency_p50", "p99_us": "latency_
                "rss_bytes": "memory", "threads": "threads"}
 OVERVIEW = ("rps", "p99_us", "server_cpu_us_per_req", "server_cpu_pct")
 
-# How a point's worst status is marked on top of its median marker.
-STATUS_MARKS = {
-    "refused": dict(marker="X", s=120, facecolors="none", edgecolors="black", linewidths=1.6),
-    "starved": dict(marker="v", s=110, facecolors="none", edgecolors="black", linewidths=1.4),
-    "errors": dict(marker="o", s=130, facecolors="none", edgecolors="red", linewidths=1.4),
-    "server_died": dict(marker="D", s=110, facecolors="none", edgecolors="black", linewidths=1.4),
-    "failed": dict(marker="x", s=90, c="black", linewidths=1.8),
-}
-STATUS_LABELS = {"refused": "refused connections", "starved": "starved connections",
-                 "errors": "errors", "server_died": "server died", "failed": "no result"}
+# How a point's worst status is marked on top of its median marker (bench.store.status);
+# refused first, as the legend lists them
+STATUS_MARKS = {s.name: s.plot_mark for s in status.MARKED}
 SATURATED = "client_saturated"  # not a status: the client, not the server, was the limit
-SATURATED_MARK = dict(marker="s", s=95, facecolors="none", edgecolors="0.45", linewidths=1.3)
-
-
-HOLLOW = {"refused", "starved", "errors", "server_died", "failed"}  # never drawn "best"
+HOLLOW = status.HOLLOW
 MS_FROM_US = 10_000  # latency axes switch from µs to ms once a value passes 10 ms
 
 
@@ -165,7 +151,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
         low = (rows["median"] - rows["low"]).to_numpy() * scale
         high = (rows["high"] - rows["median"]).to_numpy() * scale
         statuses = rows["status"].to_numpy()
-        if model == ceiling.NATIVE:  # a reference line, not a model under study
+        if model_record(model).reference:  # a reference line, not a model under study
             ax.errorbar(x, y, yerr=[low, high], color="black", marker="none",
                         linestyle="--", linewidth=1.4, capsize=2.5, label=model)
             reference_note = metric.column == ceiling.COLUMN
@@ -181,11 +167,11 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
         if (y == y).any():
             last = max(i for i in range(len(y)) if y[i] == y[i])
             ends.append((x[last], y[last], model, style.colour))
-        for status, mark in STATUS_MARKS.items():
-            chosen = statuses == status
+        for name, mark in STATUS_MARKS.items():
+            chosen = statuses == name
             if not chosen.any():
                 continue
-            shown.add(status)
+            shown.add(name)
             ys = y[chosen]
             missing = ~(ys == ys)  # no value (failed): mark it on the x axis
             if (~missing).any():
@@ -196,7 +182,7 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
         saturated = rows["client_saturated"].to_numpy(dtype=bool) & (y == y)
         if saturated.any():
             shown.add(SATURATED)
-            ax.scatter(x[saturated], y[saturated], zorder=4, **SATURATED_MARK)
+            ax.scatter(x[saturated], y[saturated], zorder=4, **status.FLOOR_PLOT_MARK)
     values = sorted(data[axis].unique()) if not data.empty else []
     if axis != "rate_fraction":
         ax.set_xscale("log")
@@ -238,7 +224,7 @@ AXIS_TITLES = {"connections": "concurrent connections (log scale, ticks at measu
 def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     handles = []
     for m in models:
-        if m == ceiling.NATIVE:
+        if model_record(m).reference:
             handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1.4,
                                   label=f"{m} (C reference)"))
             continue
@@ -253,13 +239,13 @@ def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
     if SATURATED in statuses:
         handles.append(Line2D([], [], linestyle="none", marker="s", markersize=9,
                               markerfacecolor="none", markeredgecolor="0.45",
-                              label="client saturated (throughput a floor)"))
-    for status in sorted(statuses - {SATURATED}, key=list(STATUS_MARKS).index):
-        mark = STATUS_MARKS[status]
+                              label=status.FLOOR_LABEL))
+    for name in sorted(statuses - {SATURATED}, key=list(STATUS_MARKS).index):
+        mark = STATUS_MARKS[name]
         handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],
                               markersize=9, markerfacecolor="none",
                               markeredgecolor=mark.get("edgecolors", "black"),
-                              color=mark.get("c", "black"), label=STATUS_LABELS[status]))
+                              color=mark.get("c", "black"), label=status.BY_NAME[name].label))
     columns = max(1, min(len(handles), int(fig.get_figwidth() / 2.2)))
     legend = fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=8,
                         ncols=columns, title=note, title_fontsize=8)

@@ -1,25 +1,15 @@
-"""How each model looks in every chart (PNG and the interactive report alike): colour by
-family, so a reader sees the design at a glance, and within a family a distinct marker
-and line style, so no two models of a run look the same even in greyscale.
-
-The palette is Okabe & Ito's colour-blind-safe set. A model this project does not know
-(a native server, an external `--server NAME=COMMAND`) falls into the family "external"
-and still gets its own marker and dash, numbered among the run's unknown models."""
+"""How each model looks in every chart (PNG and the interactive report alike): the colour of
+its family (bench.plan.models), so a reader sees the design at a glance, and within a
+family a distinct marker, line style and shade, so no two models of a run look the same
+even in greyscale. A `--server` model (family external) is numbered among the run's
+external models, so two of them never share a marker."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Family -> (colour, its models in a fixed order: the order picks marker and dash).
-FAMILIES = {
-    "blocking": ("#D55E00", ("blocking", "nonblocking")),
-    "threads/processes": ("#E69F00", ("threaded", "forking")),
-    "readiness": ("#0072B2", ("select", "poll", "epoll", "selectors", "sigio")),
-    "event-loop libraries": ("#009E73", ("asyncio", "uvloop")),
-    "completion": ("#CC79A7", ("iouring",)),
-    "external": ("#444444", ()),
-}
-EXTERNAL = "external"
+from bench.plan import models
+
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 DASHES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
 # The same shapes and dashes in plotly's names (the interactive report).
@@ -40,13 +30,6 @@ class Style:
     plotly_dash: str
 
 
-def family_of(model: str) -> str:
-    for family, (_, models) in FAMILIES.items():
-        if model in models:
-            return family
-    return EXTERNAL
-
-
 def _shade(colour: str, amount: float) -> str:
     """Lighter (amount > 0, towards white) or darker (amount < 0, towards black)."""
     rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
@@ -56,15 +39,15 @@ def _shade(colour: str, amount: float) -> str:
 
 
 def model_style(model: str, run_models=()) -> Style:
-    """The style of `model`; `run_models` (every model of the run) numbers the unknown ones
-    so that two external servers never share a marker."""
-    family = family_of(model)
-    colour, members = FAMILIES[family]
-    if family == EXTERNAL:
-        unknown = sorted({m for m in run_models if family_of(m) == EXTERNAL} | {model})
-        index = unknown.index(model)
+    """The style of `model`; `run_models` (every model of the run) numbers the external
+    ones so that two `--server` models never share a marker."""
+    family = models.family_of(model)
+    if family == models.EXTERNAL:
+        external = sorted({m for m in run_models if models.family_of(m) == family} | {model})
+        index = external.index(model)
     else:
-        index = members.index(model)
+        index = models.family_members(family).index(model)
+    colour = models.FAMILIES[family].colour
     return Style(family, _shade(colour, SHADES[index % len(SHADES)]),
                  MARKERS[index % len(MARKERS)], DASHES[index % len(DASHES)],
                  PLOTLY_MARKERS[index % len(PLOTLY_MARKERS)],

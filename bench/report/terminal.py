@@ -12,14 +12,12 @@ import pandas as pd
 
 from bench.analysis import claims
 from bench.report import placement, plots
-from bench.store import run_folder
+from bench.store import run_folder, status
 from bench.analysis.summary import aggregate, finite, flags
 
 WIDTH = 100
 # The marks REPORT.md's tables use, so a reader learns them once.
-MARKS = {"refused": "†", "starved": "‡", "errors": "!", "failed": "✗", "server_died": "✗"}
-LEGEND = ("marks: * client saturated (throughput a floor), † refused, ‡ starved, ! errors, "
-          "✗ failed")
+LEGEND = f"marks: {status.FLOOR_SIGN} {status.FLOOR_LABEL}, {status.legend()}"
 
 
 def _value(value: float, column: str) -> str:
@@ -32,7 +30,7 @@ def _entry(row, column: str) -> str:
     text = f"{row['model']} {_value(row['median'], column)}"
     if row["n"] > 1 and finite(row["spread"]):
         text += f" ±{100 * row['spread'] / 2:.0f}%"
-    text += MARKS.get(row["status"], "")
+    text += status.sign(row["status"])
     if row["client_saturated"] and column == "rps":
         text += "*"
     return text

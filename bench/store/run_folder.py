@@ -13,37 +13,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.store import columns
+
 RESULTS = "results.csv"
 META = "meta.json"
 HISTOGRAMS = "histograms"
 CHARTS = "charts"
 REPORT = "REPORT.md"
 
-KEY = ("model", "scenario", "connections", "payload_bytes", "idle_connections", "rate_fraction")
-# KEY columns a results.csv from before they existed lacks: read back as these values
-KEY_DEFAULTS = {"idle_connections": 0, "rate_fraction": 0.0}
-
-COLUMNS = (
-    "point_id", "model", "scenario", "connections", "payload_bytes", "repetition", "status",
-    "work_us", "work_kind",
-    "rps", "p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us",
-    "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
-    "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct", "core_steal_pct",
-    "client_core_busy_pct", "client_core_steal_pct", "client_saturated",
-    "client_cpu_pct", "client_cpu_us_per_req", "loadgen_saturated",
-    "errors", "errors_detail", "requests", "sent", "sessions", "connected",
-    "idle_connections", "idle_connected",
-    "rate_fraction", "offered_rps", "p50_uncorrected_us", "p99_uncorrected_us",
-    "scheduled", "scheduled_not_sent", "histogram_count", "reply_check",
-    "fairness_jain", "starved_connections",
-    "rss_bytes", "uss_bytes", "pss_bytes", "threads", "fds", "server_processes",
-    "ctx_voluntary_per_s", "ctx_involuntary_per_s", "ctx_switches_per_req",
-    "server_runnable_pct",
-    "syscalls_per_req", "syscalls_method", "syscalls_window",
-    "read_syscalls_per_req", "write_syscalls_per_req",
-    "server_events", "server_refusals",
-    "window_s", "sample_span_s", "sample_offset_ms", "histogram", "note", "measured_utc",
-)
+KEY = columns.POINT_KEY
+KEY_DEFAULTS = columns.KEY_DEFAULTS
+COLUMNS = columns.NAMES
 
 
 def new_run_dir(root: Path, profile: str) -> Path:
@@ -91,9 +71,10 @@ def append_row(run_dir: Path, row: dict) -> None:
     """Append one measured row and flush it to disk at once (an interrupted run keeps it)."""
     path = Path(run_dir) / RESULTS
     new = not path.exists() or path.stat().st_size == 0
-    unknown = set(row) - set(COLUMNS)
-    if unknown:
-        raise KeyError(f"columns not in the result format: {sorted(unknown)}")
+    unknown, missing = set(row) - set(COLUMNS), set(COLUMNS) - set(row)
+    if unknown or missing:  # the registry (bench/store/columns.py) and the rows agree
+        raise KeyError(f"columns not in the result format: {sorted(unknown)}" if unknown
+                       else f"registered columns this row lacks: {sorted(missing)}")
     fields = COLUMNS
     if not new:  # a resumed run keeps the columns its file started with
         with path.open(newline="") as source:
@@ -170,12 +151,11 @@ def load_results(run_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=list(COLUMNS))
     frame = pd.read_csv(path, keep_default_na=True)
     frame = with_key_columns(frame)
-    for column in ("client_saturated", "loadgen_saturated"):
+    for column in columns.of_kind(columns.FLAG):
         if column in frame:
             frame[column] = frame[column].map(
                 {True: True, False: False, "true": True, "false": False}).fillna(False).astype(bool)
-    for column in ("status", "note", "errors_detail", "histogram", "syscalls_method",
-                   "syscalls_window", "reply_check", "server_events", "work_kind"):
+    for column in columns.of_kind(columns.TEXT):
         if column in frame:
             frame[column] = frame[column].astype(object).fillna("").astype(str)
     return frame

@@ -1,0 +1,181 @@
+"""What a bench run measures, as data: a scenario is its name, the extra server and
+load-generator arguments, and which points (models, connection counts, payloads, idle
+connections, open-loop rates) it sweeps. A new workload is one more entry in `SCENARIOS`,
+not a special case in the runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.plan import models
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One workload: how the server is started, how the load generator drives it, and
+    which points (models, connection counts, payloads, idle connections, open-loop rates)
+    it sweeps. Everything the runner does differently per scenario is a field here."""
+
+    name: str
+    description: str
+    loadgen_args: tuple[str, ...] = ()
+    server_args: tuple[str, ...] = ()
+    connections: tuple[int, ...] | None = None  # None: the profile's connection counts
+    payloads: tuple[int, ...] | None = None  # None: the profile's payload sizes
+    max_connections: int | None = None  # skip the profile's counts above this
+    # "load": the load generator drives the server; "idle-server": no client at all, the
+    # fresh server is only sampled for the profile's idle_sample_s
+    kind: str = "load"
+    models: tuple[str, ...] | None = None  # None: every model
+    idle_connections: tuple[int, ...] = (0,)  # loadgen --idle-connections M, swept
+    rate_fractions: tuple[float, ...] = ()  # open loop: --rate = fraction x the peak below
+    rate_from: tuple[str, int] | None = None  # (scenario, connections): its median rps at
+    #                                           the same model and payload is the peak
+    exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
+    axis: str = "connections"  # the column the scenario sweeps: tables and charts use it
+    # lab only (`bench lab up`, needs the kernel's netem): round-trip time added between
+    # the server host and the load host for this scenario's points; None: not a lab one
+    lab_delay_us: int | None = None
+
+    def server_option(self, name: str, default: str = "") -> str:
+        """The value of `--name` in server_args (e.g. work-us), or `default`."""
+        args = list(self.server_args)
+        flag = f"--{name}"
+        for i, arg in enumerate(args):
+            if arg == flag and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return default
+
+    def connection_counts(self, profile_counts: tuple[int, ...]) -> tuple[int, ...]:
+        if self.kind == "idle-server":
+            return (0,)
+        counts = self.connections if self.connections is not None else profile_counts
+        if self.max_connections is not None:
+            counts = tuple(n for n in counts if n <= self.max_connections)
+        return counts
+
+    def payload_sizes(self, profile_payloads: tuple[int, ...]) -> tuple[int, ...]:
+        if self.kind == "idle-server":
+            return (0,)
+        return self.payloads if self.payloads is not None else profile_payloads
+
+    def fractions(self) -> tuple[float, ...]:
+        return self.rate_fractions or (0.0,)
+
+    def runs_model(self, model: str) -> bool:
+        return self.models is None or model in self.models
+
+
+SESSION_REQUESTS = 10
+HEAVY_WORK_US = 1000
+# the heavy handler against threads and the iterative server: every multiplexing model and
+# event-loop library beside the blocking ones
+HEAVY_MODELS = ("blocking", "threaded", *models.multiplexing(), *models.event_loop_libraries())
+OPEN_LOOP_PEAK = ("persistent", 100)
+
+SCENARIOS: dict[str, Scenario] = {
+    "persistent": Scenario(
+        name="persistent",
+        description="N connections opened once, each sending one request at a time "
+        "(closed loop) for the whole window; at 1 connection the server's syscalls per "
+        "request are also counted exactly over 2,000 bracketed round trips",
+        exact_syscalls_at=(1,),
+    ),
+    "sessions": Scenario(
+        name="sessions",
+        description=f"N concurrent clients that connect, send {SESSION_REQUESTS} requests "
+        "one at a time, close, and connect again (connection churn)",
+        loadgen_args=("--requests-per-conn", str(SESSION_REQUESTS)),
+    ),
+    "idle": Scenario(
+        name="idle",
+        description="4 active connections (closed loop) beside M idle connections that "
+        "are open but never send (loadgen --idle-connections M): what watching silent "
+        "descriptors costs each model, per request of the active load",
+        connections=(4,),
+        idle_connections=(10, 100, 1000, 10_000),
+        models=models.watching_many(),
+        axis="idle_connections",
+    ),
+    "heavy": Scenario(
+        name="heavy",
+        description=f"every request costs the handler a {HEAVY_WORK_US} µs blocking sleep "
+        f"(server --work-us {HEAVY_WORK_US} --work-kind sleep): a single-threaded event "
+        f"loop serves at most {1e6 / HEAVY_WORK_US:,.0f} requests/s whatever N",
+        server_args=("--work-us", str(HEAVY_WORK_US), "--work-kind", "sleep"),
+        connections=(1, 4, 16, 64),
+        models=HEAVY_MODELS,
+    ),
+    "heavy-cpu": Scenario(
+        name="heavy-cpu",
+        description=f"every request costs the handler {HEAVY_WORK_US} µs of busy CPU "
+        f"(server --work-us {HEAVY_WORK_US} --work-kind cpu): threads cannot help under "
+        "the GIL either",
+        server_args=("--work-us", str(HEAVY_WORK_US), "--work-kind", "cpu"),
+        connections=(1, 4, 16, 64),
+        models=HEAVY_MODELS,
+    ),
+    "payload": Scenario(
+        name="payload",
+        description="10 persistent connections, request payload from 64 B to 256 KiB "
+        "(log scale): copying and buffering instead of wakeups",
+        connections=(10,),
+        payloads=(64, 512, 4096, 32_768, 262_144),
+        axis="payload_bytes",
+    ),
+    "open-loop": Scenario(
+        name="open-loop",
+        description="100 connections sending on a fixed schedule (loadgen --rate) at "
+        "fractions of the model's own peak, its median throughput at "
+        f"'{OPEN_LOOP_PEAK[0]}' N={OPEN_LOOP_PEAK[1]} earlier in this run; latency timed "
+        "from when each request was due (corrected) and from when it left (uncorrected)",
+        connections=(100,),
+        rate_fractions=(0.25, 0.5, 0.9),
+        rate_from=OPEN_LOOP_PEAK,
+        axis="rate_fraction",
+    ),
+    "slowloris": Scenario(
+        name="slowloris",
+        description="4 active connections (closed loop) while M stalled connections each "
+        "sent two bytes of a request header and stopped there (loadgen --idle-connections M "
+        "--idle-send 2), every model: p99 and "
+        "throughput of the active clients as M grows to 2,000; where a model breaks (the "
+        "iterative server stuck on one, a thread or child per stalled connection, select "
+        "past FD_SETSIZE) shows as refused or starved rows, not hidden",
+        loadgen_args=("--idle-send", "2"),
+        connections=(4,),
+        idle_connections=(0, 100, 900, 2000),
+        axis="idle_connections",
+    ),
+    "idle-server": Scenario(
+        name="idle-server",
+        description="a fresh server with no client at all, sampled for a few seconds: "
+        "what waiting costs (CPU, and the share of time its threads were runnable)",
+        kind="idle-server",
+        axis="model",
+    ),
+}
+
+
+RTT_DELAYS_US = (0, 200, 2000)
+RTT_MODELS = ("blocking", "threaded", "epoll", "selectors", "asyncio")
+
+
+def _rtt_name(us: int) -> str:
+    return f"rtt-{us // 1000}ms" if us >= 1000 and us % 1000 == 0 else f"rtt-{us}us"
+
+
+for _us in RTT_DELAYS_US:
+    SCENARIOS[_rtt_name(_us)] = Scenario(
+        name=_rtt_name(_us),
+        description=f"the persistent sweep with {_us} µs of round-trip time added between "
+        "the lab's server and load hosts (netem): with more delay more connections are "
+        "needed for the same throughput (Little's law: N = rate x round trip). Lab only, "
+        "where the kernel has netem; skipped with the reason elsewhere",
+        models=RTT_MODELS,
+        lab_delay_us=_us,
+    )
+RTT_SCENARIOS = tuple(_rtt_name(us) for us in RTT_DELAYS_US)
+SCENARIO_GROUPS = {"rtt": RTT_SCENARIOS}  # --scenarios rtt: all three delays
