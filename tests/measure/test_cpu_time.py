@@ -212,3 +212,12 @@ def test_sampler_runs_also_on_the_requested_core():
     with CoreSampler(cpus) as sampler:
         snapshot = sampler.read(also=cpu_time.current_cpu, also_cpu=target)
     assert snapshot.also == target
+
+
+def test_sampler_puts_the_scheduling_policy_back():
+    cpus = os.sched_getaffinity(0)
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    with CoreSampler(cpus, realtime=True) as sampler:
+        sampler.read(also=lambda: os.sched_getscheduler(0), also_cpu=min(cpus))
+        assert os.sched_getscheduler(0) == policy
+        assert os.sched_getparam(0) == param
