@@ -242,7 +242,9 @@ def core_figures(share: cpu_time.CoreShare, rps: float) -> dict:
             "resolution_pct": share.resolution_pct,
             "us_per_req": us, "resolution_us_per_req": res_us, "steal_pct": share.steal_pct,
             "softirq_ticks_pct": share.softirq_pct, "ticks_busy_pct": share.ticks_busy_pct,
-            "source": share.source, "window_s": window}
+            "source": share.source, "window_s": window, "idle_entries": share.idle_entries,
+            "idle_entries_per_req": (share.idle_entries / window / rps
+                                     if share.idle_entries is not None and rps else None)}
 
 
 def measure_window(model: str, connections: int, rep: int, args, native: Path | None) -> dict:
@@ -396,6 +398,8 @@ def summarize(rows: list[dict]) -> list[dict]:
             "no_task_us": median([r["core0_split_us_per_req"]["no_task"] for r in mine]),
             "no_task_procstat_us": median([r["core0_split_us_per_req"]["no_task_procstat"]
                                            for r in mine]),
+            "core0_idle_entries_per_req": median([r["core_cpuidle"]["idle_entries_per_req"]
+                                                  for r in mine]),
             "client_busy_minus_walk_pct": median([r["client"]["cpuidle_busy_pct_minus_walk"]
                                                   for r in mine]),
             "client_ticks_pct": median([r["client"]["ticks_busy_pct"] for r in mine]),

@@ -174,6 +174,7 @@ class CoreReading:
     stat_t: float
     stat_skew_s: float
     tickless: bool | None = None
+    idle_entries: int | None = None  # cpuidle `usage` summed: idle periods so far (on-core)
 
     def field(self, name: str) -> int:
         return self.stat[STAT_FIELDS.index(name)]
@@ -216,6 +217,10 @@ class CoreShare:
     source: str
     ticks_busy_pct: float = math.nan  # today's figure: busy ticks / all ticks
     notes: tuple[str, ...] = field(default=())
+    # Idle periods entered (cpuidle source only). cpuidle and /proc/stat disagree by a few
+    # µs per idle period (irq work inside the idle state vs the idle loop around it; see
+    # the module docstring): this count says how large that definitional gap can be.
+    idle_entries: int | None = None
 
 
 def classify(value: float, threshold: float, resolution: float) -> str:
@@ -252,8 +257,11 @@ def _per_core(a: CoreReading, b: CoreReading) -> dict:
             else PROC_STAT_TICKS
     ticks = {name: (b.field(name) - a.field(name)) / USER_HZ for name in STAT_FIELDS}
     all_ticks = sum(ticks.values())
+    entries = (b.idle_entries - a.idle_entries
+               if source == CPUIDLE and None not in (a.idle_entries, b.idle_entries) else None)
     return {"elapsed": elapsed, "d_elapsed": d_elapsed, "idle": idle, "d_idle": d_idle,
             "steal": steal, "d_steal": d_steal, "source": source, "ticks": ticks,
+            "entries": entries,
             "tickless": None if (a.tickless is None or b.tickless is None) else True,
             "ticks_busy": ticks["user"] + ticks["nice"] + ticks["system"] + ticks["irq"]
             + ticks["softirq"], "ticks_total": all_ticks}
@@ -315,7 +323,9 @@ def delta(a: Mapping[int, CoreReading], b: Mapping[int, CoreReading],
         resolution_pct=resolution, source=source,
         ticks_busy_pct=(100.0 * sum(p["ticks_busy"] for p in parts) / all_ticks
                         if all_ticks > 0 else nan),
-        notes=tuple(notes))
+        notes=tuple(notes),
+        idle_entries=(None if any(p["entries"] is None for p in parts)
+                      else sum(p["entries"] for p in parts)))
 
 
 def cpuidle_paths(cpu: int, sys_cpu: str = SYS_CPU) -> list[str]:
@@ -362,6 +372,7 @@ class CoreSampler:
             self.notes.append("NO_HZ is off: /proc/stat idle is tick-sampled")
         self._stat_fd = os.open(proc_stat, os.O_RDONLY)
         self._idle_fds: dict[int, list[int]] = {}
+        self._entry_fds: dict[int, list[int]] = {}
         for cpu in self.cpus:
             if not use_cpuidle:
                 continue
@@ -383,15 +394,18 @@ class CoreSampler:
                 continue
             try:
                 self._idle_fds[cpu] = [os.open(p, os.O_RDONLY) for p in paths]
+                self._entry_fds[cpu] = [os.open(p[:-len("time")] + "usage", os.O_RDONLY)
+                                        for p in paths]
             except OSError as exc:
                 self.notes.append(f"cpu{cpu}: cpuidle unreadable ({exc.strerror}), "
                                   "/proc/stat used")
 
     def close(self) -> None:
-        for fds in self._idle_fds.values():
+        for fds in [*self._idle_fds.values(), *self._entry_fds.values()]:
             for fd in fds:
                 os.close(fd)
         self._idle_fds = {}
+        self._entry_fds = {}
         if self._stat_fd >= 0:
             os.close(self._stat_fd)
             self._stat_fd = -1
@@ -414,16 +428,20 @@ class CoreSampler:
             return None
         return policy
 
-    def _read_idle(self, cpu: int) -> tuple[int, float, float]:
+    def _read_idle(self, cpu: int) -> tuple[int, float, float, int | None]:
         t0 = time.monotonic()
         total = sum(int(os.pread(fd, 32, 0)) for fd in self._idle_fds[cpu])
         t1 = time.monotonic()
-        return total, (t0 + t1) / 2, t1 - t0
+        try:  # still on the core: the counts are as final as the residency
+            entries = sum(int(os.pread(fd, 32, 0)) for fd in self._entry_fds.get(cpu, ()))
+        except (OSError, ValueError):
+            entries = None
+        return total, (t0 + t1) / 2, t1 - t0, entries
 
     def read(self, also: Callable[[], object] | None = None,
              also_cpu: int | None = None) -> "Snapshot":
         """One reading of every core (and `also()`'s result, run on `also_cpu`)."""
-        idle: dict[int, tuple[int | None, float, float, bool]] = {}
+        idle: dict[int, tuple[int | None, float, float, int | None, bool]] = {}
         extra = None
         hops = [c for c in self.cpus if c in self._idle_fds]
         if also is not None and also_cpu is not None and also_cpu not in hops:
@@ -458,10 +476,11 @@ class CoreSampler:
             fields = stat.get(cpu)
             if fields is None:
                 continue  # offline
-            value, t, skew, here = idle.get(cpu, (None, (t0 + t1) / 2, t1 - t0, False))
+            value, t, skew, entries, here = idle.get(
+                cpu, (None, (t0 + t1) / 2, t1 - t0, None, False))
             states = len(self._idle_fds.get(cpu, ()))
             cores[cpu] = CoreReading(cpu, t, skew, value, states, here, fields,
-                                     (t0 + t1) / 2, t1 - t0, self.tickless)
+                                     (t0 + t1) / 2, t1 - t0, self.tickless, entries)
         return Snapshot(cores, extra)
 
 

@@ -193,9 +193,12 @@ def test_sampler_on_this_machine_is_bounded_and_puts_the_thread_back():
         if cpu_time.cpuidle_paths(cpu):
             assert third.cores[cpu].on_core and third.cores[cpu].idle_us is not None
             assert third.cores[cpu].idle_us >= first.cores[cpu].idle_us
+            assert third.cores[cpu].idle_entries >= first.cores[cpu].idle_entries
     for ends in ((first, third), (second, third)):
         share = delta(ends[0].cores, ends[1].cores)
         assert -share.resolution_pct <= share.busy_pct <= 100 + share.resolution_pct, share
+        if share.source == CPUIDLE:
+            assert share.idle_entries is not None and share.idle_entries >= 0
 
 
 def test_sampler_without_on_core_reads_uses_proc_stat():
