@@ -204,10 +204,11 @@ class EdgeSampler(threading.Thread):
         sample = sampling.take_sample(self.process, {SERVER_CPU}, self.threads, {CLIENT_CPU})
         return sample, time.monotonic() - t0, time.thread_time() - c0
 
-    def _cheap(self, first: bool):
+    def _cheap(self, first: bool, target: float):
         t0, c0 = time.monotonic(), time.thread_time()
-        snap = self.cores.read(also=lambda: self._on_server_core(first), also_cpu=SERVER_CPU)
-        return snap, time.monotonic() - t0, time.thread_time() - c0
+        snap = self.cores.read_at(target, also=lambda: self._on_server_core(first),
+                                  also_cpu=SERVER_CPU)
+        return snap, time.monotonic() - max(t0, target), time.thread_time() - c0
 
     def run(self) -> None:
         while not self.announced.wait(0.05):
@@ -215,10 +216,10 @@ class EdgeSampler(threading.Thread):
                 return
         try:
             for index, target in enumerate(self.window):
-                sampling.sleep_until(target)
+                sampling.sleep_until(target - 0.005)  # the last 5 ms under SCHED_FIFO
                 if self.cancel.is_set():
                     return
-                snap, cheap_s, cheap_cpu_s = self._cheap(index == 0)
+                snap, cheap_s, cheap_cpu_s = self._cheap(index == 0, target)
                 walk, walk_s, walk_cpu_s = self._walk()
                 self.edges.append({"target": target, "walk": walk, "walk_s": walk_s,
                                    "walk_cpu_s": walk_cpu_s, "snap": snap, "cheap_s": cheap_s,
@@ -415,12 +416,24 @@ def summarize(rows: list[dict]) -> list[dict]:
                                        for r in mine]),
             "pss_mib": median([r["memory"]["psutil_pss_bytes"] / 2**20 for r in mine]),
         }
-        core = m["core_cpuidle_us"]
-        attributable = core - m["other_tasks_us"]
-        m["core_minus_other_tasks_us"] = attributable
-        m["cgroup_vs_core_pct"] = 100 * (m["cgroup_us"] - core) / core
-        m["cgroup_vs_core_minus_other_pct"] = 100 * (m["cgroup_us"] - attributable) \
-            / attributable
+        # ratios per window, then their median (a median of differences, not a
+        # difference of medians): core busy = server + other tasks + no task, per window
+        def pct(r, core_key="core_cpuidle", minus_other=False):
+            core = r[core_key]["us_per_req"]
+            if minus_other:
+                core -= r["core0_split_us_per_req"]["other_tasks"]
+            return 100 * (r["cgroup"]["us_per_req"] - core) / core
+
+        m["cgroup_vs_core_pct"] = median([pct(r) for r in mine])
+        m["cgroup_vs_core_minus_other_pct"] = median([pct(r, minus_other=True) for r in mine])
+        m["cgroup_vs_core_minus_other_pct_range"] = [
+            min(pct(r, minus_other=True) for r in mine),
+            max(pct(r, minus_other=True) for r in mine)]
+        m["cgroup_vs_procstat_core_minus_other_pct"] = median(
+            [pct(r, "core_procstat", True) for r in mine])
+        m["psutil_vs_cgroup_pct_range"] = [
+            min(100 * (r["psutil"]["us_per_req"] / r["cgroup"]["us_per_req"] - 1) for r in mine),
+            max(100 * (r["psutil"]["us_per_req"] / r["cgroup"]["us_per_req"] - 1) for r in mine)]
         # per window: is the process/cgroup figure above the core's by more than both
         # resolutions together?
         m["windows_cgroup_above_core"] = sum(
@@ -459,7 +472,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--out", default=str(REPO / "results" / "benchmarks"
                                               / "cpu_agreement.json"))
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="recompute the summary and table of --out's windows, no run")
     args = parser.parse_args(argv)
+    if args.summarize_only:
+        doc = json.loads(Path(args.out).read_text())
+        doc["summary"] = summarize(doc["windows"])
+        Path(args.out).write_text(json.dumps(_clean(doc), indent=1, allow_nan=False) + "\n")
+        print(table(doc["summary"]))
+        return 0
     if len(os.sched_getaffinity(0)) < 2 or shutil.which("taskset") is None:
         raise SystemExit("needs two cores and taskset")
     if os.geteuid() != 0:

@@ -416,6 +416,25 @@ class CoreSampler:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def read_at(self, target: float, also: Callable[[], object] | None = None,
+                also_cpu: int | None = None) -> "Snapshot":
+        """`read()` at time.monotonic() == `target` (at once if that has passed). With
+        `realtime`, the thread sleeps until then under SCHED_FIFO, so a busy core does
+        not hold it back by a scheduler slice when it wakes (tens of µs instead of ms);
+        the sleep itself costs nothing. Another Python thread holding the GIL can still
+        delay it; the readings carry their own timestamps either way."""
+        policy = self._raise_priority() if self.realtime else None
+        try:
+            while True:
+                left = target - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(left)
+            return self.read(also, also_cpu)
+        finally:
+            if policy is not None:
+                os.sched_setscheduler(0, *policy)
+
     def _raise_priority(self) -> tuple[int, os.sched_param] | None:
         """SCHED_FIFO 1 for this thread; the policy to go back to, None if not allowed."""
         policy = (os.sched_getscheduler(0), os.sched_getparam(0))
@@ -448,7 +467,8 @@ class CoreSampler:
             hops.append(also_cpu)
         if hops:
             before = os.sched_getaffinity(0)
-            policy = self._raise_priority() if self.realtime else None
+            raised = os.sched_getscheduler(0) == os.SCHED_FIFO
+            policy = self._raise_priority() if self.realtime and not raised else None
             try:
                 for cpu in hops:
                     try:

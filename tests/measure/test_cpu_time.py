@@ -224,3 +224,15 @@ def test_sampler_puts_the_scheduling_policy_back():
         sampler.read(also=lambda: os.sched_getscheduler(0), also_cpu=min(cpus))
         assert os.sched_getscheduler(0) == policy
         assert os.sched_getparam(0) == param
+
+
+def test_read_at_reads_no_earlier_than_the_target_and_restores_the_policy():
+    cpus = os.sched_getaffinity(0)
+    policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    with CoreSampler(cpus) as sampler:
+        target = time.monotonic() + 0.05
+        snapshot = sampler.read_at(target)
+        past = sampler.read_at(time.monotonic() - 1.0)  # already passed: at once
+    assert all(r.t >= target for r in snapshot.cores.values())
+    assert past.cores
+    assert os.sched_getscheduler(0) == policy and os.sched_getparam(0) == param
