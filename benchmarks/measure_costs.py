@@ -24,6 +24,8 @@ Needs root (cgroups) and two cores; this process runs on core 1, the "server cor
    also given per idle entry (cpuidle `usage` counters).
 4. Sample cost with 1,000 threads in the tree: the cheap sample and today's
    bench.sampling.take_sample walk, on a process with 1,000 threads (and with 1).
+5. Short windows (0.6 s, the runner's window): core 1's busy % resolution from cpuidle
+   and from /proc/stat, and how often "client saturated" (>= 85 %) is then uncertain.
 """
 
 from __future__ import annotations
@@ -272,6 +274,48 @@ def long_windows(count: int, seconds: float, duty: bool) -> dict:
             "window_s": seconds, "summary": summary, "windows": windows}
 
 
+def short_windows(count: int = 30, seconds: float = 0.6) -> dict:
+    """Section 5: the resolution of a 0.6 s window (the runner's client-saturation check),
+    cpuidle on-core vs /proc/stat, with the machine as it is and a spinner on core 1 at
+    about 90 % (0.9 ms work, 0.1 ms sleep)."""
+    spin = DUTY.replace("0.00025\n        while", "0.0009\n        while").replace(
+        "time.sleep(0.00025)", "time.sleep(0.0001)")
+    out = {}
+    for label, load in (("ambient", None), ("core 1 ~90 % busy", spin)):
+        ctx = process(load.format(seconds=count * seconds + 5), CLIENT_CPU) if load \
+            else contextlib.nullcontext()
+        rows = []
+        with ctx, cpu_time.CoreSampler({SERVER_CPU, CLIENT_CPU}) as sampler:
+            a = sampler.read()
+            for _ in range(count):
+                b = sampler.read_at(a.cores[CLIENT_CPU].t + seconds)
+                idle = cpu_time.delta(a.cores, b.cores, {CLIENT_CPU})
+                stat = cpu_time.delta({CLIENT_CPU: _stat_only(a.cores[CLIENT_CPU])},
+                                      {CLIENT_CPU: _stat_only(b.cores[CLIENT_CPU])})
+                rows.append({"cpuidle_busy_pct": idle.busy_pct,
+                             "cpuidle_resolution_pct": idle.resolution_pct,
+                             "cpuidle_vs_85": cpu_time.classify(idle.busy_pct, 85.0,
+                                                                idle.resolution_pct),
+                             "procstat_busy_pct": stat.busy_pct,
+                             "procstat_resolution_pct": stat.resolution_pct,
+                             "procstat_vs_85": cpu_time.classify(stat.busy_pct, 85.0,
+                                                                 stat.resolution_pct),
+                             "ticks_busy_pct": idle.ticks_busy_pct,
+                             "window_s": idle.elapsed_s})
+                a = b
+        out[label] = {
+            "windows": rows,
+            "cpuidle_resolution_pct": stats([r["cpuidle_resolution_pct"] for r in rows]),
+            "procstat_resolution_pct": stats([r["procstat_resolution_pct"] for r in rows]),
+            "cpuidle_minus_ticks_pts": stats([r["cpuidle_busy_pct"] - r["ticks_busy_pct"]
+                                              for r in rows]),
+            "uncertain_vs_85": {"cpuidle": sum(r["cpuidle_vs_85"] == "uncertain"
+                                               for r in rows),
+                                "procstat": sum(r["procstat_vs_85"] == "uncertain"
+                                                for r in rows)}}
+    return out
+
+
 def _stat_only(r: cpu_time.CoreReading) -> cpu_time.CoreReading:
     return cpu_time.CoreReading(r.cpu, r.stat_t, r.stat_skew_s, None, 0, False, r.stat,
                                 r.stat_t, r.stat_skew_s, r.tickless)
@@ -349,6 +393,11 @@ def main(argv=None) -> int:
                            long_windows(args.long_windows, args.long_window_s, duty=True)]
     for part in doc["long_windows"]:
         print(part["load_on_core0"], json.dumps(part["summary"], indent=1), flush=True)
+    print("5. short windows", flush=True)
+    doc["short_windows"] = short_windows()
+    for label, part in doc["short_windows"].items():
+        print(label, json.dumps({k: v for k, v in part.items() if k != "windows"}, indent=1),
+              flush=True)
     print("4. sample cost vs threads", flush=True)
     doc["sample_cost"] = [sample_cost(1000), sample_cost(1)]
     print(json.dumps(doc["sample_cost"], indent=1), flush=True)

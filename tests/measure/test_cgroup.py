@@ -326,3 +326,38 @@ def test_psutil_fallback_reads_a_live_process():
         assert usage.source == "psutil"
         assert usage.memory_bytes > 0 and usage.memory_peak_bytes is None
         assert not tree.reset_peak()
+
+
+def _v2_only_mountinfo(tmp_path: Path) -> Path | None:
+    lines = [line for line in Path(cgroup.MOUNTINFO).read_text().splitlines()
+             if " - cgroup2 " in line]
+    if not lines:
+        return None
+    path = tmp_path / "mountinfo"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.skipif(bool(REASON), reason=REASON or "-")
+def test_v2_hierarchy_accounts_cpu_without_any_controller(tmp_path):
+    """cgroup v2's cpu.stat base statistics need no controller: the tree's CPU with its
+    exited children, on the real cgroup2 mount (here one without controllers)."""
+    mountinfo = _v2_only_mountinfo(tmp_path)
+    if mountinfo is None:
+        pytest.skip("no cgroup2 mount here")
+    cg, reason = ServerCgroup.attempt("v2", mountinfo=str(mountinfo))
+    if cg is None:
+        pytest.skip(f"cannot create a v2 cgroup here: {reason}")
+    try:
+        assert cg.versions["cpu"] == 2
+        with started(cg.wrap(python(BURNERS.format(n=2, burn=0.3)))) as proc:
+            out = lines_until(proc, "done")
+            burned_s = sum(float(line.split()[1]) for line in out if line.startswith("burned"))
+            usage = cg.read()
+            assert usage.source == "cgroup-v2"
+            assert usage.cpu_ns / 1e9 >= burned_s - 1e-3, (usage, burned_s)
+            if "memory" not in cg.dirs:
+                assert usage.memory_bytes is None and "memory" in cg.note
+    finally:
+        cg.close()
+    assert not any(d.exists() for d in cg.dirs.values())
