@@ -45,7 +45,7 @@ has them); ``add(pid)`` after the start works for CPU (every child forks after
 (``move_charge_at_immigrate`` is deprecated), so the interpreter's start-up memory
 would never be counted; and ``clone3(CLONE_INTO_CGROUP)`` is v2 only and not reachable
 from ``subprocess``. If a write fails the wrapper exits 125 with one line on stderr
-rather than run a server whose figures would be wrong. ``sh`` adds ~1 ms to the start.
+rather than run a server whose figures would be wrong; the cost is one exec of ``sh``.
 
 Cleanup: ``close()`` moves whatever task is still inside to the parent cgroup, then
 removes the directory, retrying while exiting tasks still hold it (a SIGKILLed server),

@@ -13,9 +13,11 @@ figure has a sampling error that no rounding bound describes. Two finer sources 
   out used here: read a core's counters from a thread running *on that core*
   (``on_core``: the calling thread's affinity set to {N} for the read, then restored).
   The core is then by definition not idle, every idle period has been added, and the
-  counters cannot move until the thread leaves (checked: unchanged when read twice).
-  What it costs the core (a migration there and back, two small sysfs reads) and how
-  late it arrives on a busy core are measured by ``benchmarks/measure_costs.py``.
+  counters cannot move while the thread runs there without blocking (see below). An
+  off-core read of an idle core missed a median 5.2 ms of idle in
+  results/benchmarks/measure_costs.json (offcore_staleness). What the hop costs the core
+  (a migration there and back, a few preads) and how late it arrives on a busy core are
+  measured by ``benchmarks/measure_costs.py``.
 * **/proc/stat idle** on a tickless (NO_HZ) kernel comes from the tick-sched idle clock
   (ns, the ongoing idle period included), not from ticks; /proc/stat rounds it down to
   USER_HZ units (10 ms at USER_HZ=100). ``busy = elapsed - idle - iowait - steal``
@@ -29,7 +31,21 @@ cpuidle residency ends when the core's idle instruction returns, and on x86 (``s
 hlt``) the interrupt that woke the core is handled *before* that, so hard- and softirq
 work done in idle context counts as idle there, while the tick-sched idle clock stops on
 irq entry and counts it as busy. Time in the idle loop outside an idle state (choosing a
-state, stopping the tick) is busy for cpuidle and idle for tick-sched.
+state, stopping the tick) is busy for cpuidle and idle for tick-sched. The gap is a few
+µs per idle period, its sign set by what wakes the core: on this VM (haltpoll driver)
+-4.8 µs per idle entry (median of 10 s windows) for a process sleeping 0.25 ms at a time
+(timer wake-ups: irq work dominates), up to +11 µs in windows where network wake-ups
+dominated (results/benchmarks/measure_costs.json, long_windows). It matters only where
+the core enters idle thousands of times a second (a server at one connection: about
+0.5 idle entries per request); `CoreShare.idle_entries` gives the count. Over windows
+with few idle entries the two agree within their resolutions.
+
+The reading is exact at any instant the thread spends on the core, as long as it does
+not block there: a running core adds no idle time, so the counters stay put (tests/
+measure reads them twice on the core and finds them equal). A call that can sleep, even
+nanosleep(0) or an open(), lets the core idle for a few µs in between, which is why the
+reads are preads of files opened beforehand. `skew_s` still bounds the instant by the
+read's duration, conservatively.
 
 Steal (a hypervisor running another guest on this CPU) is read from /proc/stat (USER_HZ
 units) by every source, reported on its own and taken out of the denominator:
@@ -352,9 +368,11 @@ class CoreSampler:
 
     `realtime=True` (the default) runs the hops under SCHED_FIFO priority 1 (then back to
     the thread's own policy): on a core kept busy by the server, a normal thread waits
-    for the running task's slice to end before it gets there (measured here: median
-    2.7 ms, up to 12 ms), so the reading would land that late after the window's edge;
-    a real-time thread preempts at once (median 24 µs, max 82 µs). It needs
+    for the running task's slice to end before it gets there (results/benchmarks/
+    measure_costs.json: median 2.6 ms, max 4.1 ms over 2,000 samples), so the reading
+    would land that late after the window's edge; a real-time thread preempts at once
+    (median 49 µs, max 142 µs). The core pays the same either way (~90-120 µs per
+    sample: this thread's time there plus the kernel's migration thread). It needs
     CAP_SYS_NICE; without it the hops run at normal priority (noted once). `also` runs a callable while on
     one core (`also_cpu`), e.g. a cgroup read that must see the server's running time
     charged: a task preempted by this thread has had its runtime accounted.

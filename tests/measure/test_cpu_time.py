@@ -236,3 +236,24 @@ def test_read_at_reads_no_earlier_than_the_target_and_restores_the_policy():
     assert all(r.t >= target for r in snapshot.cores.values())
     assert past.cores
     assert os.sched_getscheduler(0) == policy and os.sched_getparam(0) == param
+
+
+def test_cpuidle_counters_do_not_move_while_read_on_the_core():
+    """The premise of the on-core read: a core running this thread is not idle, so its
+    residency counters stay put for as long as the thread is there."""
+    cpu = max(os.sched_getaffinity(0))
+    paths = cpu_time.cpuidle_paths(cpu)
+    if not paths:
+        pytest.skip(f"cpu{cpu} has no cpuidle states")
+    fds = [os.open(p, os.O_RDONLY) for p in paths]
+    try:
+        for _ in range(50):
+            with cpu_time.on_core(cpu) as here:
+                assert here
+                first = [os.pread(fd, 32, 0) for fd in fds]
+                sum(range(20_000))  # a little work, no syscall that could block
+                second = [os.pread(fd, 32, 0) for fd in fds]
+            assert first == second
+    finally:
+        for fd in fds:
+            os.close(fd)
