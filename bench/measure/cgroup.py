@@ -84,7 +84,9 @@ class TreeUsage:
     """Cumulative CPU time and current/peak memory of a whole process tree.
 
     cpu_ns: runtime of every task that ever ran in the group (exited ones included),
-    precise up to `cpu_lag_ns`. user_ns / system_ns: the tick-sampled split (None when
+    precise up to `cpu_lag_ns`: how far it may be from the truth at this read (a cgroup
+    may trail by one tick per CPU running a task of the tree, not the reader's; psutil's
+    fallback has two USER_HZ roundings per process). user_ns / system_ns: the tick-sampled split (None when
     not available). memory_bytes: what the kernel charges to the group now:
     anonymous memory, page cache the group's tasks brought in, and kernel memory
     (slab, page tables, stacks; socket buffers on v2, on v1 only with kmem.tcp
@@ -298,6 +300,7 @@ class ServerCgroup:
         made: dict[str, Path] = {}
         versions: dict[str, int] = {}
         by_mount: dict[str, Path] = {}
+        note = chosen.reason
         try:
             for role, h in wanted.items():
                 if h.mountpoint in by_mount:  # cpu and memory on one hierarchy (v2)
@@ -308,6 +311,9 @@ class ServerCgroup:
                 try:
                     path.mkdir()
                 except OSError as exc:
+                    if role == "memory":  # CPU without memory is still worth having
+                        note = f"no memory figures: {_describe(exc, path)}"
+                        continue
                     raise _Refused(_describe(exc, path)) from None
                 by_mount[h.mountpoint] = path
                 made[role] = path
@@ -315,7 +321,7 @@ class ServerCgroup:
                 if not (path / "cgroup.procs").exists():
                     raise _Refused(f"{path.parent} is not a cgroup file system "
                                    "(no cgroup.procs appeared)")
-            return cls(name, made, versions, chosen.reason), ""
+            return cls(name, made, versions, note), ""
         except (_Refused, OSError) as exc:
             for path in set(made.values()):
                 try:
@@ -552,8 +558,8 @@ class PsutilTree:
             if index == 0:
                 user += times.children_user
                 system += times.children_system
-        # /proc/PID/stat CPU times come in USER_HZ units, one rounding per process.
-        lag = len(procs) * 10**9 // os.sysconf("SC_CLK_TCK")
+        # /proc/PID/stat gives utime and stime in USER_HZ units: two roundings a process.
+        lag = 2 * len(procs) * 10**9 // os.sysconf("SC_CLK_TCK")
         return TreeUsage(int((user + system) * 1e9), int(user * 1e9), int(system * 1e9),
                          rss, None, time.monotonic(), "psutil", lag)
 

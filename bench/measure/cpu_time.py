@@ -201,6 +201,38 @@ class CoreReading:
         s = self.stat
         return s[0] + s[1] + s[2] + s[5] + s[6]
 
+    # Cumulative seconds. idle_s is the cpuidle residency when read on the core, else
+    # /proc/stat idle + iowait; the others are /proc/stat fields (tick-sampled but steal).
+    @property
+    def idle_s(self) -> float:
+        if self.source == CPUIDLE:
+            return self.idle_us / 1e6
+        return (self.field("idle") + self.field("iowait")) / USER_HZ
+
+    @property
+    def busy_s(self) -> float:
+        return self.busy_ticks / USER_HZ
+
+    @property
+    def user_s(self) -> float:
+        return (self.field("user") + self.field("nice")) / USER_HZ
+
+    @property
+    def system_s(self) -> float:
+        return self.field("system") / USER_HZ
+
+    @property
+    def irq_s(self) -> float:
+        return self.field("irq") / USER_HZ
+
+    @property
+    def softirq_s(self) -> float:
+        return self.field("softirq") / USER_HZ
+
+    @property
+    def steal_s(self) -> float:
+        return self.field("steal") / USER_HZ
+
     @property
     def source(self) -> str:
         if self.idle_us is not None and self.on_core:

@@ -361,3 +361,29 @@ def test_v2_hierarchy_accounts_cpu_without_any_controller(tmp_path):
     finally:
         cg.close()
     assert not any(d.exists() for d in cg.dirs.values())
+
+
+@needs_cgroup
+def test_memory_hierarchy_unusable_gives_cpu_only_with_a_note(tmp_path):
+    chosen = cgroup.plan()
+    if chosen.cpu.version != 1:
+        pytest.skip("needs a v1 cpuacct hierarchy")
+    real = next(line for line in Path(cgroup.MOUNTINFO).read_text().splitlines()
+                if line.split()[4] == chosen.cpu.mountpoint)
+    missing = "/sys/fs/cgroup/iomodels-no-such-memory-mount"
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(real + "\n"
+                         f"99 20 0:99 / {missing} rw - cgroup cgroup rw,memory\n")
+    self_cgroup = tmp_path / "cgroup"
+    self_cgroup.write_text(f"2:cpuacct:{chosen.cpu.own}\n4:memory:/\n")
+    cg, reason = ServerCgroup.attempt("cpu-only", mountinfo=str(mountinfo),
+                                      self_cgroup=str(self_cgroup))
+    assert cg is not None, reason
+    try:
+        assert set(cg.dirs) == {"cpu"}
+        assert "no memory figures" in cg.note
+        usage = cg.read()
+        assert usage.memory_bytes is None and usage.memory_peak_bytes is None
+        assert not cg.reset_peak()
+    finally:
+        cg.close()

@@ -257,3 +257,13 @@ def test_cpuidle_counters_do_not_move_while_read_on_the_core():
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def test_reading_seconds_per_field():
+    r = reading(STAT_B.format(steal0=2 * HZ), 0, 1.0)
+    assert r.user_s == pytest.approx(4.5) and r.system_s == pytest.approx(2.5)
+    assert r.softirq_s == pytest.approx(1.0) and r.steal_s == pytest.approx(2.0)
+    assert r.idle_s == pytest.approx(48.5)  # idle + iowait from /proc/stat
+    on = reading(STAT_B.format(steal0=0), 0, 1.0, idle_us=7_000_000)
+    assert on.idle_s == pytest.approx(7.0)  # the residency, read on the core
+    assert r.busy_s == pytest.approx((450 + 250 + 100) / HZ)
