@@ -34,11 +34,11 @@ irq entry and counts it as busy. Time in the idle loop outside an idle state (ch
 state, stopping the tick) is busy for cpuidle and idle for tick-sched. The gap is a few
 µs per idle period, its sign set by what wakes the core: on this VM (haltpoll driver)
 -4.8 µs per idle entry (median of 10 s windows) for a process sleeping 0.25 ms at a time
-(timer wake-ups: irq work dominates), up to +11 µs in windows where network wake-ups
-dominated (results/benchmarks/measure_costs.json, long_windows). It matters only where
-the core enters idle thousands of times a second (a server at one connection: about
-0.5 idle entries per request); `CoreShare.idle_entries` gives the count. Over windows
-with few idle entries the two agree within their resolutions.
+(timer wake-ups: irq work dominates), +7 to +11 µs in windows where another session's
+load ran on the core (results/benchmarks/measure_costs.json, long_windows). It matters
+only where the core enters idle thousands of times a second (a server at one
+connection: about 0.5 idle entries per request); `CoreShare.idle_entries` gives the
+count. Over windows with few idle entries the two agree within their resolutions.
 
 The reading is exact at any instant the thread spends on the core, as long as it does
 not block there: a running core adds no idle time, so the counters stay put (tests/
@@ -403,12 +403,13 @@ class CoreSampler:
     for the running task's slice to end before it gets there (results/benchmarks/
     measure_costs.json: median 2.6 ms, max 4.1 ms over 2,000 samples), so the reading
     would land that late after the window's edge; a real-time thread preempts at once
-    (median 49 µs, max 142 µs). The core pays the same either way (~90-120 µs per
+    (median 49 µs, max 142 µs). The core pays about the same either way (88-116 µs per
     sample: this thread's time there plus the kernel's migration thread). It needs
-    CAP_SYS_NICE; without it the hops run at normal priority (noted once). `also` runs a callable while on
-    one core (`also_cpu`), e.g. a cgroup read that must see the server's running time
-    charged: a task preempted by this thread has had its runtime accounted.
-    Not thread-safe: one sampler per sampling thread."""
+    CAP_SYS_NICE; without it the hops run at normal priority (noted once).
+
+    `also` runs a callable while on one core (`also_cpu`), e.g. a cgroup read that must
+    see the server's running time charged: a task preempted by this thread has had its
+    runtime accounted. Not thread-safe: one sampler per sampling thread."""
 
     def __init__(self, cpus: Iterable[int], *, use_cpuidle: bool = True, on_core: bool = True,
                  realtime: bool = True, sys_cpu: str = SYS_CPU, proc_stat: str = PROC_STAT,
