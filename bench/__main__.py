@@ -173,11 +173,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return conform_main(args.server_command)
     if args.command == "report":
-        from bench.report.markdown_report import write_report
-        from bench.report.terminal import summary
+        from bench.pipeline import render_run
 
-        write_report(args.run_dir)
-        print(summary(args.run_dir))
+        render_run(args.run_dir, sys.stdout)
         return 0
     if args.command == "compare":
         from bench.analysis.compare import compare_runs, format_comparison

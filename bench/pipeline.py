@@ -13,6 +13,7 @@ import resource
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -192,58 +193,82 @@ def connect_cluster(address: str, out):
     return cluster
 
 
-def _start(profile_name: str, *, root, models, overrides, resume, pin, progress, report,
-           syscalls, out, servers, command, descriptors, hosts) -> Path:
-    if resume is not None:
-        run_dir = Path(resume)
-        meta = run_folder.read_meta(run_dir)
-        torn = run_folder.drop_torn_tail(run_dir)
-        if torn:
-            print(f"resume: {torn}", file=out, flush=True)
-        profile = profile_from_dict(meta["profile"])
-        servers = specs_from_meta(meta.get("servers", {}))
-        if hosts is None and any(spec.name == NATIVE for spec in servers):  # rebuilt if gone
-            servers = [s for s in servers if s.name != NATIVE] + native_spec(out)
-        chosen = [m for m in meta["models"]["measured"] if m not in meta.get("servers", {})]
-        if bool(meta.get("cluster")) != (hosts is not None):
-            raise SystemExit("resume it as it was run: " + (
-                "with --cluster ADDRESS (it was measured on a Dask cluster)"
-                if meta.get("cluster") else "without --cluster (it was measured here)"))
-        pinning = Pinning(*(tuple(c) if c else None for c in (meta["pinning"]["server_cpus"],
-                                                                meta["pinning"]["client_cpus"])),
-                          requested=meta["pinning"].get("requested", True))
-        syscalls = meta.get("syscall_counting", syscalls)
-        meta.setdefault("resumed", []).append({
-            "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": shlex.join(command)})
-        run_folder.write_meta(run_dir, meta)
-    else:
-        profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
-        profile, skipped = lab_scenarios.without_unrunnable(
-            profile, hosts.address if hosts is not None else None, out)
-        own, native = reference_names(profile, models)
-        chosen, models_meta = resolve_models(own, list_models())
-        if hosts is None:
-            refuse_nonconforming(list(servers or ()), out)
-            servers = [*(native_spec(out) if native else []), *(servers or ())]
-        else:  # checked and built on the server host, where they will run
-            from bench.cluster.remote_checks import native_on_server, refuse_nonconforming_there
+@dataclass
+class Plan:
+    """What a run measures and where: the run folder, the profile as run, our models, the
+    servers started by a command of their own, the pinning and the syscall counting."""
 
-            refuse_nonconforming_there(hosts, list(servers or ()), out)
-            servers = [*(native_on_server(hosts, out) if native else []), *(servers or ())]
-        models_meta["measured"] = [*chosen, *(spec.name for spec in servers)]
-        pinning = Pinning.detect(pin) if hosts is None else Pinning.per_host(pin)
-        run_dir = run_folder.new_run_dir(root, profile.name)
-        run_folder.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
-                                                   pinning.as_dict(), models_meta)
-                         | {"servers": {spec.name: spec.as_meta() for spec in servers},
-                            "command_line": shlex.join(command),
-                            "syscall_counting": choose_syscall_method(syscalls)
-                            if hosts is None else f"{syscalls} (decided on the server host)",
-                            "open_files_limit": descriptors,
-                            "skipped_scenarios": skipped}
-                         | ({"cluster": hosts.as_meta()} if hosts is not None else {}))
-    matrix = build_matrix(profile, chosen, [spec.name for spec in servers])
+    run_dir: Path
+    profile: Profile
+    models: list[str]
+    servers: list[ServerSpec]
+    pinning: Pinning
+    syscalls: str
+
+
+def _resumed(run_dir: Path, *, hosts, syscalls: str, command: list[str], out) -> Plan:
+    """The plan of an interrupted run, from its meta.json (the same matrix again)."""
+    meta = run_folder.read_meta(run_dir)
+    torn = run_folder.drop_torn_tail(run_dir)
+    if torn:
+        print(f"resume: {torn}", file=out, flush=True)
+    if bool(meta.get("cluster")) != (hosts is not None):
+        raise SystemExit("resume it as it was run: " + (
+            "with --cluster ADDRESS (it was measured on a Dask cluster)"
+            if meta.get("cluster") else "without --cluster (it was measured here)"))
+    servers = specs_from_meta(meta.get("servers", {}))
+    if hosts is None and any(spec.name == NATIVE for spec in servers):  # rebuilt if gone
+        servers = [s for s in servers if s.name != NATIVE] + native_spec(out)
+    pinned = meta["pinning"]
+    pinning = Pinning(*(tuple(c) if c else None for c in (pinned["server_cpus"],
+                                                          pinned["client_cpus"])),
+                      requested=pinned.get("requested", True))
+    meta.setdefault("resumed", []).append({
+        "utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(command)})
+    run_folder.write_meta(run_dir, meta)
+    return Plan(run_dir, profile_from_dict(meta["profile"]),
+                [m for m in meta["models"]["measured"] if m not in meta.get("servers", {})],
+                servers, pinning, meta.get("syscall_counting", syscalls))
+
+
+def _created(profile_name: str, *, root, models, overrides, pin, syscalls, servers, hosts,
+             command, descriptors, out) -> Plan:
+    """A new run folder and its meta.json: the profile with its overrides, the models
+    resolved, the native reference and `--server`s checked (on the server host when on a
+    cluster), the environment recorded."""
+    profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
+    profile, skipped = lab_scenarios.without_unrunnable(
+        profile, hosts.address if hosts is not None else None, out)
+    own, native = reference_names(profile, models)
+    chosen, models_meta = resolve_models(own, list_models())
+    if hosts is None:
+        refuse_nonconforming(list(servers or ()), out)
+        servers = [*(native_spec(out) if native else []), *(servers or ())]
+    else:  # checked and built on the server host, where they will run
+        from bench.cluster.remote_checks import native_on_server, refuse_nonconforming_there
+
+        refuse_nonconforming_there(hosts, list(servers or ()), out)
+        servers = [*(native_on_server(hosts, out) if native else []), *(servers or ())]
+    models_meta["measured"] = [*chosen, *(spec.name for spec in servers)]
+    pinning = Pinning.detect(pin) if hosts is None else Pinning.per_host(pin)
+    run_dir = run_folder.new_run_dir(root, profile.name)
+    run_folder.write_meta(run_dir, metadata.collect(profile.as_dict(), command,
+                                                    pinning.as_dict(), models_meta)
+                          | {"servers": {spec.name: spec.as_meta() for spec in servers},
+                             "command_line": shlex.join(command),
+                             "syscall_counting": choose_syscall_method(syscalls)
+                             if hosts is None else f"{syscalls} (decided on the server host)",
+                             "open_files_limit": descriptors,
+                             "skipped_scenarios": skipped}
+                          | ({"cluster": hosts.as_meta()} if hosts is not None else {}))
+    return Plan(run_dir, profile, chosen, servers, pinning, syscalls)
+
+
+def _measure(plan: Plan, *, hosts, progress: bool, out) -> None:
+    """Every (point, repetition) not yet stored, then the run's end in meta.json."""
+    run_dir = plan.run_dir
+    matrix = build_matrix(plan.profile, plan.models, [spec.name for spec in plan.servers])
     skip = run_folder.done_runs(run_dir)
     print(describe(matrix, skip), file=out)
     if hosts is not None:
@@ -256,8 +281,8 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
     began = time.monotonic()
     completed = False
     try:
-        execute(run_dir, matrix, pinning, progress=progress, syscall_method=syscalls, out=out,
-                servers=servers, cluster=hosts)
+        execute(run_dir, matrix, plan.pinning, progress=progress, syscall_method=plan.syscalls,
+                out=out, servers=plan.servers, cluster=hosts)
         completed = True
     finally:
         elapsed = time.monotonic() - began
@@ -271,17 +296,33 @@ def _start(profile_name: str, *, root, models, overrides, resume, pin, progress,
               f"{format_duration(matrix.expected_seconds(skip))})"
               + ("" if completed else f"; interrupted: python -m bench run --resume {run_dir}"),
               file=out, flush=True)
+
+
+def render_run(run_dir: Path, out) -> None:
+    """Charts, REPORT.md and report.html from the stored run, then the terminal summary."""
+    from bench.report.markdown_report import write_report
+    from bench.report.terminal import summary
+    from bench.report.view import RunView
+
+    view = RunView.load(run_dir)
+    try:
+        write_report(view)
+    except KeyboardInterrupt:
+        print(f"interrupted while drawing the report; every point is stored: "
+              f"python -m bench report {run_dir}", file=out, flush=True)
+        raise
+    print(summary(view), file=out)
+
+
+def _start(profile_name: str, *, root, models, overrides, resume, pin, progress, report,
+           syscalls, out, servers, command, descriptors, hosts) -> Path:
+    if resume is not None:
+        plan = _resumed(Path(resume), hosts=hosts, syscalls=syscalls, command=command, out=out)
+    else:
+        plan = _created(profile_name, root=root, models=models, overrides=overrides, pin=pin,
+                        syscalls=syscalls, servers=servers, hosts=hosts, command=command,
+                        descriptors=descriptors, out=out)
+    _measure(plan, hosts=hosts, progress=progress, out=out)
     if report:
-        from bench.report.markdown_report import write_report
-
-        from bench.report.terminal import summary
-
-        try:
-            write_report(run_dir)
-        except KeyboardInterrupt:
-            print(f"interrupted while drawing the report; every point is stored: "
-                  f"python -m bench report {run_dir}", file=out, flush=True)
-            raise
-        print(summary(run_dir), file=out)
-    return run_dir
-
+        render_run(plan.run_dir, out)
+    return plan.run_dir

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.report.view import RunView
 from bench.store import run_folder
 
 DEFAULTS = {"payload_bytes": 64, "idle_connections": 0, "rate_fraction": 0.0, "status": "ok",
@@ -45,6 +46,7 @@ def write_run(folder: Path, data: pd.DataFrame, name: str = "20990101T000000Z-te
     return run_dir
 
 
-def read_back(folder: Path, data: pd.DataFrame) -> pd.DataFrame:
-    """`data` after a round trip through results.csv, as every report path sees it."""
-    return run_folder.load_results(write_run(folder, data))
+def read_back(folder: Path, data: pd.DataFrame) -> RunView:
+    """`data` after a round trip through results.csv, as every report path sees it: the
+    run's view (its `.frame` is the rows as read back)."""
+    return RunView.load(write_run(folder, data))

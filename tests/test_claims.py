@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from bench.report import claim_charts
+from bench.report.view import RunView
 from bench.analysis import claims
 from bench.analysis.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
 
@@ -545,16 +546,16 @@ def test_compare_gives_the_exact_p_with_ties():
 
 @pytest.mark.timeout(60)
 def test_charts_render_one_file_pair_per_claim(tmp_path):
-    written = claim_charts.draw_all(full_run(), tmp_path)
+    written = claim_charts.draw_all(RunView(tmp_path, full_run(), {}))
     assert sorted(written) == list(range(1, 8))
     for paths in written.values():
         assert {p.suffix for p in paths} == {".png", ".svg"}
         assert all(p.stat().st_size > 1000 for p in paths)
-    assert (tmp_path / "claim5_scan_cost.png").exists()
+    assert (tmp_path / "charts" / "claim5_scan_cost.png").exists()
 
 
 def test_charts_skip_claims_without_data(tmp_path):
-    written = claim_charts.draw_all(idle_server(99.0, 0.1), tmp_path)
+    written = claim_charts.draw_all(RunView(tmp_path, idle_server(99.0, 0.1), {}))
     assert sorted(written) == [7]
 
 

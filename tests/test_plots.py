@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from bench.plan import models
-from bench.report import plots, styles
+from bench.report import charts, plots, styles
+from bench.report.view import RunView
+from bench.store.columns import column
 
 from .report_frames import frame, point, read_back, write_run
 
@@ -27,9 +29,10 @@ def test_families_colour_known_models_and_fall_back_to_external():
     assert len(looks) == len(every)
 
 
-def _panel(data, column, models, axis="connections", scenario="persistent"):
+def _panel(view, name, models, axis="connections", scenario="persistent"):
     fig, ax = plt.subplots()
-    plots.draw_metric(ax, data, plots.METRIC_BY_COLUMN[column], scenario, models, axis=axis)
+    plots.draw_metric(ax, view.points(name, scenario=scenario), column(name), scenario, models,
+                      axis=axis)
     return fig, ax
 
 
@@ -60,7 +63,7 @@ def test_one_x_dot_chart_sorts_models_best_first(tmp_path):
     data = read_back(tmp_path, frame(point("epoll", rps=[900, 1000, 1100]),
                                      point("c-native", rps=[3000, 3100, 3200]),
                                      point("threaded", rps=[100, 120, 110])))
-    fig = plots.dot_figure(data, {})
+    fig = plots.dot_figure(data, charts.BY_ID["ranking"])
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["threaded", "epoll", "c-native"]  # bottom to top: best on top
@@ -78,7 +81,7 @@ def test_payload_open_loop_and_ranking_charts_are_drawn(tmp_path):
         point("epoll", scenario="open-loop", connections=10, rate_fraction=0.9,
               offered_rps=900, p99_uncorrected_us=350))
     run_dir = write_run(tmp_path, data)
-    names = {p.name for p in plots.draw_all(run_dir)}
+    names = {p.name for p in plots.draw_all(RunView.load(run_dir))}
     for chart in ("ranking", "payload", "open_loop", "overview", "throughput"):
         assert f"{chart}.png" in names
 
@@ -87,7 +90,7 @@ def test_payload_throughput_is_on_a_log_axis(tmp_path):
     data = read_back(tmp_path, frame(
         point("epoll", scenario="payload", connections=10, payload_bytes=64, rps=150_000),
         point("epoll", scenario="payload", connections=10, payload_bytes=262_144, rps=1_500)))
-    fig = plots.sweep_figure(data, {}, "payload", ("rps", "p99_us"), "payload")
+    fig = plots.sweep_figure(data, charts.BY_ID["payload"])
     assert fig.axes[0].get_yscale() == "log"
     assert list(fig.axes[0].xaxis.get_majorticklocs()) == [64, 262_144]
     plt.close(fig)
@@ -100,5 +103,5 @@ def test_a_run_whose_every_point_failed_still_draws(tmp_path):
     run_dir = write_run(tmp_path, frame(
         point("epoll", connections=10, status="failed", rps=nan, p99_us=nan,
               server_cpu_us_per_req=nan, server_cpu_pct=nan, p50_us=nan)))
-    written = plots.draw_all(run_dir)
+    written = plots.draw_all(RunView.load(run_dir))
     assert any(path.name == "overview.png" for path in written)

@@ -4,7 +4,8 @@ own refusals, how replies were checked, steal) and still renders runs from befor
 import shutil
 from pathlib import Path
 
-from bench.report import markdown_report
+from bench.report import markdown_report, statements, tables
+from bench.report.view import RunView
 from bench.store import run_folder
 
 from .report_frames import frame, point, write_run
@@ -35,17 +36,17 @@ def new_run(tmp_path) -> Path:
 
 
 def test_memory_is_quoted_as_pss_with_uss_beside_summed_rss(tmp_path):
-    data = run_folder.load_results(new_run(tmp_path))
-    (sentence,) = [s for s in markdown_report.statements(data) if s.startswith("Most threads")]
+    data = RunView.load(new_run(tmp_path))
+    (sentence,) = [s for s in statements.statements(data) if s.startswith("Most threads")]
     assert ("most memory: forking with a PSS of 40.0 MiB (USS 20.0 MiB; peak RSS summed over "
             "its processes 400.0 MiB)") in sentence, sentence
-    text = markdown_report.render(new_run(tmp_path / "b"))
+    text = markdown_report.render(RunView.load(new_run(tmp_path / "b")))
     assert "#### Server PSS at the window's end" in text and "#### Server USS" in text
     assert "overstates a forking server" in text
 
 
 def test_syscalls_say_how_they_were_counted_and_that_nothing_traced_the_measurement(tmp_path):
-    text = markdown_report.render(new_run(tmp_path))
+    text = markdown_report.render(RunView.load(new_run(tmp_path)))
     assert ("Syscalls counted exactly over 2,000 bracketed round trips at 1 conn; at 1 point in "
             "a separate, unmeasured load window of the same point") in text
     assert "not counted at 1 point. Nothing traced the server while it was measured." in text
@@ -54,19 +55,19 @@ def test_syscalls_say_how_they_were_counted_and_that_nothing_traced_the_measurem
 
 
 def test_server_refusals_are_quoted_as_medians_with_their_kind(tmp_path):
-    data = run_folder.load_results(new_run(tmp_path))
-    (refused,) = [s for s in markdown_report.statements(data) if "refused connections" in s]
+    data = RunView.load(new_run(tmp_path))
+    (refused,) = [s for s in statements.statements(data) if "refused connections" in s]
     assert ("select (persistent) refused connections at 1,100 connections (in 3 of 3 "
             "repetitions; the server logged 81 refusals, median); logged as "
             "refused.fd_setsize.") == refused, refused
-    flags = markdown_report.flags_section(data)
+    flags = tables.flags_section(data)
     assert "| server refusals |" in flags
     (row,) = [line for line in flags.splitlines() if line.startswith("| select")]
     assert "| 81 | server: descriptor" in row, row
 
 
 def test_reply_check_and_steal_are_reported(tmp_path):
-    text = markdown_report.render(new_run(tmp_path))
+    text = markdown_report.render(RunView.load(new_run(tmp_path)))
     assert ("Replies: at 2 points every reply was compared with its own request's tagged "
             "payload (identity); at 1 point only its shape (payload too small to carry the "
             "tag: 4 B).") in text
@@ -79,7 +80,7 @@ def test_a_run_with_empty_new_columns_renders(tmp_path):
     data = frame(point("epoll", syscalls_window="", reply_check="", server_events="",
                        uss_bytes=float("nan"), pss_bytes=float("nan"),
                        client_core_busy_pct=float("nan")))
-    text = markdown_report.render(write_run(tmp_path, data))
+    text = markdown_report.render(RunView.load(write_run(tmp_path, data)))
     assert "predates USS/PSS" in text and "predates `client_core_busy_pct`" in text
     assert "not at all at 1 point." in text
 
@@ -89,7 +90,7 @@ def test_the_reference_run_renders_and_quotes_medians(tmp_path):
     run_dir.mkdir()
     for name in (run_folder.RESULTS, run_folder.META):
         shutil.copy(REFERENCE / name, run_dir / name)
-    text = markdown_report.render(run_dir)
+    text = markdown_report.render(RunView.load(run_dir))
     # threaded starved 532, 567 and 544 connections in its three repetitions
     assert ("threaded (persistent) starved connections: at 1,000 connections, 544 got no "
             "response in the window (median of 3 repetitions, 532–567") in text

@@ -9,6 +9,8 @@ import re
 import pytest
 
 from bench.report import html_report, markdown_report
+from bench.report.view import RunView
+from bench.store.columns import column
 
 from . import browser
 from .report_frames import frame, point, write_run
@@ -30,7 +32,7 @@ def small_report(tmp_path_factory):
         point("epoll", scenario="payload", connections=10, payload_bytes=4096, rps=700),
     )
     run_dir = write_run(tmp_path_factory.mktemp("html"), data)
-    markdown_report.write_report(run_dir)
+    markdown_report.write_report(RunView.load(run_dir))
     return run_dir
 
 
@@ -58,15 +60,16 @@ def test_report_html_promises_each_chart_it_carries(small_report):
 
 
 def test_html_charts_mark_starved_points_hollow_and_unknown_models_external(small_report):
-    frame_ = html_report.run_folder.load_results(small_report)
-    sweeps = html_report.plots.connection_sweeps(frame_)
-    fig = html_report.line_chart(sweeps, "persistent", html_report.plots.METRIC_BY_COLUMN["rps"])
+    view = RunView.load(small_report)
+    models = list(view.models)
+    fig = html_report.line_chart(view.points("rps", scenario="persistent"), "persistent",
+                                 column("rps"), models)
     traces = {t["name"]: t for t in fig["data"]}
     assert traces["threaded"]["marker"]["color"][-1] == "white"  # starved at 100
     assert traces["epoll"]["marker"]["color"][-1] != "white"
     assert fig["layout"]["xaxis"]["tickvals"] == [1.0, 100.0]
-    p99 = html_report.line_chart(sweeps, "persistent",
-                                 html_report.plots.METRIC_BY_COLUMN["p99_us"])
+    p99 = html_report.line_chart(view.points("p99_us", scenario="persistent"), "persistent",
+                                 column("p99_us"), models)
     assert "(ms)" in p99["layout"]["yaxis"]["title"]["text"]
     assert max(max(t["y"]) for t in p99["data"]) == pytest.approx(15.0)
 

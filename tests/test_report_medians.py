@@ -3,8 +3,7 @@ difference between models is only called a result when their repetitions do not 
 
 import pandas as pd
 
-from bench.report import markdown_report
-from bench.analysis import summary
+from bench.report import statements, tables
 
 from .report_frames import frame, point, read_back
 
@@ -22,17 +21,17 @@ def starved_run(tmp_path) -> pd.DataFrame:
 
 def test_starved_statement_quotes_the_median_count_with_its_range(tmp_path):
     data = starved_run(tmp_path)
-    (sentence,) = [s for s in markdown_report.statements(data)
+    (sentence,) = [s for s in statements.statements(data)
                    if s.startswith("threaded (persistent) starved")]
     assert ", 544 got no response" in sentence, sentence
     assert "532–567" in sentence and "Jain fairness 0.400" in sentence
 
 
 def test_flags_table_quotes_median_starved_and_errors(tmp_path):
-    flagged = summary.flags(starved_run(tmp_path)).set_index("model").loc["threaded"]
+    flagged = starved_run(tmp_path).flags.set_index("model").loc["threaded"]
     assert flagged["starved_connections"] == 544 and flagged["errors"] == 3
     assert (flagged["starved_low"], flagged["starved_high"]) == (532, 567)
-    table = markdown_report.flags_section(starved_run(tmp_path))
+    table = tables.flags_section(starved_run(tmp_path))
     (row,) = [line for line in table.splitlines() if line.startswith("| threaded")]
     assert "| 544 (532–567) | 3 (0–9) |" in row, row
 
@@ -41,7 +40,7 @@ def test_memory_and_threads_statement_quotes_medians(tmp_path):
     data = read_back(tmp_path, frame(
         point("forking", threads=[1, 9, 3], rss_bytes=[2**20 * 10, 2**20 * 90, 2**20 * 30]),
         point("epoll", threads=1, rss_bytes=2**20 * 5)))
-    (sentence,) = [s for s in markdown_report.statements(data) if s.startswith("Most threads")]
+    (sentence,) = [s for s in statements.statements(data) if s.startswith("Most threads")]
     assert "forking with 3 at" in sentence and "30.0 MiB" in sentence, sentence
 
 
@@ -49,7 +48,7 @@ def test_the_open_loop_and_peak_figures_are_medians(tmp_path):
     data = read_back(tmp_path, frame(
         point("epoll", rps=[100, 300, 200]),
         point("epoll", connections=10, rps=[50, 70, 60])))
-    peak = markdown_report.peak_table(data)
+    peak = tables.peak_table(data)
     assert "| persistent | epoll | 200 | 100–300 | 100 | 3.3× (10) |" in peak, peak
 
 
@@ -57,11 +56,11 @@ def test_a_fastest_model_within_noise_is_not_called_a_win(tmp_path):
     data = read_back(tmp_path, frame(
         point("select", rps=[100_000, 120_000, 110_000], p99_us=[300, 500, 400]),
         point("poll", rps=[95_000, 115_000, 105_000], p99_us=[350, 450, 420])))
-    (ranking,) = [s for s in markdown_report.statements(data) if s.startswith("**persistent")]
+    (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
     assert "the runner-up poll" in ranking and "within noise" in ranking
     assert "1.0× the slowest (poll, 105,000 req/s) (their repetitions overlap: within " \
            "noise)" in ranking, ranking
-    (p99,) = [s for s in markdown_report.statements(data) if "lowest p99" in s]
+    (p99,) = [s for s in statements.statements(data) if "lowest p99" in s]
     assert "within noise" in p99
 
 
@@ -69,7 +68,7 @@ def test_a_clear_difference_says_so(tmp_path):
     data = read_back(tmp_path, frame(
         point("select", rps=[200_000, 210_000, 205_000]),
         point("poll", rps=[95_000, 115_000, 105_000])))
-    (ranking,) = [s for s in markdown_report.statements(data) if s.startswith("**persistent")]
+    (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
     assert "within noise" not in ranking
     assert "its slowest repetition beat the runner-up poll's fastest" in ranking
 
@@ -78,17 +77,17 @@ def test_ratio_sentence_says_within_noise_when_repetitions_overlap(tmp_path):
     data = read_back(tmp_path, frame(
         point("epoll", rps=[100_000, 120_000, 110_000]),
         point("uvloop", rps=[105_000, 125_000, 115_000])))
-    sentence = markdown_report.ratio_sentence(data)
+    sentence = statements.ratio_sentence(data.frame)
     assert "0.96×" in sentence and "their repetitions overlap: within noise" in sentence
     apart = read_back(tmp_path / "b", frame(
         point("epoll", rps=[70_000, 72_000, 71_000]),
         point("uvloop", rps=[105_000, 125_000, 115_000])))
     assert "every repetition of epoll was below every one of uvloop" in \
-        markdown_report.ratio_sentence(apart)
+        statements.ratio_sentence(apart.frame)
 
 
 def test_a_single_repetition_is_not_a_result(tmp_path):
     data = read_back(tmp_path, frame(point("select", reps=1, rps=200_000),
                                      point("poll", reps=1, rps=100_000)))
-    (ranking,) = [s for s in markdown_report.statements(data) if s.startswith("**persistent")]
+    (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
     assert "one repetition: no spread to judge the difference by" in ranking

@@ -2,7 +2,8 @@
 never sent, and corrected vs uncorrected p99, each the median over repetitions; the
 report says never-sent requests make the corrected percentiles a lower bound."""
 
-from bench.report import markdown_report
+from bench.report import markdown_report, tables
+from bench.report.view import RunView
 
 from .report_frames import frame, point, read_back, write_run
 
@@ -16,7 +17,7 @@ OPEN_LOOP = dict(scenario="open-loop", rate_fraction=0.9, offered_rps=82_000.0,
 
 def test_open_loop_table_has_every_count_as_a_median(tmp_path):
     data = read_back(tmp_path, frame(point("epoll", **OPEN_LOOP)))
-    table = markdown_report.open_loop_table(data)
+    table = tables.open_loop_table(data.frame)
     header, _, row = table.splitlines()
     assert "| scheduled | sent | completed | never sent |" in header
     assert row == ("| epoll | 90% | 82,000 | 81,000 | 164,050 | 162,100 | 162,000 | 1,950 | "
@@ -26,7 +27,7 @@ def test_open_loop_table_has_every_count_as_a_median(tmp_path):
 def test_report_says_never_sent_requests_make_corrected_latency_a_lower_bound(tmp_path):
     run_dir = write_run(tmp_path, frame(point("epoll", **OPEN_LOOP),
                                         point("epoll", reps=3, rps=[100.0, 110.0, 105.0])))
-    text = markdown_report.render(run_dir)
+    text = markdown_report.render(RunView.load(run_dir))
     assert "| epoll | 90% | 82,000 | 81,000 |" in text
     assert ("Never-sent requests are in the corrected histogram at their age at the window's "
             "end") in text and "lower bound" in text
@@ -35,5 +36,5 @@ def test_report_says_never_sent_requests_make_corrected_latency_a_lower_bound(tm
 def test_a_run_from_before_the_counts_existed_still_shows_its_table(tmp_path):
     older = {k: v for k, v in OPEN_LOOP.items() if k not in ("scheduled", "sent")}
     data = read_back(tmp_path, frame(point("epoll", **older)))
-    (row,) = markdown_report.open_loop_table(data).splitlines()[2:]
+    (row,) = tables.open_loop_table(data.frame).splitlines()[2:]
     assert row.startswith("| epoll | 90% | 82,000 | 81,000 | – | – | 162,000 | 1,950 |"), row

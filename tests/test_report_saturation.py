@@ -4,8 +4,8 @@ client cores were (and steal), and says which figures are floors; the plots agre
 
 import matplotlib.pyplot as plt
 
-from bench.report import plots, markdown_report
-from bench.analysis import summary
+from bench.report import plots, statements, tables
+from bench.store.columns import column
 
 from .report_frames import frame, point, read_back
 
@@ -20,17 +20,17 @@ def saturated_run(tmp_path, flags=(True, True, False)):
 
 
 def test_a_point_is_saturated_when_most_repetitions_were(tmp_path):
-    most = summary.aggregate(saturated_run(tmp_path), "rps").set_index("model")
+    most = saturated_run(tmp_path).points("rps").set_index("model")
     assert bool(most.loc["nonblocking", "client_saturated"])
     assert most.loc["nonblocking", "saturated_reps"] == 2
     assert most.loc["nonblocking", "client_core_busy_pct"] == 91.0
     assert not bool(most.loc["epoll", "client_saturated"])  # loadgen_saturated is not it
-    few = summary.aggregate(saturated_run(tmp_path / "b", (True, False, False)), "rps")
+    few = saturated_run(tmp_path / "b", (True, False, False)).points("rps")
     assert not few.set_index("model").loc["nonblocking", "client_saturated"]
 
 
 def test_flags_show_the_client_cores_busy_and_steal_and_call_it_a_floor(tmp_path):
-    text = markdown_report.flags_section(saturated_run(tmp_path))
+    text = tables.flags_section(saturated_run(tmp_path))
     (row,) = [line for line in text.splitlines() if line.startswith("| nonblocking")]
     assert "yes, 2 of 3: client cores 91 % busy, 3 % stolen" in row, row
     assert "at least 85 % busy" in text and "throughput is a floor" in text
@@ -39,12 +39,12 @@ def test_flags_show_the_client_cores_busy_and_steal_and_call_it_a_floor(tmp_path
 
 
 def test_a_minority_of_saturated_repetitions_is_not_flagged(tmp_path):
-    text = markdown_report.flags_section(saturated_run(tmp_path, (True, False, False)))
+    text = tables.flags_section(saturated_run(tmp_path, (True, False, False)))
     assert text.startswith("No point was flagged"), text
 
 
 def test_the_fastest_model_s_figure_is_called_a_floor(tmp_path):
-    (ranking,) = [s for s in markdown_report.statements(saturated_run(tmp_path))
+    (ranking,) = [s for s in statements.statements(saturated_run(tmp_path))
                   if s.startswith("**persistent")]
     assert ("nonblocking's figure is a floor (client saturated in 2 of 3 repetitions, client "
             "cores 91 % busy, 3 % stolen)") in ranking, ranking
@@ -52,20 +52,20 @@ def test_the_fastest_model_s_figure_is_called_a_floor(tmp_path):
 
 def test_peak_table_and_metric_tables_mark_floors(tmp_path):
     data = saturated_run(tmp_path)
-    peak = markdown_report.peak_table(data)
+    peak = tables.peak_table(data)
     assert "| persistent | nonblocking | 151,000 * |" in peak and "floor" in peak
-    table = markdown_report.metric_table(data, "persistent", "rps", "{:,.0f}", 1.0)
+    table = tables.metric_table(data, "persistent", column("rps"))
     assert "151,000 ±1% *" in table and "91,000 ±1% |" in table
-    minority = markdown_report.metric_table(saturated_run(tmp_path / "b", (True, False, False)),
-                                   "persistent", "rps", "{:,.0f}", 1.0)
+    minority = tables.metric_table(saturated_run(tmp_path / "b", (True, False, False)),
+                                   "persistent", column("rps"))
     assert "*" not in minority
-    busy = markdown_report.metric_table(data, "persistent", "client_core_busy_pct", "{:.0f}", 1.0)
+    busy = tables.metric_table(data, "persistent", column("client_core_busy_pct"))
     assert "| nonblocking | 91 ±7% * |" in busy
 
 
 def test_ratio_sentence_shows_the_client_cores_behind_the_floor(tmp_path):
     data = saturated_run(tmp_path)
-    sentence = markdown_report.ratio_sentence(data, "nonblocking", "epoll")
+    sentence = statements.ratio_sentence(data.frame, "nonblocking", "epoll")
     assert "saturated in 2 of nonblocking's 3 repetitions (client cores 91 % busy" in sentence
 
 
@@ -73,7 +73,8 @@ def test_plots_mark_only_majority_saturated_points(tmp_path):
     for flags, marked in (((True, True, False), True), ((True, False, False), False)):
         data = saturated_run(tmp_path / str(marked), flags)
         fig, ax = plt.subplots()
-        shown = plots.draw_metric(ax, data, plots.METRIC_BY_COLUMN["rps"], "persistent",
+        shown = plots.draw_metric(ax, data.points("rps", scenario="persistent"), column("rps"),
+                                  "persistent",
                                   ["nonblocking", "epoll"])
         plt.close(fig)
         assert (plots.SATURATED in shown) == marked
@@ -85,5 +86,5 @@ def test_a_win_between_two_floors_is_said_to_rank_the_client(tmp_path):
               client_core_busy_pct=90.0),
         point("poll", rps=[90_000, 92_000, 91_000], client_saturated=True,
               client_core_busy_pct=88.0)))
-    (ranking,) = [s for s in markdown_report.statements(data) if s.startswith("**persistent")]
+    (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
     assert "both figures are floors: this ranks what the client managed" in ranking, ranking

@@ -1,7 +1,7 @@
 """The slowloris scenario has its line in the report: the active clients' throughput and
 p99 at the most stalled connections against none stalled, and who could not hold them."""
 
-from bench.report import markdown_report
+from bench.report import statements
 
 from .report_frames import frame, point, read_back
 
@@ -14,7 +14,7 @@ def test_the_report_says_how_each_model_held_the_stalled_connections(tmp_path):
         point("select", "slowloris", 4, idle_connections=0, rps=1000.0),
         point("select", "slowloris", 4, idle_connections=2000, rps=200.0,
               status=["refused", "refused", "ok"])))
-    lines = [line for line in markdown_report.statements(data) if "slowloris" in line]
+    lines = [line for line in statements.statements(data) if "slowloris" in line]
     assert len(lines) == 1
     line = lines[0]
     assert "beside 2,000 stalled connections" in line

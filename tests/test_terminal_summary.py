@@ -5,6 +5,7 @@ verdicts, the number of flagged points, and the paths of REPORT.md and report.ht
 from __future__ import annotations
 
 from bench.report import terminal
+from bench.report.view import RunView
 from bench.__main__ import main
 
 from .report_frames import frame, point, write_run
@@ -20,7 +21,7 @@ def _run(tmp_path):
 
 
 def test_summary_ranks_models_per_connection_count_with_spread(tmp_path):
-    text = terminal.summary(_run(tmp_path))
+    text = terminal.summary(RunView.load(_run(tmp_path)))
     lines = text.splitlines()
     one = lines.index(" 1 connection:")
     hundred = lines.index(" 100 connections:")
@@ -32,7 +33,7 @@ def test_summary_ranks_models_per_connection_count_with_spread(tmp_path):
 
 def test_summary_lists_claims_flags_and_both_report_paths(tmp_path):
     run_dir = _run(tmp_path)
-    text = terminal.summary(run_dir)
+    text = terminal.summary(RunView.load(run_dir))
     verdicts = [line.split()[1] for line in text.splitlines()
                 if line.startswith("  ") and line.split()[0].rstrip(".").isdigit()]
     assert len(verdicts) == 7 and set(verdicts) <= {"supported", "contradicted", "inconclusive"}

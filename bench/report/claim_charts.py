@@ -28,6 +28,7 @@ from bench.analysis.claims import (  # noqa: E402
     MULTIPLEXING, READINESS_MODELS, SELECT, THREADED, _good,
 )
 from bench.report.styles import model_colour  # noqa: E402
+from bench.report.view import RunView  # noqa: E402
 
 
 def _spread(df: pd.DataFrame, scenario: str, x: str, y: str, models) -> pd.DataFrame:
@@ -235,13 +236,13 @@ def chart_idle_cpu(df: pd.DataFrame, claim: claims.Claim):
     return fig
 
 
-def draw_all(df: pd.DataFrame, folder: Path) -> dict[int, list[Path]]:
-    """Draw every claim's chart that has data into `folder`; {claim number: [png, svg]}."""
-    folder = Path(folder)
+def draw_all(view: RunView) -> dict[int, list[Path]]:
+    """Draw every claim's chart that has data into charts/; {claim number: [png, svg]}."""
+    df, folder = view.frame, view.charts_dir
     folder.mkdir(parents=True, exist_ok=True)
     if "model" not in df or "scenario" not in df or "connections" not in df:
         return {}
-    results = {r.number: r for r in claims.evaluate(df)}
+    results = {r.number: r for r in view.claims}
     usable = _good(df)
     written = {}
     for claim in claims.CLAIMS:

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import markdown
 
-from bench.report import plots
-from bench.store import run_folder, status
+from bench.analysis.summary import models_in_order
 from bench.plan.scenarios import SCENARIOS
+from bench.report import charts, plots
 from bench.report.styles import model_style
-from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order
+from bench.report.view import RunView
+from bench.store import status
+from bench.store.columns import Column, column
 
 REPORT_HTML = "report.html"
 HOLLOW = status.HOLLOW
@@ -67,16 +69,15 @@ def _trace(rows, model: str, models: list[str], axis: str, scale: float, column:
     }
 
 
-def line_chart(frame, scenario: str, metric: plots.Metric, axis: str = "connections") -> dict | None:
-    """One plotly figure: the metric against the scenario's axis, a trace per model."""
-    data = aggregate(frame[frame["scenario"] == scenario], metric.column) \
-        if metric.column in frame else None
-    if data is None or data.empty or data["median"].isna().all():
+def line_chart(data, scenario: str, metric: Column, models: list[str],
+               axis: str = "connections") -> dict | None:
+    """One plotly figure: a metric's points (RunView.points) against the scenario's axis,
+    a trace per model."""
+    if data.empty or data["median"].isna().all():
         return None
     unit, label = plots.unit_scale(metric, data["high"])
-    models = models_in_order(frame)
     traces = [_trace(data[data["model"] == m], m, models, axis, metric.scale * unit,
-                     metric.column) for m in models if (data["model"] == m).any()]
+                     metric.name) for m in models if (data["model"] == m).any()]
     values = sorted(float(v) for v in data[axis].unique())
     xaxis = {"title": {"text": plots.AXIS_TITLES.get(axis, axis)}, "tickvals": values,
              "type": "linear" if axis == "rate_fraction" else "log"}
@@ -92,16 +93,16 @@ def _y_axis(log: bool) -> dict:
     return {"type": "log", "dtick": "D2"} if log else {"type": "linear", "rangemode": "tozero"}
 
 
-def dot_chart(frame, column: str = "rps", scenario: str = "persistent") -> dict | None:
+def dot_chart(view: RunView, name: str, scenario: str) -> dict | None:
     """Every model at one connection count, sorted, min–max whiskers."""
-    rows = frame[frame["scenario"] == scenario]
+    rows = view.sweeps[view.sweeps["scenario"] == scenario]
     count = plots.one_x_count(rows)
-    if count is None or column not in rows:
+    if count is None or name not in rows:
         return None
-    data = aggregate(rows[rows["connections"] == count], column).dropna(subset=["median"])
+    data = view.points(name, scenario=scenario, connections=count).dropna(subset=["median"])
     data = data.sort_values("median", ascending=True)
-    models = models_in_order(frame)
-    metric = plots.METRIC_BY_COLUMN[column]
+    models = models_in_order(view.sweeps)
+    metric = column(name)
     traces = []
     for _, row in data.iterrows():
         style = model_style(row["model"], models)
@@ -126,33 +127,39 @@ def dot_chart(frame, column: str = "rps", scenario: str = "persistent") -> dict 
         "margin": {"t": 40, "r": 10}, "showlegend": True}}
 
 
-def interactive_charts(frame) -> list[tuple[str, dict]]:
-    """(section, figure) for every chart the page shows."""
-    charts = []
-    sweeps = plots.connection_sweeps(frame)
-    if not sweeps.empty:
-        for column in ("rps", "server_cpu_us_per_req"):
-            fig = dot_chart(sweeps, column)
-            if fig:
-                charts.append(("One connection count, every model", fig))
-        for metric in plots.METRICS:
-            for scenario in scenarios_in_order(sweeps):
-                fig = line_chart(sweeps, scenario, metric)
-                if fig:
-                    charts.append((metric.title, fig))
-    for scenario, columns in (("payload", ("rps", "p99_us")),
-                              ("open-loop", ("rps", "p99_us", "p99_uncorrected_us"))):
-        if scenario not in set(frame["scenario"]):
-            continue
-        for column in columns:
-            metric = plots.METRIC_BY_COLUMN.get(column) or plots.EXTRA_METRICS[column]
-            if scenario == "payload" and column == "rps":  # spans decades
-                metric = plots.Metric("rps", metric.title, "throughput (requests/s, log scale)",
-                                      log=True)
-            fig = line_chart(frame, scenario, metric, SCENARIOS[scenario].axis)
-            if fig:
-                charts.append((f"Scenario {scenario}", fig))
-    return charts
+def _ranking_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
+    figures = [dot_chart(view, name, chart.scenarios[0]) for name in chart.metrics]
+    return [("One connection count, every model", f) for f in figures if f]
+
+
+def _metric_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
+    metric, models = column(chart.metric), models_in_order(view.sweeps)
+    figures = [line_chart(view.points(metric.name, scenario=scenario), scenario, metric,
+                          models) for scenario in view.sweep_scenarios]
+    return [(metric.title, f) for f in figures if f]
+
+
+def _sweep_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
+    scenario = chart.scenarios[0]
+    figures = [line_chart(view.points(name, scenario=scenario), scenario,
+                          plots.sweep_metric(chart, name), view.models,
+                          SCENARIOS[scenario].axis)
+               for name in chart.metrics if name in view.frame]
+    return [(f"Scenario {scenario}", f) for f in figures if f]
+
+
+INTERACTIVE = ((charts.RANKING, _ranking_charts), (charts.METRIC, _metric_charts),
+               (charts.SWEEP, _sweep_charts))  # the page's order: rankings first
+
+
+def interactive_charts(view: RunView) -> list[tuple[str, dict]]:
+    """(section, figure) for every chart of the registry the page shows, by kind."""
+    found = []
+    for kind, figures in INTERACTIVE:
+        for chart in charts.of_kind(kind):
+            if plots.has_data(view, chart):
+                found += figures(view, chart)
+    return found
 
 
 def small_png(path: Path) -> bytes:
@@ -252,18 +259,17 @@ def _clean(value):
     return value
 
 
-def render_html(run_dir: Path, report_markdown: str) -> str:
-    run_dir = Path(run_dir)
-    frame = run_folder.load_results(run_dir)
+def render_html(view: RunView, report_markdown: str) -> str:
+    run_dir = view.run_dir
     body = markdown.markdown(report_markdown, extensions=["tables", "fenced_code"])
     body = _inline_images(body, run_dir)
-    charts = interactive_charts(frame) if not frame.empty else []
+    figures = interactive_charts(view) if not view.frame.empty else []
     chart_html = ['<h2 id="interactive-charts">Interactive charts</h2>',
                   "<p>Hover a point for its median, min–max over repetitions and status; "
                   "click a legend entry to hide that model (double-click to show it alone). "
                   "Hollow markers: a repetition was refused, starved or failed.</p>"]
     section = None
-    for title, figure in charts:
+    for title, figure in figures:
         if title != section:
             chart_html.append(f"<h3>{html.escape(title)}</h3>")
             section = title
@@ -284,12 +290,12 @@ def render_html(run_dir: Path, report_markdown: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{title}</title><style>{STYLE}</style></head>\n"
-            f'<body data-charts="{len(charts)}">{nav}\n{body}\n'
+            f'<body data-charts="{len(figures)}">{nav}\n{body}\n'
             f'<script type="application/octet-stream" id="plotly-gz">{plotly_bundle()}</script>\n'
             f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def write_html(run_dir: Path, report_markdown: str) -> Path:
-    path = Path(run_dir) / REPORT_HTML
-    path.write_text(render_html(run_dir, report_markdown), encoding="utf-8")
+def write_html(view: RunView, report_markdown: str) -> Path:
+    path = view.run_dir / REPORT_HTML
+    path.write_text(render_html(view, report_markdown), encoding="utf-8")
     return path

@@ -1,14 +1,17 @@
-"""Charts of a run, drawn from its stored results only (results.csv), PNG and SVG.
+"""The charts of a run (bench.report.charts' registry), drawn from its RunView, PNG and SVG.
 
-Every chart puts connections on a log x axis, gives each model one colour in every
-chart, shows the median over repetitions with the min-max spread as error bars, and
-marks points that were refused, starved, failed or had errors instead of dropping them,
-and points whose client was saturated in most repetitions (their throughput is a floor).
+Every chart gives each model one style in every chart (bench.report.styles), shows the
+median over repetitions with the min-max spread as error bars, marks points that were
+refused, starved, failed or had errors instead of dropping them (hollow), and marks points
+whose client was saturated in most repetitions (their throughput is a floor). A metric is
+a column of results.csv (bench.store.columns): its title, axis label, scale and log axis
+come from there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -23,38 +26,14 @@ from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa:
                                NullLocator)
 
 from bench.analysis import ceiling  # noqa: E402
+from bench.analysis.summary import models_in_order  # noqa: E402
 from bench.plan.models import model as model_record  # noqa: E402
-from bench.store import run_folder, status  # noqa: E402
 from bench.plan.scenarios import SCENARIOS  # noqa: E402
+from bench.report import charts  # noqa: E402
 from bench.report.styles import model_style  # noqa: E402
-from bench.analysis.summary import aggregate, models_in_order, scenarios_in_order  # noqa: E402
-
-@dataclass(frozen=True)
-class Metric:
-    column: str
-    title: str
-    axis: str  # y-axis label, with its unit
-    log: bool = False
-    scale: float = 1.0  # stored value x scale = plotted value
-
-
-METRICS = (
-    Metric("rps", "Throughput", "throughput (requests/s)"),
-    Metric("p50_us", "Median latency (p50)", "p50 latency (µs)", log=True),
-    Metric("p99_us", "Tail latency (p99)", "p99 latency (µs)", log=True),
-    Metric("server_cpu_pct", "Server CPU", "server CPU (% of one core)"),
-    Metric("server_cpu_us_per_req", "Server CPU per request (service demand)",
-           "server CPU per request (µs)", log=True),
-    Metric("rss_bytes", "Server memory (peak RSS, summed over its processes)",
-           "peak RSS (MiB, log scale)", log=True, scale=1 / 2**20),
-    Metric("threads", "Server threads (summed over its processes)", "threads (count)",
-           log=True),
-)
-METRIC_BY_COLUMN = {m.column: m for m in METRICS}
-CHART_FILES = {"rps": "throughput", "p50_us": "latency_p50", "p99_us": "latency_p99",
-               "server_cpu_pct": "server_cpu", "server_cpu_us_per_req": "cpu_per_request",
-               "rss_bytes": "memory", "threads": "threads"}
-OVERVIEW = ("rps", "p99_us", "server_cpu_us_per_req", "server_cpu_pct")
+from bench.report.view import RunView  # noqa: E402
+from bench.store import status  # noqa: E402
+from bench.store.columns import Column, column  # noqa: E402
 
 # How a point's worst status is marked on top of its median marker (bench.store.status);
 # refused first, as the legend lists them
@@ -76,10 +55,10 @@ def _log_minor(value, _pos) -> str:
     return _thousands(value, _pos) if round(digit) in (2, 5) else ""
 
 
-def unit_scale(metric: Metric, values) -> tuple[float, str]:
+def unit_scale(metric: Column, values) -> tuple[float, str]:
     """(extra scale, axis label): latency in ms once any value passes 10 ms."""
     finite_values = [v for v in values if v == v]
-    if metric.column.endswith("_us") and metric.column.startswith("p") and finite_values \
+    if metric.name.endswith("_us") and metric.name.startswith("p") and finite_values \
             and max(finite_values) * metric.scale > MS_FROM_US:
         return 1e-3, metric.axis.replace("(µs)", "(ms)")
     return 1.0, metric.axis
@@ -112,7 +91,6 @@ def _line_end_labels(ax, ends: list[tuple[float, float, str, str]]) -> None:
         return
     log = ax.get_yscale() == "log"
     low, high = ax.get_ylim()
-    import math
 
     def pos(y):
         return (math.log10(y) - math.log10(low)) / (math.log10(high) - math.log10(low)) \
@@ -130,59 +108,76 @@ def _line_end_labels(ax, ends: list[tuple[float, float, str, str]]) -> None:
                     color=colour, va="center", ha="left", clip_on=False)
 
 
-def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
+def draw_metric(ax, data, metric: Column, scenario: str, models: list[str],
                 axis: str = "connections") -> set[str]:
-    """One panel: the metric against `axis` for every model; returns statuses shown.
-    Points a repetition refused, starved or failed are drawn hollow, so they never read
-    as a model's best."""
+    """One panel: `data` (a metric's points, RunView.points) against `axis`, a line per
+    model; returns the statuses (and the saturation mark) it drew."""
     shown = set()
-    reference_note = False
-    data = aggregate(frame[frame["scenario"] == scenario], metric.column)
     unit, label = unit_scale(metric, (data["high"] if not data.empty else []))
-    scale = metric.scale * unit
     ends = []
     for model in models:
         rows = data[data["model"] == model].sort_values(axis)
-        if rows.empty:
+        if not rows.empty:
+            shown |= _draw_model(ax, rows, model, models, metric.scale * unit, axis, ends)
+    _style_axes(ax, data, metric, axis, label, scenario)
+    if metric.name == ceiling.COLUMN and any(model_record(m).reference for m in models
+                                             if (data["model"] == m).any()):
+        _reference_note(ax, metric.log)
+    _line_end_labels(ax, ends)
+    return shown
+
+
+def _draw_model(ax, rows, model: str, models: list[str], scale: float, axis: str,
+                ends: list) -> set[str]:
+    """One model's line, its status marks and its saturation marks."""
+    x = rows[axis].to_numpy(dtype=float)
+    y = rows["median"].to_numpy() * scale
+    error = [(rows["median"] - rows["low"]).to_numpy() * scale,
+             (rows["high"] - rows["median"]).to_numpy() * scale]
+    if model_record(model).reference:  # a reference line, not a model under study
+        ax.errorbar(x, y, yerr=error, color="black", marker="none", linestyle="--",
+                    linewidth=1.4, capsize=2.5, label=model)
+        return set()
+    style = model_style(model, models)
+    statuses = rows["status"].to_numpy()
+    ax.errorbar(x, y, yerr=error, color=style.colour, marker="none", linestyle=style.dash,
+                linewidth=1.6, capsize=2.5, label=model)
+    good = ~np.isin(statuses, sorted(HOLLOW))
+    ax.plot(x[good], y[good], linestyle="none", marker=style.marker, markersize=5,
+            color=style.colour)
+    if (~good).any():
+        ax.plot(x[~good], y[~good], linestyle="none", marker=style.marker, markersize=6,
+                markerfacecolor="white", markeredgecolor="0.55", markeredgewidth=1.3)
+    if (y == y).any():
+        last = max(i for i in range(len(y)) if y[i] == y[i])
+        ends.append((x[last], y[last], model, style.colour))
+    shown = _mark_statuses(ax, x, y, statuses)
+    saturated = rows["client_saturated"].to_numpy(dtype=bool) & (y == y)
+    if saturated.any():
+        shown.add(SATURATED)
+        ax.scatter(x[saturated], y[saturated], zorder=4, **status.FLOOR_PLOT_MARK)
+    return shown
+
+
+def _mark_statuses(ax, x, y, statuses) -> set[str]:
+    """Each point's worst status, marked on its median (on the x axis when it has none)."""
+    shown = set()
+    for name, mark in STATUS_MARKS.items():
+        chosen = statuses == name
+        if not chosen.any():
             continue
-        style = model_style(model, models)
-        x = rows[axis].to_numpy(dtype=float)
-        y = rows["median"].to_numpy() * scale
-        low = (rows["median"] - rows["low"]).to_numpy() * scale
-        high = (rows["high"] - rows["median"]).to_numpy() * scale
-        statuses = rows["status"].to_numpy()
-        if model_record(model).reference:  # a reference line, not a model under study
-            ax.errorbar(x, y, yerr=[low, high], color="black", marker="none",
-                        linestyle="--", linewidth=1.4, capsize=2.5, label=model)
-            reference_note = metric.column == ceiling.COLUMN
-            continue
-        ax.errorbar(x, y, yerr=[low, high], color=style.colour, marker="none",
-                    linestyle=style.dash, linewidth=1.6, capsize=2.5, label=model)
-        good = ~np.isin(statuses, sorted(HOLLOW))
-        ax.plot(x[good], y[good], linestyle="none", marker=style.marker, markersize=5,
-                color=style.colour)
-        if (~good).any():
-            ax.plot(x[~good], y[~good], linestyle="none", marker=style.marker, markersize=6,
-                    markerfacecolor="white", markeredgecolor="0.55", markeredgewidth=1.3)
-        if (y == y).any():
-            last = max(i for i in range(len(y)) if y[i] == y[i])
-            ends.append((x[last], y[last], model, style.colour))
-        for name, mark in STATUS_MARKS.items():
-            chosen = statuses == name
-            if not chosen.any():
-                continue
-            shown.add(name)
-            ys = y[chosen]
-            missing = ~(ys == ys)  # no value (failed): mark it on the x axis
-            if (~missing).any():
-                ax.scatter(x[chosen][~missing], ys[~missing], zorder=5, **mark)
-            if missing.any():
-                ax.scatter(x[chosen][missing], [0.02] * int(missing.sum()), zorder=5,
-                           transform=ax.get_xaxis_transform(), clip_on=False, **mark)
-        saturated = rows["client_saturated"].to_numpy(dtype=bool) & (y == y)
-        if saturated.any():
-            shown.add(SATURATED)
-            ax.scatter(x[saturated], y[saturated], zorder=4, **status.FLOOR_PLOT_MARK)
+        shown.add(name)
+        ys = y[chosen]
+        missing = ~(ys == ys)  # no value (failed): mark it on the x axis
+        if (~missing).any():
+            ax.scatter(x[chosen][~missing], ys[~missing], zorder=5, **mark)
+        if missing.any():
+            ax.scatter(x[chosen][missing], [0.02] * int(missing.sum()), zorder=5,
+                       transform=ax.get_xaxis_transform(), clip_on=False, **mark)
+    return shown
+
+
+def _style_axes(ax, data, metric: Column, axis: str, label: str, scenario: str) -> None:
     values = sorted(data[axis].unique()) if not data.empty else []
     if axis != "rate_fraction":
         ax.set_xscale("log")
@@ -203,14 +198,15 @@ def draw_metric(ax, frame, metric: Metric, scenario: str, models: list[str],
     ax.grid(True, which="major", alpha=0.35)
     ax.grid(True, which="minor", alpha=0.12)
     ax.margins(x=0.16)  # room at the right for the names at the line ends
-    if reference_note:  # room below every line for the native line's note
-        low, high = ax.get_ylim()
-        ax.set_ylim(low / 2.5 if metric.log else low - 0.25 * (high - low), high)
-        ax.text(0.01, 0.01, ceiling.NOTE.replace("; ", ";\n"), transform=ax.transAxes,
-                fontsize=7, color="0.3", va="bottom",
-                bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
-    _line_end_labels(ax, ends)
-    return shown
+
+
+def _reference_note(ax, log: bool) -> None:
+    """Room below every line for the native reference line's note, and the note."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(low / 2.5 if log else low - 0.25 * (high - low), high)
+    ax.text(0.01, 0.01, ceiling.NOTE.replace("; ", ";\n"), transform=ax.transAxes,
+            fontsize=7, color="0.3", va="bottom",
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.5))
 
 
 AXIS_TITLES = {"connections": "concurrent connections (log scale, ticks at measured counts)",
@@ -263,56 +259,47 @@ def _subtitle(meta: dict) -> str:
             f" · payload {', '.join(map(str, profile.get('payloads', [])))} B")
 
 
-def _save(fig, charts: Path, name: str) -> list[Path]:
+def _save(fig, folder: Path, name: str) -> list[Path]:
     paths = []
     for ext in ("png", "svg"):
-        path = charts / f"{name}.{ext}"
+        path = folder / f"{name}.{ext}"
         fig.savefig(path, dpi=110 if ext == "png" else None, metadata={"Date": None})
         paths.append(path)
     plt.close(fig)
     return paths
 
 
-def metric_figure(frame, meta: dict, metric: Metric):
-    models = models_in_order(frame)
-    scenarios = scenarios_in_order(frame)
+def metric_figure(view: RunView, chart: charts.Chart):
+    """One metric against connections, a panel per connection-sweep scenario."""
+    metric = column(chart.metric)
+    models = models_in_order(view.sweeps)
+    scenarios = view.sweep_scenarios
     fig, axes = plt.subplots(1, len(scenarios), figsize=(max(8.0, 6.4 * len(scenarios)), 6.0),
                              squeeze=False, layout="constrained")
     shown = set()
     for ax, scenario in zip(axes[0], scenarios):
-        shown |= draw_metric(ax, frame, metric, scenario, models)
+        shown |= draw_metric(ax, view.points(metric.name, scenario=scenario), metric,
+                             scenario, models)
     fig.suptitle(f"{metric.title} vs concurrent connections", fontsize=13)
-    _legend(fig, models, shown, _subtitle(meta))
+    _legend(fig, models, shown, _subtitle(view.meta))
     return fig
 
 
-def overview_figure(frame, meta: dict):
-    models = models_in_order(frame)
-    scenarios = scenarios_in_order(frame)
-    fig, axes = plt.subplots(len(scenarios), len(OVERVIEW),
-                             figsize=(4.8 * len(OVERVIEW), 3.9 * len(scenarios) + 1.4),
+def overview_figure(view: RunView, chart: charts.Chart):
+    """Several metrics (columns of panels) for every connection-sweep scenario (rows)."""
+    models = models_in_order(view.sweeps)
+    scenarios = view.sweep_scenarios
+    fig, axes = plt.subplots(len(scenarios), len(chart.metrics),
+                             figsize=(4.8 * len(chart.metrics), 3.9 * len(scenarios) + 1.4),
                              squeeze=False, layout="constrained")
     shown = set()
     for row, scenario in zip(axes, scenarios):
-        for ax, column in zip(row, OVERVIEW):
-            shown |= draw_metric(ax, frame, METRIC_BY_COLUMN[column], scenario, models)
-    fig.suptitle("IO models at a glance: throughput, tail latency, CPU per request and "
-                 "CPU load vs connections", fontsize=13)
-    _legend(fig, models, shown, _subtitle(meta))
+        for ax, name in zip(row, chart.metrics):
+            shown |= draw_metric(ax, view.points(name, scenario=scenario), column(name),
+                                 scenario, models)
+    fig.suptitle(chart.heading, fontsize=13)
+    _legend(fig, models, shown, _subtitle(view.meta))
     return fig
-
-
-def connection_sweeps(frame):
-    """The rows of scenarios that sweep connections under load (persistent, sessions,
-    heavy): the ones these charts put on a connections axis. The others (idle
-    connections, payloads, open-loop rates, idle servers) have their own tables and
-    the claim charts."""
-    if frame.empty:
-        return frame
-    keep = [name for name in frame["scenario"].unique()
-            if name not in SCENARIOS or (SCENARIOS[name].axis == "connections"
-                                         and SCENARIOS[name].kind == "load")]
-    return frame[frame["scenario"].isin(keep)]
 
 
 def one_x_count(frame, preferred: int = 100):
@@ -326,113 +313,106 @@ def one_x_count(frame, preferred: int = 100):
     return int(counts[counts == counts.max()].index.max())
 
 
-def dot_figure(frame, meta: dict, scenario: str = "persistent", connections: int | None = None,
-               columns=("rps", "server_cpu_us_per_req")):
+def dot_figure(view: RunView, chart: charts.Chart):
     """Every model at one connection count, sorted: the median as a dot, min–max as a
     whisker; hollow when a repetition was refused/starved/failed."""
-    rows = frame[frame["scenario"] == scenario]
-    connections = connections or one_x_count(rows)
+    scenario = chart.scenarios[0]
+    connections = one_x_count(view.sweeps[view.sweeps["scenario"] == scenario])
     if connections is None:
         return None
-    rows = rows[rows["connections"] == connections]
-    models = models_in_order(frame)
-    fig, axes = plt.subplots(1, len(columns), figsize=(6.2 * len(columns), 0.32 * len(models)
-                                                      + 2.0), squeeze=False,
-                             layout="constrained")
-    for ax, column in zip(axes[0], columns):
-        metric = METRIC_BY_COLUMN[column]
-        data = aggregate(rows, column).dropna(subset=["median"])
-        data = data.sort_values("median", ascending=column != "rps")
-        unit, label = unit_scale(metric, data["high"])
-        scale = metric.scale * unit
-        for y, (_, row) in enumerate(data.iloc[::-1].iterrows()):
-            style = model_style(row["model"], models)
-            hollow = row["status"] in HOLLOW
-            ax.plot([row["low"] * scale, row["high"] * scale], [y, y], color=style.colour,
-                    linewidth=2, solid_capstyle="butt")
-            ax.plot([row["median"] * scale], [y], marker=style.marker, markersize=8,
-                    color=style.colour, markerfacecolor="white" if hollow else style.colour,
-                    linestyle="none")
-        ax.set_yticks(range(len(data)), list(data["model"].iloc[::-1]))
-        for tick, model in zip(ax.get_yticklabels(), data["model"].iloc[::-1]):
-            tick.set_color(model_style(model, models).colour)
-        if metric.log:
-            ax.set_xscale("log")
-            style_log_axis(ax.xaxis)
-        else:
-            ax.set_xlim(left=0)
-            ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-        ax.set_xlabel(label)
-        order = "best first" if column == "rps" else "least first"
-        ax.set_title(f"{metric.title} ({order})", fontsize=10)
-        ax.grid(True, axis="x", which="both", alpha=0.25)
-        ax.set_ylim(-0.6, len(data) - 0.4)
+    models = models_in_order(view.sweeps)
+    fig, axes = plt.subplots(1, len(chart.metrics),
+                             figsize=(6.2 * len(chart.metrics), 0.32 * len(models) + 2.0),
+                             squeeze=False, layout="constrained")
+    for ax, name in zip(axes[0], chart.metrics):
+        data = view.points(name, scenario=scenario, connections=connections)
+        _dot_panel(ax, data.dropna(subset=["median"]), column(name), models)
     fig.suptitle(f"All models at {connections:,} connections ({scenario}): median, min–max "
-                 "whiskers, hollow = refused/starved in a repetition\n" + _subtitle(meta),
-                 fontsize=10)
+                 "whiskers, hollow = refused/starved in a repetition\n"
+                 + _subtitle(view.meta), fontsize=10)
     return fig
 
 
-def sweep_figure(frame, meta: dict, scenario: str, columns, title: str):
+def _dot_panel(ax, data, metric: Column, models: list[str]) -> None:
+    """One metric, a row per model, best first."""
+    data = data.sort_values("median", ascending=bool(metric.smaller_is_better))
+    unit, label = unit_scale(metric, data["high"])
+    scale = metric.scale * unit
+    for y, (_, row) in enumerate(data.iloc[::-1].iterrows()):
+        style = model_style(row["model"], models)
+        hollow = row["status"] in HOLLOW
+        ax.plot([row["low"] * scale, row["high"] * scale], [y, y], color=style.colour,
+                linewidth=2, solid_capstyle="butt")
+        ax.plot([row["median"] * scale], [y], marker=style.marker, markersize=8,
+                color=style.colour, markerfacecolor="white" if hollow else style.colour,
+                linestyle="none")
+    ax.set_yticks(range(len(data)), list(data["model"].iloc[::-1]))
+    for tick, model in zip(ax.get_yticklabels(), data["model"].iloc[::-1]):
+        tick.set_color(model_style(model, models).colour)
+    if metric.log:
+        ax.set_xscale("log")
+        style_log_axis(ax.xaxis)
+    else:
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_xlabel(label)
+    order = "least first" if metric.smaller_is_better else "best first"
+    ax.set_title(f"{metric.title} ({order})", fontsize=10)
+    ax.grid(True, axis="x", which="both", alpha=0.25)
+    ax.set_ylim(-0.6, len(data) - 0.4)
+
+
+def sweep_metric(chart: charts.Chart, name: str) -> Column:
+    """A metric as a sweep chart draws it: on a log axis where the chart asks (a payload
+    sweep's throughput spans decades: on a linear axis 256 KiB would read 0)."""
+    metric = column(name)
+    if name in chart.log_metrics and not metric.log:
+        metric = replace(metric, log=True, axis=metric.axis.replace(")", ", log scale)"))
+    return metric
+
+
+def sweep_figure(view: RunView, chart: charts.Chart):
     """A scenario on its own axis (payload bytes, open-loop rate), one panel per metric."""
-    rows = frame[frame["scenario"] == scenario]
-    if rows.empty:
-        return None
+    scenario = chart.scenarios[0]
+    rows = view.frame[view.frame["scenario"] == scenario]
     axis = SCENARIOS[scenario].axis
     models = models_in_order(rows)
-    columns = [c for c in columns if c in rows and rows[c].notna().any()]
-    fig, axes = plt.subplots(1, len(columns), figsize=(5.4 * len(columns), 5.2), squeeze=False,
+    names = [c for c in chart.metrics if c in rows and rows[c].notna().any()]
+    fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.2), squeeze=False,
                              layout="constrained")
     shown = set()
-    for ax, column in zip(axes[0], columns):
-        metric = METRIC_BY_COLUMN.get(column) or EXTRA_METRICS[column]
-        if axis == "payload_bytes" and column == "rps":  # spans decades: log, or 256 KiB is 0
-            metric = Metric("rps", metric.title, "throughput (requests/s, log scale)", log=True)
-        shown |= draw_metric(ax, rows, metric, scenario, models, axis=axis)
-    fig.suptitle(title, fontsize=12)
-    _legend(fig, models, shown, _subtitle(meta))
+    for ax, name in zip(axes[0], names):
+        shown |= draw_metric(ax, view.points(name, scenario=scenario),
+                             sweep_metric(chart, name), scenario, models, axis=axis)
+    fig.suptitle(chart.heading, fontsize=12)
+    _legend(fig, models, shown, _subtitle(view.meta))
     return fig
 
 
-EXTRA_METRICS = {
-    "p99_uncorrected_us": Metric("p99_uncorrected_us", "p99, not corrected for coordinated "
-                                 "omission", "p99 latency (µs)", log=True),
-    "offered_rps": Metric("offered_rps", "Offered rate", "offered (requests/s)"),
-}
+FIGURES = {charts.OVERVIEW: overview_figure, charts.METRIC: metric_figure,
+           charts.RANKING: dot_figure, charts.SWEEP: sweep_figure}
 
 
-def extra_figures(frame, meta: dict) -> dict:
-    """name -> figure for the one-x comparison and the payload and open-loop sweeps."""
-    figures = {}
-    sweeps = connection_sweeps(frame)
-    if "persistent" in set(sweeps["scenario"]):
-        figures["ranking"] = dot_figure(sweeps, meta)
-    if "payload" in set(frame["scenario"]):
-        figures["payload"] = sweep_figure(frame, meta, "payload", ("rps", "p99_us"),
-                                          "Payload sweep: throughput and p99 vs request size")
-    if "open-loop" in set(frame["scenario"]):
-        figures["open_loop"] = sweep_figure(
-            frame, meta, "open-loop", ("rps", "p99_us", "p99_uncorrected_us"),
-            "Open loop: achieved rate and p99 (corrected and not) vs offered fraction of peak")
-    return {name: fig for name, fig in figures.items() if fig is not None}
+def has_data(view: RunView, chart: charts.Chart) -> bool:
+    """Whether the run measured what the chart draws."""
+    if chart.kind == charts.SWEEP:
+        return bool(set(chart.scenarios) & set(view.scenarios))
+    present = set(view.sweep_scenarios)
+    return bool(set(chart.scenarios) & present) if chart.scenarios else bool(present)
 
 
-def draw_all(run_dir: Path) -> list[Path]:
-    """Every chart of the run into charts/; returns the files written."""
-    run_dir = Path(run_dir)
-    everything = run_folder.load_results(run_dir)
-    frame = connection_sweeps(everything)
-    if everything.empty:
+def figures(view: RunView):
+    """(chart, figure) for every chart of the registry the run has data for, in order."""
+    for chart in charts.CHARTS:
+        fig = FIGURES[chart.kind](view, chart) if has_data(view, chart) else None
+        if fig is not None:
+            yield chart, fig
+
+
+def draw_all(view: RunView) -> list[Path]:
+    """Every chart of the registry the run has data for, into charts/; the files written."""
+    if view.frame.empty:
         return []
-    meta = run_folder.read_meta(run_dir)
-    charts = run_dir / run_folder.CHARTS
-    charts.mkdir(exist_ok=True)
-    written = []
-    if not frame.empty:
-        written += _save(overview_figure(frame, meta), charts, "overview")
-        for metric in METRICS:
-            written += _save(metric_figure(frame, meta, metric), charts,
-                             CHART_FILES[metric.column])
-    for name, fig in extra_figures(everything, meta).items():
-        written += _save(fig, charts, name)
-    return written
+    view.charts_dir.mkdir(exist_ok=True)
+    return [path for chart, fig in figures(view) for path in _save(fig, view.charts_dir,
+                                                                    chart.id)]
