@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 
 from bench.report import claim_charts
+from bench.analysis.summary import compare_samples
+from bench.report.tables import claims_table
 from bench.report.view import RunView
 from bench.analysis import claims
 from bench.analysis.claims import CONTRADICTED, INCONCLUSIVE, NOT_MEASURED, SUPPORTED
@@ -521,7 +523,7 @@ def test_failed_points_are_left_out_of_medians():
 
 
 def test_markdown_has_every_claim_rule_and_rendering():
-    text = claims.to_markdown(claims.evaluate(full_run()))
+    text = claims_table(claims.evaluate(full_run()))
     assert text.count("**supported**") == 7
     for number in range(1, 8):
         assert f"\n{number}. " in text
@@ -530,17 +532,17 @@ def test_markdown_has_every_claim_rule_and_rendering():
 
 
 def test_markdown_gives_the_reason_of_an_inconclusive_verdict():
-    text = claims.to_markdown(claims.evaluate(full_run(reps=3)))
+    text = claims_table(claims.evaluate(full_run(reps=3)))
     assert f"**inconclusive**<br>{UNDECIDABLE_AT_3}" in text
 
 
 def test_old_positional_results_still_render():
     result = claims.ClaimResult(1, "a|b", "源", "m", "v", SUPPORTED, "r")
-    assert "a\\|b" in claims.to_markdown([result])
+    assert "a\\|b" in claims_table([result])
 
 
 def test_compare_gives_the_exact_p_with_ties():
-    result = claims.compare(pd.Series([1.0, 1.0, 1.0]), pd.Series([2.0, 2.0, 2.0]))
+    result = compare_samples(pd.Series([1.0, 1.0, 1.0]), pd.Series([2.0, 2.0, 2.0]))
     assert result.p == pytest.approx(0.1) and result.ratio == 0.5
 
 

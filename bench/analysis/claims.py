@@ -1,275 +1,91 @@
-"""The lecture notes' claims about IO models: one record per claim, one engine that turns
-each record into a verdict computed from a run's results.
+"""The lecture notes' claims about IO models: one record per claim (`CLAIMS`), in the way
+of h11's READERS table, and one engine (bench.analysis.claim_engine) that turns each record
+into a verdict computed from a run's results.
 
 Why: a report should not say "as expected, epoll wins" because someone wrote it; every
 verdict comes from the numbers of one run by a rule stated beside it. Pure functions over
 the results DataFrame (one row per point and repetition); no IO, no plotting.
 
-A record (`Claim`, the table `CLAIMS`) holds the claim's number, its statement, the notes'
-own words (Chinese) with a faithful English rendering, the data it needs, its thresholds
-(`limits`), its rule (text formatted from those limits), its evaluation function and the
-name of its chart (bench.report.claim_charts.chart_<name>). Adding a claim touches the table and
-its two functions, nothing else.
-
-The statistics rule, the same for every verdict:
-- Figures quoted are medians over repetitions.
-- A comparison "A against c × B + d" is decided only by the exact two-sided Mann-Whitney
-  test of A's repetitions against B's scaled ones (bench.analysis.significance) at ALPHA = 0.05:
-  it *shows* A above (or below) c × B + d when p < ALPHA and A's ranks lie on that side.
-  An exact test at 0.05 needs >= 4 repetitions a side; with fewer nothing is shown.
-- "No slower", "not faster" and "within" statements are shown the same way against a
-  margin stated up front (A shown above 0.9 × B is "no more than 10 % slower"); "within
-  a band" is shown from both of its edges (two one-sided tests).
-- A claim's supported and contradicted conditions are built from opposite readings of
-  the same tests (A shown above c × B against A shown below c × B), so they can never
-  both hold; anything else is inconclusive, with the reason. No verdict is a default.
-- A throughput measured with a saturated client (client_saturated: the client cores
-  >= 85 % busy) is a floor of the server's, and its latency a ceiling: such a side cannot
-  count as shown lower (throughput) or higher (latency) than the other.
+A record holds the claim's number, its statement, the notes' own words (Chinese) with a
+faithful English rendering, the data it needs, its thresholds (`limits`), its rule (text
+formatted from those limits), its evaluation function (below) and the
+name of its chart (bench.report.claim_charts.chart_<name>). Adding a claim: its record and
+its rule here, and its chart in bench/report/claim_charts.py.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 
-from bench.analysis import significance
+from bench.analysis.claim_engine import (CEILING, CONTRADICTED, FLOOR,  # noqa: F401
+                                         INCONCLUSIVE, NOT_MEASURED, STATISTICS_RULE,
+                                         SUPPORTED, Claim, ClaimResult, Evidence, best_model,
+                                         check, failed_rows, fmt, measured_rows, ratio_text,
+                                         rows_of, run, saturation_note, side)
 from bench.plan import models
-from bench.store import status
 
-# The columns the claims read, and what each must hold, so the runner can produce exactly
-# them. A missing column, scenario or model makes the affected claim "inconclusive".
-REQUIRED_COLUMNS: dict[str, str] = {
-    "model": "server model name as given to `python -m servers` (threaded, select, epoll, ...)",
-    "scenario": "workload name: 'persistent', 'idle', 'heavy' or 'idle-server' (see below)",
-    "connections": "connections the load generator was asked to hold (idle-server: 0)",
-    "repetition": "repetition index of the point (1..R); one row per repetition",
-    "status": "bench.measure.point_runner's vocabulary: ok, errors, starved, refused (measured, usable), "
-              "server_died, failed (no usable measurement: left out, except claim 4)",
-    "rps": "responses per second in the measured window",
-    "p50_us": "median request latency, microseconds",
-    "p99_us": "99th percentile request latency, microseconds",
-    "client_saturated": "client cores >= 85 % busy: the point's throughput is a floor and its "
-                        "latency a ceiling of the server's",
-    "server_cpu_pct": "server process-tree CPU over the window, % of one core",
-    "server_cpu_us_per_req": "server CPU time per response, microseconds (service demand)",
-    "connected": "connections established at the start of the window (loadgen `connected`)",
-    "starved_connections": "connections that got no response in the window (loadgen JSON)",
-    "server_events": "JSON {event key: count} from the server's log markers, e.g. "
-                     "{\"refused.fd_setsize\": 81}",
-    "server_refusals": "sum of the server's refused.* and shed.* event counts",
-    "idle_connections": "scenario 'idle': silent connections held beside the active ones",
-    "work_us": "simulated handler work per request, microseconds (server --work-us)",
-    "work_kind": "'cpu' or 'sleep' (server --work-kind)",
-    "server_runnable_pct": "optional, preferred by claim 7: % of the window the server's "
-                           "threads were on a CPU or waiting for one",
-    "syscalls_per_req": "every syscall of the server process tree / responses",
-    "syscalls_method": "'perf' | 'proc-io' | '': proc-io rows (read/write only) are ignored",
-    "syscalls_window": "'exact' (per repetition) | 'separate' (one count per point, copied "
-                       "onto each repetition: counted once) | ''",
-}
-
-SCENARIO_DESCRIPTIONS: dict[str, str] = {
-    "persistent": "N connections, one request at a time each (closed loop); claims 1-4 "
-                  "(claim 4 needs N >= 1100)",
-    "idle": "`idle_connections` open but silent connections plus a few active ones; claim 5",
-    "heavy": "server started with --work-us W --work-kind sleep|cpu, N connections; claim 6",
-    "idle-server": "server with no client at all, its CPU sampled for a few seconds; claim 7",
-}
-
-SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
-NOT_MEASURED = "not measured in this run"
-ALPHA = significance.ALPHA
-FLOOR, CEILING = "floor", "ceiling"
+# ---- the rules: one evaluation function per claim (limits come from its record) ------------
 
 # the claims' subjects: two models by name, the rest groups of the model registry
 THREADED = "threaded"
+
+
 BLOCKING = "blocking"
+
+
 SELECT = "select"  # claim 4: FD_SETSIZE is select's own limit
+
+
 EVENT_LOOP_LIBRARIES = models.event_loop_libraries()  # asyncio, uvloop
+
+
 BUSY_POLLING = models.busy_polling()[0]  # nonblocking
+
+
 MULTIPLEXING = models.multiplexing()  # select, poll, epoll, selectors
+
+
 EPOLL_FAMILY = models.epoll_based()  # epoll, selectors (DefaultSelector is epoll on Linux)
+
+
 SCAN_MODELS = models.scanning()  # select, poll
+
+
 READINESS_MODELS = models.sleeps_in_a_wait()  # the multiplexing ones, asyncio, uvloop
+
+
 EVENT_LOOPS = MULTIPLEXING  # single-threaded, every handler inline (claim 6)
+
+
 FD_SETSIZE = 1024
+
+
 FD_REFUSAL_EVENT = "refused.fd_setsize"
 
 
-@dataclass(frozen=True)
-class ClaimResult:
-    number: int
-    claim: str      # English statement of the claim
-    source: str     # the lecture notes' words, in Chinese
-    metric: str     # what is compared, with its scenario
-    values: str     # the measured numbers (medians) and tests behind the verdict
-    verdict: str    # SUPPORTED | CONTRADICTED | INCONCLUSIVE
-    rule: str       # the rule the verdict was computed by
-    source_en: str = ""  # a faithful English rendering of `source`
-    reason: str = ""     # why the verdict is inconclusive ('' when decided)
-
-
-# ---- the rule's one primitive: a side, and the exact test of one side against another ----
-
-@dataclass(frozen=True)
-class Side:
-    """One side of a comparison: a point's repetitions of one metric. bound: FLOOR or
-    CEILING when the client was saturated (the server's true figure is >= or <= this)."""
-
-    name: str
-    values: pd.Series
-    bound: str = ""
-
-    @property
-    def median(self) -> float:
-        return float(self.values.median()) if len(self.values) else math.nan
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-
-@dataclass(frozen=True)
-class Check:
-    """The exact test of a against factor × b + shift, read at ALPHA."""
-
-    a: Side
-    b: Side
-    factor: float
-    shift: float
-    decision: significance.Decision
-
-    def shows(self, relation: str) -> bool:
-        """a is shown above ('>') or below ('<') factor × b + shift (and no saturated
-        client's floor or ceiling stands in the way)."""
-        seen = self.decision.higher if relation == ">" else self.decision.lower
-        return seen and not self.blocked(relation)
-
-    def blocked(self, relation: str) -> str:
-        up = relation == ">"
-        for side, bad in ((self.a, CEILING if up else FLOOR), (self.b, FLOOR if up else CEILING)):
-            if side.bound == bad:
-                return f"client saturated at {side.name} (its figure is a {bad})"
-        return ""
-
-    @property
-    def text(self) -> str:
-        scale = "" if self.factor == 1 else f"{self.factor:g}x "
-        offset = "" if self.shift == 0 else f" {self.shift:+g}"
-        d = self.decision
-        if not d.decidable:
-            outcome = d.reason()
-        elif d.significant:
-            relation = ">" if d.higher else "<"
-            outcome = f"{'higher' if d.higher else 'lower'}, p={d.test.p:.2g}"
-            if self.blocked(relation):
-                outcome += f"; not counted: {self.blocked(relation)}"
-        else:
-            outcome = f"p={d.test.p:.2g}"
-        return f"{self.a.name} vs {scale}{self.b.name}{offset}: {outcome}"
-
-
-def check(a: Side, b: Side, factor: float = 1.0, shift: float = 0.0) -> Check:
-    scaled = b.values.astype(float) * factor + shift
-    return Check(a, b, factor, shift, significance.decide(a.values, scaled, ALPHA))
-
-
-@dataclass
-class Evidence:
-    """What a claim's evaluation found: the values to quote, the two verdict conditions,
-    and every test it ran (the engine reads their reasons when nothing was decided)."""
-
-    values: str = NOT_MEASURED
-    supported: bool = False
-    contradicted: bool = False
-    checks: list[Check] = field(default_factory=list)
-    why: str = ""  # a precondition that kept the rule from applying
-
-
-# ---- selecting data -----------------------------------------------------------------------
-
-def _failed(rows: pd.DataFrame) -> pd.Series:
-    if "status" not in rows:
-        return pd.Series(False, index=rows.index)
-    return rows["status"].astype(str).str.strip().str.lower().isin(status.NOT_MEASURED)
-
-
-def _good(df: pd.DataFrame) -> pd.DataFrame:
-    return df[~_failed(df)]
-
-
-def _rows(df: pd.DataFrame, scenario: str, model: str | None = None, **equal) -> pd.DataFrame:
-    sel = df[df["scenario"] == scenario]
-    if model is not None:
-        sel = sel[sel["model"] == model]
-    for column, value in equal.items():
-        sel = sel[sel[column] == value]
-    return sel
-
-
-def _saturated(rows: pd.DataFrame) -> bool:
-    if "client_saturated" not in rows:
-        return False
-    return bool(rows["client_saturated"].astype(str).str.strip().str.lower()
-                .isin({"true", "1", "1.0"}).any())
-
-
-def _side(rows: pd.DataFrame, column: str, name: str, saturated_bound: str = "") -> Side:
-    values = (rows[column].dropna().astype(float) if column in rows
-              else pd.Series(dtype=float))
-    return Side(name, values, saturated_bound if _saturated(rows) else "")
-
-
-def _best(df: pd.DataFrame, scenario: str, models, column: str, **equal) -> str | None:
-    """The model (of `models`, measured here) with the highest median of `column`."""
-    medians = {m: rows[column].astype(float).median() for m in models
-               if len(rows := _rows(df, scenario, m, **equal).dropna(subset=[column]))}
-    return max(medians, key=medians.get) if medians else None
-
-
-def _fmt(value: float, unit: str = "") -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-    return f"{text}{unit}"
-
-
-def _ratio(a: Side, b: Side) -> str:
-    ratio = a.median / b.median if b.median else math.nan
-    return f"{ratio:.2f}x" if math.isfinite(ratio) else "n/a"
-
-
-def _saturation_note(*sides: Side) -> list[str]:
-    hit = sorted({s.name for s in sides if s.bound})
-    return [f"client saturated at {', '.join(hit)}"] if hit else []
-
-
-# ---- the claims' evaluation functions (limits come from the claim's record) ---------------
-
 def threads_few_connections(df: pd.DataFrame, limits: dict) -> Evidence:
-    counts = sorted(c for c in _rows(df, "persistent", THREADED)["connections"].dropna().unique()
+    counts = sorted(c for c in rows_of(df, "persistent", THREADED)["connections"].dropna().unique()
                     if 0 < c <= limits["max_n"])
     ev, parts, not_better, better, sides = Evidence(), [], [], [], []
     for n in counts:
-        rival = _best(df, "persistent", MULTIPLEXING, "rps", connections=n)
+        rival = best_model(df, "persistent", MULTIPLEXING, "rps", connections=n)
         if rival is None:
             continue
-        thr, mux = (_rows(df, "persistent", m, connections=n) for m in (THREADED, rival))
-        thr_rps, mux_rps = (_side(r, "rps", f"{m} N={n:g}", FLOOR)
+        thr, mux = (rows_of(df, "persistent", m, connections=n) for m in (THREADED, rival))
+        thr_rps, mux_rps = (side(r, "rps", f"{m} N={n:g}", FLOOR)
                             for r, m in ((thr, THREADED), (mux, rival)))
-        thr_p50, mux_p50 = (_side(r, "p50_us", f"{m} p50 N={n:g}", CEILING)
+        thr_p50, mux_p50 = (side(r, "p50_us", f"{m} p50 N={n:g}", CEILING)
                             for r, m in ((thr, THREADED), (mux, rival)))
         p50 = None
         rps = check(thr_rps, mux_rps, limits["rps_factor"])
         ev.checks.append(rps)
         sides += [thr_rps, mux_rps]
-        text = (f"N={n:g}: threaded {_fmt(thr_rps.median)} vs {rival} {_fmt(mux_rps.median)} "
-                f"rps ({_ratio(thr_rps, mux_rps)}), p50 {_fmt(thr_p50.median, ' µs')} vs "
-                f"{_fmt(mux_p50.median, ' µs')}; {rps.text}")
+        text = (f"N={n:g}: threaded {fmt(thr_rps.median)} vs {rival} {fmt(mux_rps.median)} "
+                f"rps ({ratio_text(thr_rps, mux_rps)}), p50 {fmt(thr_p50.median, ' µs')} vs "
+                f"{fmt(mux_p50.median, ' µs')}; {rps.text}")
         if len(thr_p50) and len(mux_p50):  # latency can only add to what throughput shows
             p50 = check(mux_p50, thr_p50, limits["p50_factor"])
             ev.checks.append(p50)
@@ -279,41 +95,41 @@ def threads_few_connections(df: pd.DataFrame, limits: dict) -> Evidence:
         parts.append(text)
     if not parts:
         return ev
-    ev.values = "; ".join(parts + _saturation_note(*sides))
+    ev.values = "; ".join(parts + saturation_note(*sides))
     ev.supported, ev.contradicted = any(not_better), all(better)
     return ev
 
 
 def advantage_is_scale(df: pd.DataFrame, limits: dict) -> Evidence:
     factor = limits["factor"]
-    threaded_ns = set(_rows(df, "persistent", THREADED)["connections"].dropna())
-    event_ns = set(_rows(df[df["model"].isin(EPOLL_FAMILY)], "persistent")["connections"]
+    threaded_ns = set(rows_of(df, "persistent", THREADED)["connections"].dropna())
+    event_ns = set(rows_of(df[df["model"].isin(EPOLL_FAMILY)], "persistent")["connections"]
                    .dropna())
     both = sorted(threaded_ns & event_ns)
     if 1 not in both or both[-1] < limits["min_large_n"]:
         return Evidence()
     ev, parts, sides = Evidence(), [], []
-    bests = [_best(df, "persistent", EPOLL_FAMILY, "rps", connections=n) for n in (1, both[-1])]
+    bests = [best_model(df, "persistent", EPOLL_FAMILY, "rps", connections=n) for n in (1, both[-1])]
     if None in bests:
         return ev
     for n, best in zip((1, both[-1]), bests):
-        event = _side(_rows(df, "persistent", best, connections=n), "rps", f"{best} N={n:g}",
+        event = side(rows_of(df, "persistent", best, connections=n), "rps", f"{best} N={n:g}",
                       FLOOR)
-        threaded = _side(_rows(df, "persistent", THREADED, connections=n), "rps",
+        threaded = side(rows_of(df, "persistent", THREADED, connections=n), "rps",
                          f"threaded N={n:g}", FLOOR)
         ev.checks.append(check(event, threaded, factor))
         sides += [event, threaded]
-        parts.append(f"N={n:g}: {best} {_fmt(event.median)} vs threaded "
-                     f"{_fmt(threaded.median)} rps ({_ratio(event, threaded)}); "
+        parts.append(f"N={n:g}: {best} {fmt(event.median)} vs threaded "
+                     f"{fmt(threaded.median)} rps ({ratio_text(event, threaded)}); "
                      f"{ev.checks[-1].text}")
     at_one, at_many = ev.checks
-    ev.values = "; ".join(parts + _saturation_note(*sides))
+    ev.values = "; ".join(parts + saturation_note(*sides))
     ev.supported = at_one.shows("<") and at_many.shows(">")
     ev.contradicted = at_one.shows(">") or at_many.shows("<")
     return ev
 
 
-def _one_count_per_point(rows: pd.DataFrame) -> pd.DataFrame:
+def one_count_per_point(rows: pd.DataFrame) -> pd.DataFrame:
     """Counts from a separate window are one count copied onto every repetition: keep one."""
     if "syscalls_window" not in rows:
         return rows
@@ -323,12 +139,12 @@ def _one_count_per_point(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def two_syscalls(df: pd.DataFrame, limits: dict) -> Evidence:
-    rows = _rows(df, "persistent", connections=1)
+    rows = rows_of(df, "persistent", connections=1)
     if "syscalls_method" in rows:
         rows = rows[rows["syscalls_method"].astype(str) != "proc-io"]
-    rows = _one_count_per_point(rows.dropna(subset=["syscalls_per_req"]))
-    blocking = _side(rows[rows["model"] == BLOCKING], "syscalls_per_req", BLOCKING)
-    measured = [_side(r, "syscalls_per_req", m) for m in MULTIPLEXING
+    rows = one_count_per_point(rows.dropna(subset=["syscalls_per_req"]))
+    blocking = side(rows[rows["model"] == BLOCKING], "syscalls_per_req", BLOCKING)
+    measured = [side(r, "syscalls_per_req", m) for m in MULTIPLEXING
                 if len(r := rows[rows["model"] == m])]
     if not len(blocking) or not measured:
         return Evidence()
@@ -348,7 +164,7 @@ def two_syscalls(df: pd.DataFrame, limits: dict) -> Evidence:
     return ev
 
 
-def _served(rows: pd.DataFrame) -> pd.Series:
+def served_connections(rows: pd.DataFrame) -> pd.Series:
     """Connections that got service in the window: the smaller of N - starved_connections
     (connections with at least one response; the load generator reconnects refused ones, so
     `connected` at the window's start may count a connection that is refused again) and
@@ -360,10 +176,10 @@ def _served(rows: pd.DataFrame) -> pd.Series:
         else nan
     connected = rows["connected"].astype(float) if "connected" in rows else nan
     served = pd.concat([responded, connected], axis=1).min(axis=1, skipna=True)
-    return served.where(~(_failed(rows) & served.isna()), 0.0)
+    return served.where(~(failed_rows(rows) & served.isna()), 0.0)
 
 
-def _event_count(text, key: str) -> float:
+def event_count(text, key: str) -> float:
     """One count from a server_events JSON cell: 0 if the key is absent, NaN if unrecorded."""
     if not isinstance(text, str) or not text.strip():
         return math.nan
@@ -377,7 +193,7 @@ def fd_refusals(rows: pd.DataFrame) -> pd.Series | None:
     """The server's own count of connections refused for FD_SETSIZE (server_events), or its
     total refusals (server_refusals) where only that was recorded; None if neither."""
     if "server_events" in rows:
-        return rows["server_events"].map(lambda t: _event_count(t, FD_REFUSAL_EVENT))
+        return rows["server_events"].map(lambda t: event_count(t, FD_REFUSAL_EVENT))
     if "server_refusals" in rows:
         return rows["server_refusals"].astype(float)
     return None
@@ -389,27 +205,27 @@ def select_fd_limit(df: pd.DataFrame, limits: dict) -> Evidence:
     if fd_refusals(df) is None:
         return Evidence(f"{NOT_MEASURED} (no column server_events or server_refusals)")
     rows = df[(df["scenario"] == "persistent") & (df["connections"] >= limits["min_n"])]
-    rows = rows.assign(served=_served(rows), fd_refused=fd_refusals(rows))
+    rows = rows.assign(served=served_connections(rows), fd_refused=fd_refusals(rows))
     ns = sorted(set(rows.loc[rows["model"] == SELECT, "connections"])
                 & set(rows.loc[rows["model"].isin(EPOLL_FAMILY), "connections"]))
     if not ns:
         return Evidence()
     n = ns[-1]
-    best = _best(rows, "persistent", EPOLL_FAMILY, "served", connections=n)
+    best = best_model(rows, "persistent", EPOLL_FAMILY, "served", connections=n)
     if best is None:
         return Evidence()
-    sel, ep = (_rows(rows, "persistent", m, connections=n) for m in (SELECT, best))
-    served = check(_side(sel, "served", "select served"),
-                   _side(ep, "served", f"{best} served"), limits["share"])
-    refused = check(_side(sel, "fd_refused", "select refusals"),
-                    _side(ep, "fd_refused", f"{best} refusals"))
+    sel, ep = (rows_of(rows, "persistent", m, connections=n) for m in (SELECT, best))
+    served = check(side(sel, "served", "select served"),
+                   side(ep, "served", f"{best} served"), limits["share"])
+    refused = check(side(sel, "fd_refused", "select refusals"),
+                    side(ep, "fd_refused", f"{best} refusals"))
     ev = Evidence(checks=[served, refused])
-    ev.values = (f"N={n:g}: select served {_fmt(served.a.median)}, {best} served "
-                 f"{_fmt(served.b.median)}; {FD_REFUSAL_EVENT} refusals: select "
-                 f"{_fmt(refused.a.median)}, {best} {_fmt(refused.b.median)}; "
+    ev.values = (f"N={n:g}: select served {fmt(served.a.median)}, {best} served "
+                 f"{fmt(served.b.median)}; {FD_REFUSAL_EVENT} refusals: select "
+                 f"{fmt(refused.a.median)}, {best} {fmt(refused.b.median)}; "
                  f"{served.text}; {refused.text}")
     if not served.b.median > FD_SETSIZE:
-        ev.why = (f"{best} served {_fmt(served.b.median)} <= {FD_SETSIZE}: the limit was the "
+        ev.why = (f"{best} served {fmt(served.b.median)} <= {FD_SETSIZE}: the limit was the "
                   f"machine's, not select's")
         return ev
     ev.supported = served.shows("<") and refused.shows(">")
@@ -418,7 +234,7 @@ def select_fd_limit(df: pd.DataFrame, limits: dict) -> Evidence:
 
 
 def scan_cost_grows(df: pd.DataFrame, limits: dict) -> Evidence:
-    idle = _rows(df, "idle").dropna(subset=["idle_connections", "server_cpu_us_per_req"])
+    idle = rows_of(df, "idle").dropna(subset=["idle_connections", "server_cpu_us_per_req"])
     measured = [m for m in SCAN_MODELS + EPOLL_FAMILY if m in set(idle["model"])]
     common = None
     for model in measured:
@@ -432,7 +248,7 @@ def scan_cost_grows(df: pd.DataFrame, limits: dict) -> Evidence:
     ev, parts, grows, flat, grew, stayed = Evidence(), [], [], [], [], []
     for model in measured:
         rows = idle[idle["model"] == model]
-        at = {k: _side(rows[rows["idle_connections"] == k], "server_cpu_us_per_req",
+        at = {k: side(rows[rows["idle_connections"] == k], "server_cpu_us_per_req",
                        f"{model} idle={k:g}") for k in (low, high)}
         scan = model in SCAN_MODELS
         growth = check(at[high], at[low], limits["scan_growth" if scan else "epoll_growth"])
@@ -443,8 +259,8 @@ def scan_cost_grows(df: pd.DataFrame, limits: dict) -> Evidence:
         else:
             flat.append(growth.shows("<"))
             grew.append(growth.shows(">"))
-        parts.append(f"{model} {_fmt(at[low].median, ' µs')} -> {_fmt(at[high].median, ' µs')}"
-                     f"/req ({_ratio(at[high], at[low])}); {growth.text}")
+        parts.append(f"{model} {fmt(at[low].median, ' µs')} -> {fmt(at[high].median, ' µs')}"
+                     f"/req ({ratio_text(at[high], at[low])}); {growth.text}")
     ev.values = f"idle {low:g} -> {high:g}: " + "; ".join(parts)
     ev.supported = all(grows) and all(flat)
     ev.contradicted = any(stayed) or any(grew)
@@ -466,16 +282,16 @@ def heavy_handler_stalls(df: pd.DataFrame, limits: dict) -> Evidence:
     n_lo, n_hi, scale = ns[0], ns[-1], limits["scale"]
 
     def rps(model, n):
-        return _side(_rows(heavy, "heavy", model, connections=n), "rps", f"{model} N={n:g}",
+        return side(rows_of(heavy, "heavy", model, connections=n), "rps", f"{model} N={n:g}",
                      FLOOR)
 
     def p99(model, n):
-        return _side(_rows(heavy, "heavy", model, connections=n), "p99_us", "p99")
+        return side(rows_of(heavy, "heavy", model, connections=n), "p99_us", "p99")
 
     threaded = rps(THREADED, n_hi)
     ev, parts, stalled, scaled, sides = Evidence(), [], [], [], [threaded]
-    parts.append(f"work {work_us:g} µs sleep, serial ceiling {_fmt(1e6 / work_us)} rps; "
-                 f"threaded N={n_hi:g}: {_fmt(threaded.median)} rps")
+    parts.append(f"work {work_us:g} µs sleep, serial ceiling {fmt(1e6 / work_us)} rps; "
+                 f"threaded N={n_hi:g}: {fmt(threaded.median)} rps")
     for model in loops:
         lo, hi = rps(model, n_lo), rps(model, n_hi)
         growth, overlap = check(hi, lo, scale), check(threaded, hi, scale)
@@ -483,23 +299,23 @@ def heavy_handler_stalls(df: pd.DataFrame, limits: dict) -> Evidence:
         sides += [lo, hi]
         stalled.append(growth.shows("<") and overlap.shows(">"))
         scaled.append(growth.shows(">"))
-        parts.append(f"{model}: {_fmt(lo.median)} -> {_fmt(hi.median)} rps, p99 "
-                     f"{_fmt(p99(model, n_lo).median, ' µs')} -> "
-                     f"{_fmt(p99(model, n_hi).median, ' µs')}; {growth.text}; {overlap.text}")
-    ev.values = "; ".join(parts + _saturation_note(*sides))
+        parts.append(f"{model}: {fmt(lo.median)} -> {fmt(hi.median)} rps, p99 "
+                     f"{fmt(p99(model, n_lo).median, ' µs')} -> "
+                     f"{fmt(p99(model, n_hi).median, ' µs')}; {growth.text}; {overlap.text}")
+    ev.values = "; ".join(parts + saturation_note(*sides))
     ev.supported, ev.contradicted = all(stalled), any(scaled)
     return ev
 
 
 def idle_server_sleeps(df: pd.DataFrame, limits: dict) -> Evidence:
-    idle = _rows(df, "idle-server")
+    idle = rows_of(df, "idle-server")
     column = next((c for c in ("server_runnable_pct", "server_cpu_pct")
-                   if c in idle and len(_side(idle[idle["model"] == BUSY_POLLING], c, ""))),
+                   if c in idle and len(side(idle[idle["model"] == BUSY_POLLING], c, ""))),
                   None)
     if column is None:
         return Evidence()
-    busy = _side(idle[idle["model"] == BUSY_POLLING], column, BUSY_POLLING)
-    ready = [_side(r, column, m) for m in READINESS_MODELS
+    busy = side(idle[idle["model"] == BUSY_POLLING], column, BUSY_POLLING)
+    ready = [side(r, column, m) for m in READINESS_MODELS
              if len(r := idle[idle["model"] == m].dropna(subset=[column]))]
     if not ready:
         return Evidence()
@@ -507,7 +323,7 @@ def idle_server_sleeps(df: pd.DataFrame, limits: dict) -> Evidence:
     parts = [f"{column}: nonblocking {busy.median:.1f} %"]
     parts += [f"{c.a.name} {c.a.median:.2g} %; {c.text}" for c in ev.checks]
     if column == "server_runnable_pct" and "server_cpu_pct" in idle:
-        cpu = _side(idle[idle["model"] == BUSY_POLLING], "server_cpu_pct", "")
+        cpu = side(idle[idle["model"] == BUSY_POLLING], "server_cpu_pct", "")
         if len(cpu):
             parts.append(f"(nonblocking's CPU share: {cpu.median:.1f} %)")
     ev.values = "; ".join(parts)
@@ -516,26 +332,7 @@ def idle_server_sleeps(df: pd.DataFrame, limits: dict) -> Evidence:
     return ev
 
 
-# ---- the records --------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Claim:
-    number: int
-    statement: str        # what is tested, in English
-    notes_zh: str         # the lecture notes' own words
-    notes_en: str         # a faithful English rendering of them
-    needs: str            # scenarios and columns, as the report's "Metric"
-    columns: tuple[str, ...]  # columns without which the claim is not measured
-    limits: dict          # the thresholds, used by `rule` and by `evaluate`
-    rule: str             # the verdict rule; formatted with `limits` and alpha
-    evaluate: Callable[[pd.DataFrame, dict], Evidence]
-    chart: str            # bench.report.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
-    keeps_failed_rows: bool = False  # claim 4: a server that died served no one
-
-    @property
-    def rule_text(self) -> str:
-        return self.rule.format(alpha=ALPHA, **self.limits)
-
+# ---- the records ---------------------------------------------------------------------------
 
 CLAIMS: tuple[Claim, ...] = (
     Claim(
@@ -692,56 +489,6 @@ CLAIMS: tuple[Claim, ...] = (
     ),
 )
 
-STATISTICS_RULE = (
-    "Figures are medians over repetitions. A comparison is decided only by the exact "
-    f"two-sided Mann-Whitney (rank-sum) test over the repetitions at alpha = {ALPHA:g} "
-    "(ties by midranks, no approximation): A is *shown* above or below c x B + d when the "
-    "test of A against the scaled B gives p < alpha on that side; it needs >= "
-    f"{significance.needed_repetitions(ALPHA)} repetitions a side (3 vs 3 cannot go below "
-    "p = 0.10). Margins are stated in each rule; supported and contradicted read opposite "
-    "sides of the same tests, so they never overlap, and anything else is inconclusive. "
-    "With a saturated client a throughput is a floor and a latency a ceiling, so it is "
-    "never counted as the lower throughput or the higher latency; for a verdict a side "
-    "counts as saturated when any of its repetitions was (stricter than the report's "
-    "flags, which show the majority)."
-)
-
-
-# ---- the engine ---------------------------------------------------------------------------
-
-def _missing(df: pd.DataFrame, columns) -> str | None:
-    absent = [c for c in columns if c not in df.columns]
-    return f"{NOT_MEASURED} (no column {', '.join(absent)})" if absent else None
-
-
-def _inconclusive_reason(ev: Evidence) -> str:
-    if ev.why:
-        return ev.why
-    if ev.values.startswith(NOT_MEASURED):
-        return "not measured"
-    undecidable = sorted({c.decision.reason() for c in ev.checks if not c.decision.decidable})
-    if undecidable:
-        return "; ".join(undecidable)
-    blocked = sorted({c.blocked(r) for c in ev.checks for r in "<>"
-                      if (c.decision.higher if r == ">" else c.decision.lower) and c.blocked(r)})
-    if blocked:
-        return "; ".join(blocked)
-    return f"the tests did not meet either condition at alpha = {ALPHA:g}"
-
-
-def run(claim: Claim, df: pd.DataFrame) -> ClaimResult:
-    """One record's verdict on this run's results."""
-    missing = _missing(df, claim.columns)
-    ev = Evidence(missing) if missing else claim.evaluate(
-        df if claim.keeps_failed_rows else _good(df), claim.limits)
-    if ev.supported and ev.contradicted:
-        raise AssertionError(f"claim {claim.number}: supported and contradicted at once")
-    verdict = SUPPORTED if ev.supported else CONTRADICTED if ev.contradicted else INCONCLUSIVE
-    return ClaimResult(number=claim.number, claim=claim.statement, source=claim.notes_zh,
-                       metric=claim.needs, values=ev.values, verdict=verdict,
-                       rule=claim.rule_text, source_en=claim.notes_en,
-                       reason="" if verdict != INCONCLUSIVE else _inconclusive_reason(ev))
-
 
 def evaluate(df: pd.DataFrame) -> list[ClaimResult]:
     """Every claim's verdict on this run's results (one row per point and repetition)."""
@@ -750,45 +497,3 @@ def evaluate(df: pd.DataFrame) -> list[ClaimResult]:
     return [run(claim, df) for claim in CLAIMS]
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Medians of two samples, their ratio a/b, and the exact two-sided p (None if a side is
-    empty). Kept for the report's single ratios; the claims use `check`."""
-
-    median_a: float
-    median_b: float
-    n_a: int
-    n_b: int
-    p: float | None
-
-    @property
-    def ratio(self) -> float:
-        return self.median_a / self.median_b if self.median_b else math.inf
-
-
-def compare(a: pd.Series, b: pd.Series) -> Comparison:
-    a, b = a.dropna().astype(float), b.dropna().astype(float)
-    p = significance.rank_sum_test(a, b).p if len(a) and len(b) else None
-    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p)
-
-
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def to_markdown(results: list[ClaimResult]) -> str:
-    """The claims table, then the statistics rule and the rule behind every verdict."""
-    lines = [
-        "| # | Claim (lecture notes) | Metric | Measured | Verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results:
-        notes = f"<br>「{_cell(r.source)}」" + (f"<br>(\"{_cell(r.source_en)}\")"
-                                              if r.source_en else "")
-        verdict = f"**{r.verdict}**" + (f"<br>{_cell(r.reason)}" if r.reason else "")
-        lines.append(f"| {r.number} | {_cell(r.claim)}{notes} | {_cell(r.metric)} | "
-                     f"{_cell(r.values)} | {verdict} |")
-    lines += ["", "Rules (verdicts are computed from the data by these rules): "
-              + STATISTICS_RULE, ""]
-    lines += [f"{r.number}. {r.rule}" for r in results]
-    return "\n".join(lines) + "\n"

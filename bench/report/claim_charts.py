@@ -25,7 +25,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from bench.analysis import claims  # noqa: E402
 from bench.analysis.claims import (  # noqa: E402
     BLOCKING, BUSY_POLLING, EPOLL_FAMILY, EVENT_LOOP_LIBRARIES, EVENT_LOOPS, FD_SETSIZE,
-    MULTIPLEXING, READINESS_MODELS, SELECT, THREADED, _good,
+    MULTIPLEXING, READINESS_MODELS, SELECT, THREADED, measured_rows,
 )
 from bench.report.styles import model_colour  # noqa: E402
 from bench.report.view import RunView  # noqa: E402
@@ -153,7 +153,7 @@ def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
     rows = df[(df["scenario"] == "persistent") & df["model"].isin([SELECT, *EPOLL_FAMILY])]
     if rows.empty or rows["connections"].max() < claim.limits["min_n"]:
         return None
-    rows = rows.assign(served_pct=100 * claims._served(rows) / rows["connections"].astype(float))
+    rows = rows.assign(served_pct=100 * claims.served_connections(rows) / rows["connections"].astype(float))
     refusals = claims.fd_refusals(rows)
     fig, (ax, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     if refusals is not None:
@@ -243,7 +243,7 @@ def draw_all(view: RunView) -> dict[int, list[Path]]:
     if "model" not in df or "scenario" not in df or "connections" not in df:
         return {}
     results = {r.number: r for r in view.claims}
-    usable = _good(df)
+    usable = measured_rows(df)
     written = {}
     for claim in claims.CLAIMS:
         number = claim.number

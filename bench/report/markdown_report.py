@@ -14,11 +14,11 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from bench.analysis import ceiling, claims
+from bench.analysis import ceiling
 from bench.plan.scenarios import SCENARIOS
 from bench.report import charts, claim_charts, placement, plots
 from bench.report.statements import statements, uvloop_comparison
-from bench.report.tables import (OPEN_LOOP_NOTE, environment_table, flags_section,
+from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, environment_table, flags_section,
                                  measurement_notes, metric_table, open_loop_table,
                                  peak_table, reproduce_command, rtt_section, syscalls_note)
 from bench.report.text import FLOOR_MARK, count_points
@@ -105,7 +105,7 @@ def claims_section(view: RunView, drawn: Drawn) -> list[str]:
              "Each claim of the lecture notes is put to this run's numbers by the rule "
              "written under the table (bench/analysis/claims.py); a claim whose scenario was "
              "not measured is *inconclusive*, never assumed.", "",
-             claims.to_markdown(view.claims)]
+             claims_table(view.claims)]
     for result in view.claims:
         if result.number in drawn:
             png = drawn[result.number][0].relative_to(view.run_dir)

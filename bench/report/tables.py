@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.analysis.claim_engine import STATISTICS_RULE, ClaimResult
 from bench.analysis.summary import (aggregate, as_bool, finite, models_in_order,
                                     scenarios_in_order)
 from bench.report.statements import floors_sentence
@@ -346,3 +347,25 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
            "shed (its `refused.*` and `shed.*` events)." if "server_refusals" in frame else ""),
     ]
     return notes
+
+
+def _claim_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def claims_table(results: list[ClaimResult]) -> str:
+    """The claims table, then the statistics rule and the rule behind every verdict."""
+    lines = [
+        "| # | Claim (lecture notes) | Metric | Measured | Verdict |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        notes = f"<br>「{_claim_cell(r.source)}」" + (f"<br>(\"{_claim_cell(r.source_en)}\")"
+                                              if r.source_en else "")
+        verdict = f"**{r.verdict}**" + (f"<br>{_claim_cell(r.reason)}" if r.reason else "")
+        lines.append(f"| {r.number} | {_claim_cell(r.claim)}{notes} | {_claim_cell(r.metric)} | "
+                     f"{_claim_cell(r.values)} | {verdict} |")
+    lines += ["", "Rules (verdicts are computed from the data by these rules): "
+              + STATISTICS_RULE, ""]
+    lines += [f"{r.number}. {r.rule}" for r in results]
+    return "\n".join(lines) + "\n"
