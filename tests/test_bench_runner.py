@@ -283,10 +283,15 @@ def test_no_syscall_counter_runs_inside_a_measured_window(traced_run):
         for start, end in measured:
             assert off <= start or on >= end, "a counter overlapped a measured window"
     frame = run_folder.load_results(run_dir)
-    assert set(frame["syscalls_window"]) <= {"separate", "exact"}
-    assert frame["syscalls_per_req"].notna().all()
-    per_point = frame.groupby("point_id")["syscalls_per_req"].nunique()
-    assert (per_point == 1).all()  # counted once per point, copied onto each repetition
+    exact = frame[frame["connections"] == 1]
+    assert (exact["syscalls_window"] == "exact").all()
+    assert (exact["syscalls_requests"] == 2000).all()  # every repetition its own count
+    assert (exact["syscalls_per_req"] == exact["syscalls_counted"] / 2000).all()
+    separate = frame[frame["connections"] == 10]
+    counted = separate[separate["syscalls_counted"].notna()]
+    assert sorted(counted["point_id"]) == sorted(separate["point_id"].unique())  # one each
+    assert (counted["syscalls_window"] == "separate").all()
+    assert separate[separate["syscalls_counted"].isna()]["syscalls_per_req"].isna().all()
 
 
 def test_server_cpu_is_sampled_at_the_edges_of_the_requests_window(traced_run):

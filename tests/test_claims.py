@@ -203,12 +203,19 @@ def test_claim2_not_measured_when_the_event_loop_has_no_throughput():
 
 # ---- claim 3: two syscalls per request -----------------------------------------------------
 
-def syscalls(mux_per_req, spread=0.01, reps=REPS, **extra):
-    return frame(
+def syscalls(mux_per_req, spread=0.01, reps=REPS, own_counts=True, **extra):
+    """Each repetition counted in a window of its own (2,000 round trips), unless
+    `own_counts` is False: then a run from before `syscalls_counted`, which copied one
+    count per point onto every repetition's row."""
+    df = frame(
         rows("blocking", "persistent", 1, reps, spread, syscalls_per_req=2.0, **extra),
         rows("select", "persistent", 1, reps, spread, syscalls_per_req=mux_per_req, **extra),
         rows("epoll", "persistent", 1, reps, spread, syscalls_per_req=mux_per_req, **extra),
     )
+    if own_counts:
+        df["syscalls_requests"] = 2000
+        df["syscalls_counted"] = df["syscalls_per_req"] * 2000
+    return df
 
 
 def test_claim3_supported_at_plus_one():
@@ -232,10 +239,21 @@ def test_claim3_band_edges(mux, verdict):
     assert by_number(syscalls(mux, spread=0), 3).verdict == verdict
 
 
-def test_claim3_a_count_copied_onto_every_repetition_counts_once():
-    result = by_number(syscalls(3.0, syscalls_window="separate"), 3)
+@pytest.mark.parametrize("window", ["separate", "exact"])
+def test_claim3_a_count_copied_onto_every_repetition_counts_once(window):
+    """Five copies of one count are one sample, whatever window it came from (the exact
+    N=1 counts of the old format were copies too: p = 0.008 on copies was the defect)."""
+    copied = syscalls(3.0, spread=0, own_counts=False, syscalls_window=window)
+    result = by_number(copied, 3)
     assert result.verdict == INCONCLUSIVE
     assert result.reason == "undecidable at n=1+1 (needs >= 4 per side)"
+
+
+def test_claim3_five_counts_of_their_own_decide_even_when_they_are_equal():
+    """At N=1 an exact count is an integer (3 per request for select): five equal values,
+    each from its own window, are five samples."""
+    result = by_number(syscalls(3.0, spread=0, syscalls_window="exact"), 3)
+    assert result.verdict == SUPPORTED
 
 
 def test_claim3_ignores_proc_io_counts():

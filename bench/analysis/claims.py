@@ -130,12 +130,14 @@ def advantage_is_scale(df: pd.DataFrame, limits: dict) -> Evidence:
 
 
 def one_count_per_point(rows: pd.DataFrame) -> pd.DataFrame:
-    """Counts from a separate window are one count copied onto every repetition: keep one."""
-    if "syscalls_window" not in rows:
-        return rows
-    separate = rows["syscalls_window"].astype(str) == "separate"
+    """Only counts a repetition made itself count as samples. A row carries its own
+    window's raw count (`syscalls_counted`); a figure without one was copied from another
+    repetition (runs before that column copied one count per point onto every row, exact
+    or not), so such a point contributes one value, never five copies of it."""
     key = ["point_id"] if "point_id" in rows else ["model", "scenario", "connections"]
-    return pd.concat([rows[~separate], rows[separate].drop_duplicates(subset=key)])
+    own = rows["syscalls_counted"].notna() if "syscalls_counted" in rows else \
+        pd.Series(False, index=rows.index)
+    return pd.concat([rows[own], rows[~own].drop_duplicates(subset=key)])
 
 
 def two_syscalls(df: pd.DataFrame, limits: dict) -> Evidence:
@@ -387,8 +389,10 @@ CLAIMS: tuple[Claim, ...] = (
                  "(recvfrom)",
         notes_en="Here two system calls are needed (select and recvfrom), whereas blocking IO "
                  "calls only one (recvfrom).",
-        needs="'persistent', N=1: syscalls_per_req of select/poll/epoll/selectors vs blocking "
-              "(proc-io counts ignored; a separate window's count counts once per point)",
+        needs="'persistent', N=1: syscalls_per_req of select/poll/epoll/selectors vs blocking, "
+              "one value per repetition that counted in a window of its own "
+              "(syscalls_counted); a figure copied onto other repetitions counts once per "
+              "point; proc-io counts ignored",
         columns=("syscalls_per_req",),
         limits={"low": 0.5, "high": 1.5},
         rule="Supported if for every multiplexing model measured its counts are shown above "

@@ -70,6 +70,7 @@ class ClusterPointRunner(PointRunner):
                     rate: float | None, log_path, on_rep) -> None:
         measured = counted = failure = None
         outcome: dict = {}
+        counting = self.counts_syscalls(point, scenario)
         if scenario.lab_delay_us is not None:  # checked at the start: the lab, with netem
             from bench.lab.scenarios import set_delay
 
@@ -88,8 +89,7 @@ class ClusterPointRunner(PointRunner):
                                               self.profile.timing.duration_s,
                                               self._load_extra(point, scenario, rate),
                                               "window", point.idle_connections)
-                        if point.point_id not in self.syscall_figures and \
-                                self.syscall_method != "off":
+                        if counting:
                             counted = self._syscall_phase(server, point, scenario, rate)
                 except ClusterFailure as exc:
                     failure = str(exc)
@@ -99,9 +99,8 @@ class ClusterPointRunner(PointRunner):
             row = self._idle_row(point, repetition, outcome, failure)
         else:
             row = self._load_row(point, repetition, outcome, measured, failure)
-            if row["status"] != "failed" and point.point_id not in self.syscall_figures \
-                    and self.syscall_method != "off":
-                self.syscall_figures[point.point_id] = self._syscall_figure(outcome, counted)
+            if row["status"] != "failed" and counting:
+                row["_syscalls"] = self._syscall_figure(outcome, counted)
         self._add_server_events(row, point, log_path)
         on_rep(self._with_scenario_columns(row, scenario))
         if log_path.exists() and log_path.stat().st_size == 0:
@@ -275,7 +274,8 @@ class ClusterPointRunner(PointRunner):
         if count.get("total") is None or not requests:
             problem = count.get("error") or outcome.get("lost") or "no responses counted"
             return SyscallFigure(math.nan, "", "", f"syscall count failed: {problem}"[:140])
-        return SyscallFigure(count["total"] / requests, count["method"], "separate")
+        return SyscallFigure(count["total"] / requests, count["method"], "separate",
+                             counted=count["total"], requests=requests)
 
     def _load_row(self, point: Point, repetition: int, outcome: dict, measured: dict | None,
                   failure: str | None) -> dict:

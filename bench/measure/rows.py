@@ -135,19 +135,25 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
 
 @dataclass(frozen=True)
 class SyscallFigure:
-    """Syscalls per request of one point, counted once, outside its measured windows."""
+    """The server's syscalls in one counting window of one repetition, outside its measured
+    window: the raw count and the responses of that window (so the ratio can be checked),
+    never copied onto another repetition's row."""
 
     per_request: float
     method: str  # perf | proc-io
     window: str  # separate | exact
     note: str = ""
+    counted: float = math.nan  # syscalls in the counting window
+    requests: float = math.nan  # responses completed in it
 
     def columns(self) -> dict:
         return {"syscalls_per_req": self.per_request, "syscalls_method": self.method,
-                "syscalls_window": self.window}
+                "syscalls_window": self.window, "syscalls_counted": self.counted,
+                "syscalls_requests": self.requests}
 
 
-NO_SYSCALLS = {"syscalls_per_req": math.nan, "syscalls_method": "", "syscalls_window": ""}
+NO_SYSCALLS = {"syscalls_per_req": math.nan, "syscalls_method": "", "syscalls_window": "",
+               "syscalls_counted": math.nan, "syscalls_requests": math.nan}
 
 
 def sample_offset_ms(samples: list, result: dict) -> float:

@@ -37,6 +37,7 @@ class WindowSyscalls(threading.Thread):
         super().__init__(name=f"syscalls-{pid}", daemon=True)
         self.pid, self.method = pid, method
         self.per_request: float | None = None
+        self.requests: int | None = None  # responses of the counted window
         self.error: str | None = None
         self.count: syscalls.SyscallCount | None = None
         self.window: tuple[float, float] | None = None
@@ -81,6 +82,7 @@ class WindowSyscalls(threading.Thread):
             self._halt.set()
         self.join(timeout=15)
         self._halt.set()
+        self.requests = requests
         if self.count is not None and requests:
             self.per_request = self.count.total / requests
         elif self.error is None:

@@ -62,9 +62,9 @@ class Matrix:
                 continue
             held = point.connections + point.idle_connections
             total += len(todo) * timing.rep_seconds(held)
-            if count_syscalls:
-                total += timing.syscall_seconds(held, point.connections
-                                                in scenario.exact_syscalls_at)
+            if count_syscalls:  # exact counts in every repetition, a separate window once
+                exact = point.connections in scenario.exact_syscalls_at
+                total += (len(todo) if exact else 1) * timing.syscall_seconds(held, exact)
         return total
 
     def schedule(self, skip: set[tuple[str, int]] | None = None) -> list[tuple[Point, int]]:

@@ -53,8 +53,8 @@ class Timing:
     idle_sample_s: float = 1.5  # 'idle-server': how long a server with no client is sampled
     idle_settle_s: float = 0.3  # ... after it printed `listening on`
     exact_syscalls_s: float = 0.8  # 2,000 round trips bracketed by a syscall counter
-    # syscalls are counted once per point in a load window of their own, never in a
-    # measured one (the tracer slows the server): this long, after this warmup
+    # syscalls are counted in a load window of their own, never in a measured one (the
+    # tracer slows the server): this long, after this warmup
     syscall_warmup_s: float = 0.2
     syscall_window_s: float = 0.5
 
@@ -68,7 +68,7 @@ class Timing:
         return self.server_start_s + self.idle_settle_s + self.idle_sample_s
 
     def syscall_seconds(self, connections: int, exact: bool) -> float:
-        """Counting syscalls, once per point."""
+        """One syscall count: exact (bracketed round trips) or a separate load window."""
         if exact:
             return self.exact_syscalls_s
         return (self.loadgen_start_s + self.syscall_warmup_s + self.syscall_window_s

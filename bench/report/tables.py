@@ -51,22 +51,35 @@ def metric_table(view: RunView, scenario: str, column: columns.Column) -> str:
     return "\n".join(lines)
 
 
+def point_windows(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per point with the window its syscalls were counted in ('' if none)."""
+    rows = with_key_columns(rows).assign(window=text_column(rows, "syscalls_window"))
+    return rows.sort_values("window", ascending=False).drop_duplicates(list(KEY))
+
+
+def copies_counts(rows: pd.DataFrame) -> bool:
+    """A run from before `syscalls_counted` copied one count per point onto every row."""
+    return "syscalls_counted" not in rows
+
+
 def syscalls_note(rows: pd.DataFrame) -> str:
     """How the syscall counts under a table were taken (`syscalls_window`), by point."""
     if "syscalls_window" not in rows:  # said once, under How these were measured
         return ""
-    rows = with_key_columns(rows).assign(window=text_column(rows, "syscalls_window"))
-    points = rows.drop_duplicates(list(KEY))
+    points = point_windows(rows)
+    copied = copies_counts(rows)
     exact = points[points["window"] == "exact"]
     parts = []
     if not exact.empty:
         labels = dict.fromkeys(point_label(r) for _, r in exact.iterrows())
-        parts.append("exactly over 2,000 bracketed round trips at " + ", ".join(labels))
+        parts.append("exactly over 2,000 bracketed round trips" + ("" if copied else
+                     " in every repetition") + " at " + ", ".join(labels))
     separate = int((points["window"] == "separate").sum())
     if separate:
         parts.append(f"at {points_phrase(separate)} in a separate, unmeasured load window of the "
-                     "same point (counted once and copied onto every repetition, hence no "
-                     "spread)")
+                     "same point " + ("(counted once and copied onto every repetition, hence "
+                                      "no spread)" if copied else
+                                      "(once, at its first repetition: one count, no spread)"))
     missing = int((points["window"] == "").sum())
     if missing:
         parts.append(f"not counted at {points_phrase(missing)}")
@@ -290,14 +303,16 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
            " (/proc/PID/io: the read/write family only; socket recv/send are not counted)"
            if method == "proc-io" else "")
     if "syscalls_window" in frame:
-        windows = text_column(frame, "syscalls_window")
-        counted = {kind: count_points(frame[windows == kind])
+        windows = point_windows(frame)["window"]
+        counted = {kind: points_phrase(int((windows == kind).sum()))
                    for kind in ("separate", "exact", "")}
+        once = ("once per point, the figure copied onto every repetition" if copies_counts(frame)
+                else "once per point, at its first repetition; the others carry no count")
+        every = "" if copies_counts(frame) else " in every repetition"
         syscalls = (f"- Syscalls per request: {method or 'not counted'}{how}, counted in a "
-                    "separate, unmeasured load window of the same point (once per point, the "
-                    f"figure copied onto every repetition) at {points_phrase(counted['separate'])}, "
-                    "exactly over 2,000 bracketed round trips at one connection at "
-                    f"{points_phrase(counted['exact'])}, not at all at {points_phrase(counted[''])}. "
+                    f"separate, unmeasured load window of the same point ({once}) at "
+                    f"{counted['separate']}, exactly over 2,000 bracketed round trips at one "
+                    f"connection{every} at {counted['exact']}, not at all at {counted['']}. "
                     "Nothing traced the server while it was measured.")
     else:
         syscalls = (f"- Syscalls per request: {method or 'not counted'}{how}. This run predates "

@@ -171,6 +171,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("syscalls_method", "", "perf or proc-io", kind=TEXT),
     Column("syscalls_window", "", "exact (bracketed round trips) or separate (a short "
            "unmeasured load window of the same point)", kind=TEXT),
+    Column("syscalls_counted", "count", "syscalls of the server tree in this repetition's "
+           "own counting window (empty where this repetition counted none)"),
+    Column("syscalls_requests", "count", "responses completed in that counting window: "
+           "syscalls_per_req = syscalls_counted / syscalls_requests"),
     Column("read_syscalls_per_req", "count", "/proc/PID/io syscr per response (read() "
            "family only)", fmt="{:.2f}"),
     Column("write_syscalls_per_req", "count", "/proc/PID/io syscw per response (write() "
