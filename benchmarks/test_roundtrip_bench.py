@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.plan.matrix import SCENARIOS
-from bench.measure.point_runner import Pinning, list_models, running_server
+from bench.plan.scenarios import SCENARIOS
+from bench.measure.pinning import Pinning
+from bench.measure.server_process import list_models, running_server
 from servers.protocol import HEADER, encode
 
 PAYLOAD = b"x" * 64
