@@ -11,13 +11,14 @@ import os
 import signal
 import sys
 import time
-from types import SimpleNamespace
 
 import psutil
 import pytest
 
 from bench.plan import matrix, profiles
 from bench.measure import point_runner, sampling, syscalls
+from bench.measure.cgroup import ServerCgroup, TreeUsage
+from bench.measure.cpu_time import CoreReading
 from bench.store import run_folder
 from bench import pipeline as bench_run
 
@@ -48,31 +49,39 @@ def test_open_loop_points_come_after_every_repetition_of_their_peak():
 
 # ---- /proc/stat: steal is not busy ---------------------------------------------------------
 
-def test_steal_is_reported_apart_and_never_counted_busy(tmp_path):
-    stat = tmp_path / "stat"
-    #              user nice system idle iowait irq softirq steal
-    stat.write_text("cpu  1 1 1 1 1 1 1 1\n"
-                    f"cpu0 {HZ} 0 {HZ} {2 * HZ} 0 0 {HZ} {5 * HZ}\n"
-                    f"cpu1 {HZ} 0 0 {HZ} 0 0 0 0\n")
-    core = sampling.read_core_times({0}, str(stat))
-    assert core.busy_s == pytest.approx(3.0)  # user + system + softirq
-    assert core.steal_s == pytest.approx(5.0)
-    assert core.total_s == pytest.approx(10.0)
-    both = sampling.read_core_times({0, 1}, str(stat))
-    assert both.busy_s == pytest.approx(4.0)
+def _reading(cpu, t, idle_s, steal_s=0.0, softirq_s=0.0):
+    """A core read on itself at `t` (cpuidle residency) with its /proc/stat fields."""
+    stat = (0, 0, 0, 0, 0, 0, round(softirq_s * HZ), round(steal_s * HZ))
+    return CoreReading(cpu, t, 1e-5, round(idle_s * 1e6), 2, True, stat, t, 1e-5, True, 0)
 
 
-def test_summary_gives_busy_and_steal_shares_of_both_sides():
-    def sample(t, server_busy, client_busy, steal):
-        return sampling.Sample(t, 0, 0, 0, 1, 1, 0, 0, 0, 0,
-                               sampling.CoreTimes(server_busy, t, 0.0, steal), 1, 0.0,
-                               sampling.CoreTimes(client_busy, t, 0.0, steal))
+def _edge(t, server_idle, client_idle, steal=0.0, cpu_ns=0):
+    tree = TreeUsage(cpu_ns, None, None, None, None, t, "cgroup-v1")
+    return sampling.Edge(t, {0: _reading(0, t, server_idle, steal),
+                             1: _reading(1, t, client_idle, steal)}, tree)
 
-    got = sampling.summarize([sample(0.0, 0.0, 0.0, 0.0), sample(1.0, 0.5, 0.7, 0.2)], 1000)
-    assert got["core_busy_pct"] == pytest.approx(50.0)
-    assert got["client_core_busy_pct"] == pytest.approx(70.0)
+
+def test_summary_gives_busy_and_steal_shares_of_both_sides_steal_out_of_the_denominator():
+    a, b = _edge(0.0, 0.0, 0.0), _edge(1.0, 0.4, 0.1, steal=0.2, cpu_ns=300_000_000)
+    got = sampling.summarize([a, b], [], 1000, {0}, {1})
+    assert got["core_busy_pct"] == pytest.approx(100 * 0.4 / 0.8)  # busy / (elapsed - steal)
+    assert got["client_core_busy_pct"] == pytest.approx(100 * 0.7 / 0.8)
     assert got["core_steal_pct"] == pytest.approx(20.0)
     assert got["client_core_steal_pct"] == pytest.approx(20.0)
+    assert got["server_cpu_pct"] == pytest.approx(30.0)
+    assert got["server_cpu_us_per_req"] == pytest.approx(300.0)
+    assert got["server_cpu_source"] == "cgroup-v1"
+    assert 0 < got["client_core_busy_resolution_pct"] < 0.5
+
+
+def test_client_saturation_within_the_resolution_is_uncertain():
+    near = sampling.summarize([_edge(0.0, 0, 0), _edge(1.0, 0.5, 0.15)], [], 10, {0}, {1})
+    assert near["client_core_busy_pct"] == pytest.approx(85.0)
+    assert near["client_saturation"] == "uncertain"
+    clear = sampling.summarize([_edge(0.0, 0, 0), _edge(1.0, 0.5, 0.05)], [], 10, {0}, {1})
+    assert clear["client_saturation"] == "yes"
+    calm = sampling.summarize([_edge(0.0, 0, 0), _edge(1.0, 0.5, 0.5)], [], 10, {0}, {1})
+    assert calm["client_saturation"] == "no"
 
 
 # ---- saturation: the whole client side ------------------------------------------------------
@@ -81,7 +90,7 @@ def _row(client_busy: float, loadgen_flag: bool) -> dict:
     point = matrix.Point("epoll", "persistent", 100, 64)
     load = point_runner.LoadResult({"rps": 1000.0, "client_saturated": loadgen_flag,
                               "errors": {}, "errors_total": 0}, 0, 0.0, 0.0, "", [])
-    summary = sampling.summarize([], None) | {"client_core_busy_pct": client_busy}
+    summary = sampling.summarize([], [], None, None, set()) | {"client_core_busy_pct": client_busy}
     return point_runner.build_row(point, 1, load, summary, "ok", [], "")
 
 
@@ -137,69 +146,32 @@ while time.monotonic() < end:
 """
 
 
-def test_cpu_of_children_that_exit_between_samples_is_never_lost(tmp_path):
-    """A child reaped while the tree is walked was in neither the live children nor the
-    reaped CPU read before the walk: CPU would dip. Every sample must be consistent."""
+def test_cpu_of_children_that_exit_in_the_window_is_counted(tmp_path):
+    """A server that forks short-lived children: its cgroup charges their CPU though none
+    of them is alive at either edge (the forking server's CPU did not add up before)."""
     script = tmp_path / "churn.py"
     script.write_text(CHURN)
+    group, why = ServerCgroup.attempt("churn")
+    if group is None:
+        pytest.skip(f"no cgroup here: {why}")
     import subprocess
-    proc = subprocess.Popen([sys.executable, str(script), "3"], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(group.wrap([sys.executable, str(script), "3"]),
+                            stdout=subprocess.PIPE, text=True)
     try:
         proc.stdout.readline()
-        process = psutil.Process(proc.pid)
-        totals = []
-        deadline = time.monotonic() + 2.5
-        while time.monotonic() < deadline:
-            sample = sampling.take_sample(process, None)
-            if sample is not None:
-                totals.append(sample.cpu_user_s + sample.cpu_system_s)
-        drops = [b - a for a, b in zip(totals, totals[1:]) if b < a - 1.5 / HZ]
-        assert len(totals) > 10
-        assert drops == []
+        cores = sampling.Cores(None, {0})
+        a = cores.edge(None, group)
+        time.sleep(1.0)
+        b = cores.edge(None, group)
+        got = sampling.summarize([a, b], [], 100.0, None, {0})
+        own = psutil.Process(proc.pid).cpu_times()
+        assert got["server_cpu_source"].startswith("cgroup")
+        assert got["server_cpu_pct"] > 50.0  # 16 children burning 12 ms each, again and again
+        assert own.user + own.system < 0.5  # the parent itself does almost nothing
     finally:
         proc.kill()
         proc.wait(5)
-
-
-class _FakeProcess:
-    """A server whose only child is reaped while the sampler reads it."""
-
-    def __init__(self, state, child=None):
-        self.state, self.child, self.pid = state, child, 2 ** 30 + (1 if child else 2)
-
-    def oneshot(self):
-        import contextlib
-        return contextlib.nullcontext()
-
-    def children(self, recursive=False):
-        return [] if self.state["reaped"] or self.child is None else [self.child]
-
-    def cpu_times(self):
-        if self.child is None:  # the child: reaped while we look
-            self.state["reaped"] = True
-            raise psutil.NoSuchProcess(self.pid)
-        reaped = 2.0 if self.state["reaped"] else 0.0
-        return SimpleNamespace(user=1.0, system=0.0, children_user=reaped, children_system=0.0)
-
-    def memory_info(self):
-        return SimpleNamespace(rss=1)
-
-    def num_threads(self):
-        return 1
-
-    def num_fds(self):
-        return 1
-
-    def io_counters(self):
-        return SimpleNamespace(read_count=0, write_count=0)
-
-
-def test_a_child_reaped_during_a_sample_is_counted_once():
-    state = {"reaped": False}
-    root = _FakeProcess(state, child=_FakeProcess(state))
-    sample = sampling.take_sample(root, None)
-    assert sample.cpu_user_s == pytest.approx(3.0)  # 1 s its own + 2 s of the reaped child
+        group.close()
 
 
 def test_memory_of_a_process_tree_is_uss_and_pss_not_rss_per_child():

@@ -10,6 +10,7 @@ import pytest
 from bench.analysis import compare, summary
 from bench.plan import matrix, profiles
 from bench.measure import point_runner, sampling
+from bench.measure.cgroup import TreeUsage
 
 TWELVE_MODELS = ["blocking", "threaded", "forking", "nonblocking", "select", "poll", "epoll",
                  "selectors", "sigio", "iouring", "asyncio", "uvloop"]
@@ -129,27 +130,26 @@ def test_classify_marks_the_worst_status(result, events, alive, status):
     assert bool(notes) == (status != "ok")
 
 
-def test_summarize_turns_samples_into_rates():
-    def sample(t, cpu, busy, ctx, rss):
-        return sampling.Sample(t, cpu * 0.25, cpu * 0.75, rss, 3, 10, ctx, 1, 0, 0,
-                               sampling.CoreTimes(busy, t * 2, busy / 4, 0.0), 1)
+def test_summarize_turns_edges_and_walks_into_rates():
+    def edge(t, cpu_s, mem_peak):
+        return sampling.Edge(t, {}, TreeUsage(int(cpu_s * 1e9), int(cpu_s * 0.25e9),
+                                              int(cpu_s * 0.75e9), 100, mem_peak, t,
+                                              "cgroup-v1"))
 
-    samples = [sample(10.0, 1.0, 5.0, 100, 1000), sample(11.0, 1.5, 5.8, 300, 4000)]
-    got = sampling.summarize(samples, requests_per_s=10_000)
+    def walk(t, ctx, rss):
+        return sampling.Walk(t, rss, 3, 10, 1, ctx, 1, 0, 0, 0.0)
+
+    edges = [edge(10.0, 1.0, None), edge(11.0, 1.5, 5000)]
+    walks = [walk(9.9, 100, 1000), walk(11.1, 340, 4000)]
+    got = sampling.summarize(edges, walks, 10_000, None, set())
     assert got["server_cpu_pct"] == pytest.approx(50.0)
     assert got["server_cpu_us_per_req"] == pytest.approx(50.0)
-    assert got["core_busy_pct"] == pytest.approx(40.0)
-    assert got["core_softirq_pct"] == pytest.approx(10.0)
-    assert got["ctx_voluntary_per_s"] == pytest.approx(200)
+    assert got["server_user_pct"] == pytest.approx(12.5)
+    assert got["tree_memory_peak_bytes"] == 5000
+    assert got["ctx_voluntary_per_s"] == pytest.approx(200)  # over the walks' 1.2 s
     assert got["rss_bytes"] == 4000
-    assert math.isnan(sampling.summarize(samples[:1], 1.0)["server_cpu_pct"])
-
-
-def test_window_keeps_the_samples_inside_the_span():
-    samples = [sampling.Sample(float(t), 0, 0, 0, 0, 0, 0, 0, 0, 0, None, 1)
-               for t in range(10)]
-    picked = sampling.window(samples, 2.5, 6.5)
-    assert [s.t for s in picked] == [3.0, 4.0, 5.0, 6.0]
+    assert math.isnan(sampling.summarize(edges[:1], walks, 1.0, None, set())["server_cpu_pct"])
+    assert set(got) == set(sampling.SUMMARY_KEYS)
 
 
 def test_aggregate_takes_median_spread_worst_status_and_majority_saturation():

@@ -587,3 +587,23 @@ def test_claims_survive_partial_rows():
     df["p50_us"] = float("nan")
     df["rps"] = float("nan")
     assert by_number(df, 1).values == NOT_MEASURED
+
+
+def test_a_point_whose_client_saturation_is_uncertain_concludes_nothing():
+    """Claim 2 at N=100: epoll's rps far above threaded's would support it, unless a
+    repetition's client busy share sat within its resolution of the threshold."""
+    def run(saturation):
+        df = frame(rows("threaded", "persistent", 1, rps=10000.0),
+                   rows("epoll", "persistent", 1, rps=10000.0),
+                   rows("threaded", "persistent", 100, rps=20000.0),
+                   rows("epoll", "persistent", 100, rps=60000.0))
+        df["client_saturated"] = False
+        df["client_saturation"] = "no"
+        df.loc[(df["model"] == "epoll") & (df["connections"] == 100)
+               & (df["repetition"] == 2), "client_saturation"] = saturation
+        return by_number(df, 2)
+
+    assert run("no").verdict == SUPPORTED
+    unsure = run("uncertain")
+    assert unsure.verdict == INCONCLUSIVE
+    assert "client saturation uncertain at epoll N=100" in unsure.reason

@@ -88,3 +88,14 @@ def test_a_win_between_two_floors_is_said_to_rank_the_client(tmp_path):
               client_core_busy_pct=88.0)))
     (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
     assert "both figures are floors: this ranks what the client managed" in ranking, ranking
+
+
+def test_a_point_with_an_uncertain_saturation_is_flagged_with_its_count(tmp_path):
+    data = read_back(tmp_path, frame(
+        point("epoll", rps=[90_000, 91_000, 92_000], client_core_busy_pct=[84.9, 80.0, 80.0],
+              client_saturation=["uncertain", "no", "no"],
+              client_core_busy_resolution_pct=0.3)))
+    (row,) = [line for line in tables.flags_section(data).splitlines()
+              if line.startswith("| epoll")]
+    assert "uncertain in 1 of 3" in row
+    assert "uncertain" in tables.flags_section(data) and data.flags["uncertain_reps"].iloc[0] == 1

@@ -33,6 +33,7 @@ from bench.store import status
 
 SUPPORTED, CONTRADICTED, INCONCLUSIVE = "supported", "contradicted", "inconclusive"
 FLOOR, CEILING = "floor", "ceiling"
+UNCERTAIN = "uncertain"  # a client_saturation value, and a side's bound
 NOT_MEASURED = "not measured in this run"
 
 
@@ -90,6 +91,10 @@ class Check:
         for side, bad in ((self.a, CEILING if up else FLOOR), (self.b, FLOOR if up else CEILING)):
             if side.bound == bad:
                 return f"client saturated at {side.name} (its figure is a {bad})"
+        for side in (self.a, self.b):
+            if side.bound == UNCERTAIN:
+                return (f"client saturation uncertain at {side.name} (its client's busy "
+                        "share lies within the resolution of the threshold)")
         return ""
 
     @property
@@ -152,10 +157,24 @@ def any_saturated(rows: pd.DataFrame) -> bool:
                 .isin({"true", "1", "1.0"}).any())
 
 
+def any_uncertain(rows: pd.DataFrame) -> bool:
+    """A repetition whose client's busy share was within the resolution of the threshold."""
+    return "client_saturation" in rows and bool((rows["client_saturation"].astype(str)
+                                                 == UNCERTAIN).any())
+
+
 def side(rows: pd.DataFrame, column: str, name: str, saturated_bound: str = "") -> Side:
+    """A point's repetitions of one metric. `saturated_bound` (FLOOR or CEILING) says what
+    the figure is when the client was saturated; where a repetition's saturation was
+    uncertain the side concludes nothing either way."""
     values = (rows[column].dropna().astype(float) if column in rows
               else pd.Series(dtype=float))
-    return Side(name, values, saturated_bound if any_saturated(rows) else "")
+    bound = ""
+    if saturated_bound and any_saturated(rows):
+        bound = saturated_bound
+    elif saturated_bound and any_uncertain(rows):
+        bound = UNCERTAIN
+    return Side(name, values, bound)
 
 
 def best_model(df: pd.DataFrame, scenario: str, models, column: str, **equal) -> str | None:
@@ -178,8 +197,10 @@ def ratio_text(a: Side, b: Side) -> str:
 
 
 def saturation_note(*sides: Side) -> list[str]:
-    hit = sorted({s.name for s in sides if s.bound})
-    return [f"client saturated at {', '.join(hit)}"] if hit else []
+    hit = sorted({s.name for s in sides if s.bound in (FLOOR, CEILING)})
+    unsure = sorted({s.name for s in sides if s.bound == UNCERTAIN})
+    return ([f"client saturated at {', '.join(hit)}"] if hit else []) + (
+        [f"client saturation uncertain at {', '.join(unsure)}"] if unsure else [])
 
 
 @dataclass(frozen=True)
@@ -212,7 +233,9 @@ STATISTICS_RULE = (
     "With a saturated client a throughput is a floor and a latency a ceiling, so it is "
     "never counted as the lower throughput or the higher latency; for a verdict a side "
     "counts as saturated when any of its repetitions was (stricter than the report's "
-    "flags, which show the majority)."
+    "flags, which show the majority), and a side with a repetition whose saturation is "
+    "uncertain (the client's busy share within its resolution of the threshold) shows "
+    "nothing either way."
 )
 
 

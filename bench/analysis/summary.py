@@ -48,9 +48,12 @@ def _saturation(frame: pd.DataFrame, grouped) -> pd.DataFrame:
     saturated = as_bool(frame["client_saturated"]) if "client_saturated" in frame else \
         pd.Series(False, index=frame.index)
     counts = saturated.groupby([frame[c] for c in KEY], sort=True).sum()
+    unsure = (frame["client_saturation"].astype(str) == "uncertain") \
+        if "client_saturation" in frame else pd.Series(False, index=frame.index)
     return pd.DataFrame({
         "client_saturated": counts * 2 > grouped.size(),
         "saturated_reps": counts.astype(int),
+        "uncertain_reps": unsure.groupby([frame[c] for c in KEY], sort=True).sum().astype(int),
         "repetitions": grouped.size(),
         "client_core_busy_pct": _median_of(grouped, frame, "client_core_busy_pct"),
         "client_core_steal_pct": _median_of(grouped, frame, "client_core_steal_pct"),
@@ -63,8 +66,8 @@ def aggregate(frame: pd.DataFrame, metric: str) -> pd.DataFrame:
     repetitions had it non-zero, the worst status, and the client's saturation (majority
     of repetitions) with its busy share."""
     columns = [*KEY, "median", "low", "high", "n", "spread", "nonzero", "status",
-               "client_saturated", "saturated_reps", "repetitions", "client_core_busy_pct",
-               "client_core_steal_pct", "client_cpu_pct"]
+               "client_saturated", "saturated_reps", "uncertain_reps", "repetitions",
+               "client_core_busy_pct", "client_core_steal_pct", "client_cpu_pct"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = with_key_columns(frame)
@@ -82,7 +85,7 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
     """One row per point that needs a warning, with a column per kind of flag; counts are
     medians over the repetitions, with their min and max beside them."""
     columns = [*KEY, "status", "status_reps", "repetitions", "client_saturated",
-               "saturated_reps", "client_core_busy_pct", "client_core_steal_pct",
+               "saturated_reps", "uncertain_reps", "client_core_busy_pct", "client_core_steal_pct",
                "client_cpu_pct", "noisy", "rps_spread", "starved_connections", "starved_low",
                "starved_high", "fairness_jain", "errors", "errors_low", "errors_high",
                "server_refusals", "note"]
@@ -108,7 +111,8 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
                                                    "")),
     }).join(_saturation(frame, grouped))
     out["noisy"] = out["rps_spread"] > noisy_spread
-    flagged = out[(out["status"] != OK) | out["client_saturated"] | out["noisy"]]
+    flagged = out[(out["status"] != OK) | out["client_saturated"] | out["noisy"]
+                  | (out["uncertain_reps"] > 0)]
     return flagged.reset_index()[columns]
 
 

@@ -300,17 +300,15 @@ class ClusterPointRunner(PointRunner):
         histogram = run_folder.write_histogram(self.run_dir, point.point_id, repetition,
                                           (merged or {}).get("histogram"))
         window = outcome.get("windows", {}).get("measured")
-        samples = window["samples"] if window else []
-        summary = sampling.summarize(samples, (merged or {}).get("rps"))
+        edges = window["edges"] if window else []
+        summary = sampling.summarize(edges, window["walks"] if window else [],
+                                     (merged or {}).get("rps"), set(outcome["server_cpus"]),
+                                     set())
         summary.update(window["memory"] if window else {})
-        busy = [o["client_core_busy_pct"] for o in outcomes if o["client_core_busy_pct"] == o[
-            "client_core_busy_pct"]]
-        steal = [o["client_core_steal_pct"] for o in outcomes if o["client_core_steal_pct"] == o[
-            "client_core_steal_pct"]]
-        summary["client_core_busy_pct"] = max(busy) if busy else math.nan  # the busiest host
-        summary["client_core_steal_pct"] = max(steal) if steal else math.nan
-        summary["sample_offset_ms"] = _offset_ms(window["samples_unix"] if window else [],
+        summary.update(_busiest_load_host(outcomes))
+        summary["sample_offset_ms"] = _offset_ms(window["edges_unix"] if window else [],
                                                  self.cluster.offset(measured["server"]), merged)
+        notes += window["notes"] if window else []
         status = "failed" if merged is None else "ok"  # classified once events are in
         row = build_row(point, repetition, LoadResult(merged, 0 if merged else 1, 0.0, 0.0,
                                                       stderr, []),
@@ -321,7 +319,7 @@ class ClusterPointRunner(PointRunner):
             row["status"] = "failed"
             notes.append(outcome.get("lost") or outcome.get("failed")
                          or "the server host returned no samples of the window")
-        elif len(samples) < 2 and merged is not None:
+        elif len(edges) < 2 and merged is not None:
             notes.append("no samples at the window's edges: server CPU not measured")
         if window and window["alive"] and window["answers"] is False:
             row["status"] = "failed"
@@ -340,7 +338,8 @@ class ClusterPointRunner(PointRunner):
         window = outcome.get("windows", {}).get("measured")
         if failure is not None or window is None:
             return self._failed_row(point, repetition, f"cluster: {failure or outcome.get('lost') or 'no idle samples'}")
-        summary = sampling.summarize(window["samples"], None)
+        summary = sampling.summarize(window["edges"], window["walks"], None,
+                                     set(outcome["server_cpus"]), set())
         summary.update(window["memory"])
         alive = window["alive"]
         row = build_row(point, repetition, LoadResult(None, None, 0.0, 0.0, "", []), summary,
@@ -388,6 +387,25 @@ def _scaled_extra(extra: tuple[str, ...], share: int, total: int, idle_share: in
             out.append(items[i])
             i += 1
     return out
+
+
+def _busiest_load_host(outcomes: list[dict]) -> dict:
+    """The client side's figures of the busiest load host (the one that limits first),
+    and its saturation judged within that host's resolution."""
+    from bench.measure.cpu_time import classify
+    from bench.store.status import CLIENT_SATURATED_PCT
+
+    measured = [o for o in outcomes if o["client_core_busy_pct"] == o["client_core_busy_pct"]]
+    if not measured:
+        return {"client_core_busy_pct": math.nan, "client_core_steal_pct": math.nan,
+                "client_core_busy_resolution_pct": math.nan, "client_saturation": ""}
+    busiest = max(measured, key=lambda o: o["client_core_busy_pct"])
+    resolution = busiest.get("client_core_busy_resolution_pct", math.nan)
+    return {"client_core_busy_pct": busiest["client_core_busy_pct"],
+            "client_core_steal_pct": busiest["client_core_steal_pct"],
+            "client_core_busy_resolution_pct": resolution,
+            "client_saturation": classify(busiest["client_core_busy_pct"],
+                                          CLIENT_SATURATED_PCT, resolution)}
 
 
 def _offset_ms(samples_unix: list[float], server_offset_s: float, merged: dict | None) -> float:

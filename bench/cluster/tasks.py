@@ -131,10 +131,10 @@ def _server_spec(request: dict, ServerSpec):
 
 
 def _obey(commands, server, server_cpus, deadline, out, syscall_method) -> None:
-    import psutil
-
     from bench.measure import probe, sampling
     from bench.measure.syscall_window import WindowSyscalls
+
+    cores = sampling.Cores(server_cpus, set())  # the load hosts sample their own cores
 
     while True:
         left = deadline - time.monotonic()
@@ -150,25 +150,24 @@ def _obey(commands, server, server_cpus, deadline, out, syscall_method) -> None:
             return
         if kind == "window":  # two samples, at the load window's edges
             start, end = _monotonic_at(command["start"]), _monotonic_at(command["end"])
-            sampler = sampling.WindowSampler(server.proc.pid, server_cpus, None)
+            sampler = sampling.WindowSampler(server.proc.pid, cores, server.account)
             sampler.start()
             sampler.announce(start, end)
-            samples = sampler.finish(timeout=max(0.0, end - time.monotonic()) + 10.0)
+            edges, walks = sampler.finish(timeout=max(0.0, end - time.monotonic()) + 10.0)
             shift = time.time() - time.monotonic()
             alive = server.proc.poll() is None
             out["windows"][command["name"]] = {
-                "samples": samples, "samples_unix": [s.t + shift for s in samples],
+                "edges": edges, "walks": walks, "edges_unix": [e.t + shift for e in edges],
                 "memory": sampler.memory or sampling.memory_of_tree(server.proc.pid),
-                "alive": alive,
+                "notes": sampling.account_notes(server.account), "alive": alive,
                 "answers": probe.answers(server.host, server.port) if alive else None}
-        elif kind == "idle":  # no client: two samples `seconds` apart
-            process = psutil.Process(server.proc.pid)
-            first = sampling.take_sample(process, server_cpus, None, None)
-            time.sleep(command["seconds"])
-            last = sampling.take_sample(process, server_cpus, None, None)
+        elif kind == "idle":  # no client: two readings `seconds` apart
+            edges, walks = sampling.sample_idle(server.proc.pid, cores, server.account,
+                                                command["seconds"])
             out["windows"][command["name"]] = {
-                "samples": [s for s in (first, last) if s is not None],
+                "edges": edges, "walks": walks,
                 "memory": sampling.memory_of_tree(server.proc.pid),
+                "notes": sampling.account_notes(server.account),
                 "alive": server.proc.poll() is None, "answers": None}
         elif kind == "syscalls":  # a separate, unmeasured window
             counter = WindowSyscalls(server.proc.pid, syscall_method)
@@ -194,7 +193,7 @@ def load(request: dict) -> dict:
     """Run `python -m loadgen ... --json --start-at T` on this host (T on this host's
     clock), sampling this host's client cores at the window it announces; return its
     JSON (with the encoded HDR histogram), its stderr and the cores' busy share."""
-    from bench.measure import sampling
+    from bench.measure.cpu_time import CoreSampler, delta
     from bench.measure.load import WINDOW_LINE, loadgen_command, run_loadgen
     from bench.measure.pinning import Pinning
 
@@ -215,9 +214,9 @@ def load(request: dict) -> dict:
     def sample_cores() -> None:
         if not announced.wait(request["budget_s"]):
             return
-        for edge in window:
-            sampling.sleep_until(edge)
-            cores.append(sampling.read_core_times(cpus))
+        with CoreSampler(cpus) as sampler:
+            for edge in window:
+                cores.append(sampler.read_at(edge).cores)
 
     def on_line(line: str) -> None:
         match = WINDOW_LINE.match(line.strip())
@@ -230,14 +229,13 @@ def load(request: dict) -> dict:
     result = run_loadgen(cmd, request["budget_s"], on_line)
     announced.set()
     sampler.join(timeout=5)
-    busy = steal = float("nan")
-    if len(cores) == 2 and None not in cores and cores[1].total_s > cores[0].total_s:
-        total = cores[1].total_s - cores[0].total_s
-        busy = 100.0 * (cores[1].busy_s - cores[0].busy_s) / total
-        steal = 100.0 * (cores[1].steal_s - cores[0].steal_s) / total
+    busy = steal = resolution = float("nan")
+    if len(cores) == 2:
+        share = delta(cores[0], cores[1], cpus)
+        busy, steal, resolution = share.busy_pct, share.steal_pct, share.resolution_pct
     return {"result": result.result, "returncode": result.returncode,
             "stderr": result.stderr[-20000:], "client_core_busy_pct": busy,
-            "client_core_steal_pct": steal, "client_cpus": sorted(cpus),
+            "client_core_steal_pct": steal, "client_core_busy_resolution_pct": resolution, "client_cpus": sorted(cpus),
             "hostname": socket.gethostname()}
 
 

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import psutil
@@ -57,6 +58,11 @@ class PointRunner:
         if self.pinning.client_cpus:
             return set(self.pinning.client_cpus)
         return set(os.sched_getaffinity(0))
+
+    @cached_property
+    def cores(self) -> sampling.Cores:
+        """The server's and the client side's cores, sampled by one CoreSampler per run."""
+        return sampling.Cores(self.server_cpus, self.client_cpus)
 
     def warm_up(self, server: RunningServer, point: Point) -> None:
         """Unmeasured load with connection churn on a fresh server (cold servers)."""
@@ -174,12 +180,12 @@ class PointRunner:
         """No client: two samples idle_sample_s apart (CPU and runnable time)."""
         if server.proc.poll() is not None:
             return self._failed_row(point, repetition, "the server had exited", "server_died")
-        process = psutil.Process(server.proc.pid)
-        first = sampling.take_sample(process, self.server_cpus, None, self.client_cpus)
-        time.sleep(self.profile.timing.idle_sample_s)
-        last = sampling.take_sample(process, self.server_cpus, None, self.client_cpus)
-        samples = [s for s in (first, last) if s is not None]
-        summary = sampling.summarize(samples, None)
+        try:
+            edges, walks = sampling.sample_idle(server.proc.pid, self.cores, server.account,
+                                                self.profile.timing.idle_sample_s)
+        except psutil.Error:
+            edges, walks = [], []
+        summary = sampling.summarize(edges, walks, None, self.server_cpus, self.client_cpus)
         summary.update(sampling.memory_of_tree(server.proc.pid))
         alive = server.proc.poll() is None
         load = LoadResult(None, None, 0.0, 0.0, "", [])
@@ -206,7 +212,7 @@ class PointRunner:
                               timing.warmup_s, timing.duration_s, timing.timeout_ms,
                               self._load_extra(point, scenario, rate), self.pinning,
                               self.python)
-        sampler = sampling.WindowSampler(server.proc.pid, self.server_cpus, self.client_cpus)
+        sampler = sampling.WindowSampler(server.proc.pid, self.cores, server.account)
         sampler.start()
 
         def on_line(line: str) -> None:
@@ -219,13 +225,14 @@ class PointRunner:
                                                  point.connections + point.idle_connections),
                                on_line)
         finally:
-            samples = sampler.finish()
+            edges, walks = sampler.finish()
         result = load.result or {}
-        notes = []
-        summary = sampling.summarize(samples, result.get("rps"))
+        notes = sampling.account_notes(server.account)
+        summary = sampling.summarize(edges, walks, result.get("rps"), self.server_cpus,
+                                     self.client_cpus)
         summary.update(sampler.memory or sampling.memory_of_tree(server.proc.pid))
-        summary["sample_offset_ms"] = sample_offset_ms(samples, result)
-        if len(samples) < 2 and load.result is not None:
+        summary["sample_offset_ms"] = sample_offset_ms(edges, result)
+        if len(edges) < 2 and load.result is not None:
             notes.append("no samples at the window's edges (the load generator announced "
                          "no window): server CPU not measured")
         alive = server.proc.poll() is None
@@ -297,7 +304,7 @@ class PointRunner:
     def _failed_row(self, point: Point, repetition: int, note: str,
                     status: str = "failed") -> dict:
         load = LoadResult(None, None, 0.0, 0.0, "", [])
-        summary = sampling.summarize([], None)
+        summary = sampling.summarize([], [], None, None, set())
         row = build_row(point, repetition, load, summary, status, [note], "")
         row["errors"] = math.nan
         row.update(NO_SYSCALLS)

@@ -1,17 +1,27 @@
-"""Resource samples of a server process tree (psutil) and of the machine's cores (/proc/stat).
+"""What a server and the machine's cores did over a measured window.
 
-The runner samples exactly twice per measurement, at the instants the load generator
-announced as its window's start and end (`WindowSampler`), so server CPU, context switches,
-core busy time and requests all come from one interval on one clock (CLOCK_MONOTONIC), and
-nothing walks /proc while the window runs. Process CPU misses softirq time spent for the
-server in other contexts, so the busy time of the server's own core is kept too; the client
-cores' busy time says whether the whole client side (load processes, coordinator, this
-runner) was the limit. Steal time (a hypervisor running someone else) is kept apart and
-never counted as busy.
+At each edge of the window the load generator announced, one cheap reading
+(`WindowSampler`): every core's idle residency read on the core itself (µs,
+bench.measure.cpu_time) and the server's own accounting, its cgroup (bench.measure.cgroup:
+CPU of the whole process tree, exited children included, and its memory with the peak in
+between). A few file reads, no walk over processes: nothing of the sampler runs inside the
+window but those two reads (about 0.1 ms of the server's core each).
+
+What only /proc has — threads, descriptors, processes, context switches, runnable time,
+read/write syscalls, RSS — comes from a walk over the server's processes and threads just
+before the window opens and one just after it closes (`Walk`): rates over that slightly
+longer span, gauges as the larger of the two.
+
+Every share carries its resolution (the source's granularity and the read skew over the
+window): the client side's saturation is `yes`, `no` or `uncertain` within it. Steal time
+(a hypervisor running someone else) is out of every denominator and reported apart. The
+server's CPU comes from its cgroup where one could be made; otherwise from psutil over its
+live tree, with the reason in the row's note (`server_cpu_source`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -19,63 +29,44 @@ from dataclasses import dataclass
 
 import psutil
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from bench.measure.cgroup import TreeUsage
+from bench.measure.cpu_time import CoreReading, CoreSampler, classify, delta
+from bench.store.status import CLIENT_SATURATED_PCT
+
 SNAPSHOT_TRIES = 4  # re-walks of the tree when a child was reaped during a walk
+WALK_LEAD_S = 0.15  # the walk before the window starts this long before it (1,000 threads: 75 ms)
 
 
 @dataclass(frozen=True)
-class CoreTimes:
-    """Seconds summed over a set of cores: busy excludes idle, iowait and steal."""
+class Edge:
+    """The cheap reading at one edge of the window."""
 
-    busy_s: float
-    total_s: float
-    softirq_s: float
-    steal_s: float
+    t: float
+    cores: dict[int, CoreReading]
+    tree: TreeUsage | None
 
 
 @dataclass(frozen=True)
-class Sample:
-    t: float  # time.monotonic() at the middle of the sample
-    cpu_user_s: float  # the server and its children, live and reaped
-    cpu_system_s: float
+class Walk:
+    """What a walk over the server's processes and threads found (outside the window)."""
+
+    t: float
     rss_bytes: int  # summed over the process tree
     threads: int
     fds: int
+    processes: int
     ctx_voluntary: int
     ctx_involuntary: int
     read_syscalls: int  # /proc/PID/io syscr: read()-family calls (not recv/recvmsg)
     write_syscalls: int  # /proc/PID/io syscw: write()-family calls (not send/sendmsg)
-    core: CoreTimes | None  # the server's core(s)
-    processes: int
-    runnable_s: float = 0.0  # threads on a CPU or waiting in a run queue (schedstat)
-    client_core: CoreTimes | None = None  # every other core: the client side
+    runnable_s: float  # threads on a CPU or waiting in a run queue (schedstat)
 
 
-def read_core_times(cpus: set[int] | None, path: str = "/proc/stat") -> CoreTimes | None:
-    """Busy, total, softirq and steal seconds summed over `cpus` from /proc/stat; None if
-    unreadable or no cpus. Busy = user + nice + system + irq + softirq: steal is time the
-    hypervisor gave someone else, not work done here."""
-    if not cpus:
-        return None
-    try:
-        with open(path) as stat:
-            lines = stat.readlines()
-    except OSError:
-        return None
-    busy = total = softirq = steal = 0
-    for line in lines:
-        name, _, rest = line.partition(" ")
-        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
-            continue
-        # user nice system idle iowait irq softirq steal (guest time is inside user)
-        fields = [int(v) for v in rest.split()[:8]]
-        fields += [0] * (8 - len(fields))
-        total += sum(fields)
-        busy += fields[0] + fields[1] + fields[2] + fields[5] + fields[6]
-        softirq += fields[6]
-        steal += fields[7]
-    return CoreTimes(busy / CLOCK_TICKS, total / CLOCK_TICKS, softirq / CLOCK_TICKS,
-                     steal / CLOCK_TICKS)
+def account_notes(account) -> list[str]:
+    """What a row must say about how its server was accounted: psutil and why no cgroup,
+    or what the cgroup lacks (e.g. no memory controller)."""
+    note = getattr(account, "note", "") if account is not None else "server CPU not accounted"
+    return [note] if note else []
 
 
 def thread_ctx_switches(pid: int, seen: dict[int, tuple[int, int]]) -> None:
@@ -111,54 +102,17 @@ def _children(process: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _reaped_cpu(process: psutil.Process) -> tuple[float, float] | None:
-    try:
-        times = process.cpu_times()
-    except psutil.Error:
-        return None
-    return times.children_user, times.children_system
-
-
-def take_sample(process: psutil.Process, cpus: set[int] | None,
-                seen_threads: dict[int, tuple[int, int]] | None = None,
-                client_cpus: set[int] | None = None) -> Sample | None:
-    """One consistent sample of the server tree, or None when the server is gone.
-
-    A child that exits and is reaped while the tree is walked would be in neither place
-    (gone from the live children, and not yet in the root's reaped-children CPU when that
-    was read first): the root's reaped CPU is read before and after the walk and the walk
-    is repeated when it changed. `seen_threads` carries per-thread context-switch counts
-    from one sample to the next."""
-    for _ in range(SNAPSHOT_TRIES):
-        before = _reaped_cpu(process)
-        if before is None:
-            return None
-        sample = _walk(process, cpus, seen_threads, client_cpus)
-        if sample is None or _reaped_cpu(process) == before:
-            return sample
-    return sample
-
-
-def _walk(process, cpus, seen_threads, client_cpus) -> Sample | None:
-    began = time.monotonic()
-    seen = {} if seen_threads is None else seen_threads
-    user = system = 0.0
-    rss = threads = fds = reads = writes = 0
+def walk_tree(process: psutil.Process, seen_threads: dict[int, tuple[int, int]]) -> Walk | None:
+    """One walk over the server's processes and threads; None when the server is gone."""
+    rss = threads = fds = reads = writes = alive = 0
     runnable_ns = 0
-    alive = 0
     for index, proc in enumerate([process, *_children(process)]):
         try:
             with proc.oneshot():
-                times = proc.cpu_times()
-                user += times.user
-                system += times.system
-                if index == 0:  # children already reaped by the server
-                    user += times.children_user
-                    system += times.children_system
                 rss += proc.memory_info().rss
                 threads += proc.num_threads()
                 fds += proc.num_fds()
-                thread_ctx_switches(proc.pid, seen)
+                thread_ctx_switches(proc.pid, seen_threads)
                 io = proc.io_counters()
                 reads += io.read_count
                 writes += io.write_count
@@ -167,13 +121,10 @@ def _walk(process, cpus, seen_threads, client_cpus) -> Sample | None:
         except psutil.Error:
             if index == 0:
                 return None
-    vol = sum(v for v, _ in seen.values())
-    invol = sum(i for _, i in seen.values())
-    core = read_core_times(cpus)
-    client = read_core_times(client_cpus)
-    t = (began + time.monotonic()) / 2
-    return Sample(t, user, system, rss, threads, fds, vol, invol, reads, writes, core, alive,
-                  runnable_ns / 1e9, client)
+    vol = sum(v for v, _ in seen_threads.values())
+    invol = sum(i for _, i in seen_threads.values())
+    return Walk(time.monotonic(), rss, threads, fds, alive, vol, invol, reads, writes,
+                runnable_ns / 1e9)
 
 
 def memory_of_tree(pid: int) -> dict:
@@ -220,19 +171,59 @@ def sleep_until(target: float) -> None:
         time.sleep(left - 0.001 if left > 0.002 else 0)
 
 
-class WindowSampler(threading.Thread):
-    """Two samples of the server tree and the cores, at the start and the end of the load
-    generator's window, once it has been announced (`announce(start, end)`); then the
-    tree's USS/PSS, after the window. Nothing else is read while the window runs."""
+@dataclass
+class Cores:
+    """The cores a point touches: the server's and the client side's (every other one),
+    with one CoreSampler over all of them (its files opened once per run)."""
 
-    def __init__(self, pid: int, cpus: set[int] | None,
-                 client_cpus: set[int] | None = None) -> None:
+    server: set[int] | None
+    client: set[int]
+    sampler: CoreSampler | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampler is None:
+            self.sampler = CoreSampler((self.server or set()) | self.client)
+
+    @property
+    def server_cpu(self) -> int | None:
+        return min(self.server) if self.server else None
+
+    def edge(self, target: float | None, account, reset_peak: bool = False) -> Edge:
+        """The cheap reading at `target` (now when None): the cores, and the server's
+        account read on the server's core (its running time is charged when we get there)."""
+        def tree():
+            if account is None:
+                return None
+            if reset_peak:
+                account.reset_peak()
+            try:
+                return account.read(tree_cpus=self.server, on_cpu=self.server_cpu)
+            except (psutil.Error, OSError, ValueError):
+                return None
+
+        on_core = self.server_cpu is not None  # else read after the cores, from here
+        if target is None:
+            snapshot = self.sampler.read(also=tree if on_core else None,
+                                         also_cpu=self.server_cpu)
+        else:
+            snapshot = self.sampler.read_at(target, also=tree if on_core else None,
+                                            also_cpu=self.server_cpu)
+        usage = snapshot.also if on_core else tree()
+        t = usage.t_monotonic if usage is not None else time.monotonic()
+        return Edge(t, snapshot.cores, usage)
+
+
+class WindowSampler(threading.Thread):
+    """A walk just before the load generator's window, a cheap reading at its start and
+    at its end, a walk and the tree's USS/PSS just after it: nothing else is read while
+    the window runs. `announce(start, end)` gives the window (time.monotonic())."""
+
+    def __init__(self, pid: int, cores: Cores, account) -> None:
         super().__init__(name=f"window-sampler-{pid}", daemon=True)
         self.process = psutil.Process(pid)
-        self.pid = pid
-        self.cpus = cpus
-        self.client_cpus = client_cpus
-        self.samples: list[Sample] = []
+        self.pid, self.cores, self.account = pid, cores, account
+        self.edges: list[Edge] = []
+        self.walks: list[Walk] = []
         self.window: tuple[float, float] | None = None
         self.memory: dict = {}
         self._threads: dict[int, tuple[int, int]] = {}
@@ -248,86 +239,139 @@ class WindowSampler(threading.Thread):
         while not self._announced.wait(0.05):
             if self._cancel.is_set():
                 return
-        for target in self.window:
-            sleep_until(target)
+        start, end = self.window
+        sleep_until(start - WALK_LEAD_S)
+        if self._walk() is None:
+            return
+        for target, reset in ((start, True), (end, False)):
             if self._cancel.is_set():
                 return
-            sample = take_sample(self.process, self.cpus, self._threads, self.client_cpus)
-            if sample is None:
-                return
-            self.samples.append(sample)
+            self.edges.append(self.cores.edge(target, self.account, reset_peak=reset))
+        self._walk()
         self.memory = memory_of_tree(self.pid)
 
-    def finish(self, timeout: float = 10.0) -> list[Sample]:
-        """The samples taken (two when the window ran to its end); stops waiting."""
+    def _walk(self) -> Walk | None:
+        walk = walk_tree(self.process, self._threads)
+        if walk is not None:
+            self.walks.append(walk)
+        return walk
+
+    def finish(self, timeout: float = 10.0) -> tuple[list[Edge], list[Walk]]:
+        """The readings taken (two edges and two walks when the window ran to its end)."""
         if not self._announced.is_set():
             self._cancel.set()
         self.join(timeout)
         self._cancel.set()
-        return list(self.samples)
+        return list(self.edges), list(self.walks)
 
 
-def window(samples: list[Sample], start: float, end: float) -> list[Sample]:
-    """The samples taken within [start, end]: rates over them stay inside the window."""
-    return [s for s in samples if start <= s.t <= end]
+def sample_idle(pid: int, cores: Cores, account, seconds: float) -> tuple[list[Edge], list[Walk]]:
+    """A server with no client: a walk and a reading now, another `seconds` later."""
+    process = psutil.Process(pid)
+    threads: dict[int, tuple[int, int]] = {}
+    walks, edges = [], []
+    for target in (None, time.monotonic() + seconds):
+        if target is not None:
+            sleep_until(target)
+        walk = walk_tree(process, threads)
+        if walk is None:
+            break
+        walks.append(walk)
+        edges.append(cores.edge(None, account, reset_peak=target is None))
+    return edges, walks
 
 
 SUMMARY_KEYS = (
     "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
+    "server_cpu_source",
     "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct", "core_steal_pct",
-    "client_core_busy_pct", "client_core_steal_pct",
+    "core_busy_resolution_pct",
+    "client_core_busy_pct", "client_core_steal_pct", "client_core_busy_resolution_pct",
+    "client_saturation",
+    "tree_memory_peak_bytes",
     "rss_bytes", "threads", "fds", "server_processes", "ctx_voluntary_per_s",
     "ctx_involuntary_per_s", "read_syscalls_per_req", "write_syscalls_per_req",
     "sample_span_s", "server_runnable_pct", "ctx_switches_per_req")
 
 
-def _shares(a: CoreTimes | None, b: CoreTimes | None) -> tuple[float, float, float, float]:
-    """(busy %, softirq %, steal %, busy seconds) between two core readings."""
-    nan = float("nan")
-    if a is None or b is None or b.total_s - a.total_s <= 0:
-        return nan, nan, nan, nan
-    total = b.total_s - a.total_s
-    busy = b.busy_s - a.busy_s
-    return (100.0 * busy / total, 100.0 * (b.softirq_s - a.softirq_s) / total,
-            100.0 * (b.steal_s - a.steal_s) / total, busy)
+def _cores_part(a: Edge, b: Edge, server: set[int] | None, client: set[int],
+                rps: float | None) -> dict:
+    nan = math.nan
+    out = dict.fromkeys(("core_busy_pct", "core_busy_us_per_req", "core_softirq_pct",
+                         "core_steal_pct", "core_busy_resolution_pct", "client_core_busy_pct",
+                         "client_core_steal_pct", "client_core_busy_resolution_pct"), nan)
+    out["client_saturation"] = ""
+    if server and server <= a.cores.keys() and server <= b.cores.keys():
+        share = delta(a.cores, b.cores, server)
+        out.update(core_busy_pct=share.busy_pct, core_softirq_pct=share.softirq_pct,
+                   core_steal_pct=share.steal_pct, core_busy_resolution_pct=share.resolution_pct,
+                   core_busy_us_per_req=share.busy_s / share.elapsed_s * 1e6 / rps
+                   if rps else nan)
+    if client and client <= a.cores.keys() and client <= b.cores.keys():
+        share = delta(a.cores, b.cores, client)
+        out.update(client_core_busy_pct=share.busy_pct, client_core_steal_pct=share.steal_pct,
+                   client_core_busy_resolution_pct=share.resolution_pct,
+                   client_saturation=classify(share.busy_pct, CLIENT_SATURATED_PCT,
+                                              share.resolution_pct))
+    return out
 
 
-def summarize(samples: list[Sample], requests_per_s: float | None) -> dict:
-    """Rates between the first and last of `samples` and the gauges at the last, as
-    result columns; `requests_per_s` must be the rate over the same interval."""
-    nan = float("nan")
-    if len(samples) < 2:
-        return {k: nan for k in SUMMARY_KEYS}
-    a, b = samples[0], samples[-1]
+def _tree_part(a: Edge, b: Edge, rps: float | None) -> dict:
+    nan = math.nan
+    out = {"server_cpu_pct": nan, "server_user_pct": nan, "server_system_pct": nan,
+           "server_cpu_us_per_req": nan, "server_cpu_source": "", "tree_memory_peak_bytes": nan}
+    if a.tree is None or b.tree is None or b.tree.t_monotonic <= a.tree.t_monotonic:
+        return out
+    span = b.tree.t_monotonic - a.tree.t_monotonic
+    cpu = (b.tree.cpu_ns - a.tree.cpu_ns) / 1e9 / span
+    out.update(server_cpu_pct=100 * cpu, server_cpu_source=b.tree.source,
+               server_cpu_us_per_req=cpu * 1e6 / rps if rps else nan)
+    if a.tree.user_ns is not None and b.tree.user_ns is not None:
+        out["server_user_pct"] = 100 * (b.tree.user_ns - a.tree.user_ns) / 1e9 / span
+        out["server_system_pct"] = 100 * (b.tree.system_ns - a.tree.system_ns) / 1e9 / span
+    peak = b.tree.memory_peak_bytes
+    out["tree_memory_peak_bytes"] = nan if peak is None else peak
+    return out
+
+
+def _walks_part(walks: list[Walk], rps: float | None) -> dict:
+    nan = math.nan
+    keys = ("rss_bytes", "threads", "fds", "server_processes", "ctx_voluntary_per_s",
+            "ctx_involuntary_per_s", "read_syscalls_per_req", "write_syscalls_per_req",
+            "server_runnable_pct", "ctx_switches_per_req")
+    if len(walks) < 2 or walks[-1].t <= walks[0].t:
+        return dict.fromkeys(keys, nan)
+    a, b = walks[0], walks[-1]
     span = b.t - a.t
-    user = (b.cpu_user_s - a.cpu_user_s) / span
-    system = (b.cpu_system_s - a.cpu_system_s) / span
-    rps = requests_per_s if requests_per_s and requests_per_s > 0 else None
-    core_pct, softirq_pct, steal_pct, core_busy = _shares(a.core, b.core)
-    client_pct, _, client_steal, _ = _shares(a.client_core, b.client_core)
-    core_per_req = core_busy / span * 1e6 / rps if rps and core_busy == core_busy else nan
+    per_req = (lambda n: n / span / rps) if rps else (lambda n: nan)
     return {
-        "server_cpu_pct": 100.0 * (user + system),
-        "server_user_pct": 100.0 * user,
-        "server_system_pct": 100.0 * system,
-        "server_cpu_us_per_req": (user + system) * 1e6 / rps if rps else nan,
-        "core_busy_pct": core_pct,
-        "core_busy_us_per_req": core_per_req,
-        "core_softirq_pct": softirq_pct,
-        "core_steal_pct": steal_pct,
-        "client_core_busy_pct": client_pct,
-        "client_core_steal_pct": client_steal,
-        "rss_bytes": max(s.rss_bytes for s in samples),
-        "threads": max(s.threads for s in samples),
-        "fds": max(s.fds for s in samples),
-        "server_processes": max(s.processes for s in samples),
+        "rss_bytes": max(w.rss_bytes for w in walks),
+        "threads": max(w.threads for w in walks),
+        "fds": max(w.fds for w in walks),
+        "server_processes": max(w.processes for w in walks),
         "ctx_voluntary_per_s": (b.ctx_voluntary - a.ctx_voluntary) / span,
         "ctx_involuntary_per_s": (b.ctx_involuntary - a.ctx_involuntary) / span,
-        "read_syscalls_per_req": (b.read_syscalls - a.read_syscalls) / span / rps if rps else nan,
-        "write_syscalls_per_req": (b.write_syscalls - a.write_syscalls) / span / rps if rps else nan,
-        "sample_span_s": span,
+        "read_syscalls_per_req": per_req(b.read_syscalls - a.read_syscalls),
+        "write_syscalls_per_req": per_req(b.write_syscalls - a.write_syscalls),
         # a busy poller is always runnable, even on a core it shares (claim 7)
         "server_runnable_pct": 100.0 * (b.runnable_s - a.runnable_s) / span,
-        "ctx_switches_per_req": ((b.ctx_voluntary - a.ctx_voluntary + b.ctx_involuntary
-                                  - a.ctx_involuntary) / span / rps) if rps else nan,
+        "ctx_switches_per_req": per_req(b.ctx_voluntary - a.ctx_voluntary
+                                        + b.ctx_involuntary - a.ctx_involuntary),
     }
+
+
+def summarize(edges: list[Edge], walks: list[Walk], requests_per_s: float | None,
+              server: set[int] | None, client: set[int]) -> dict:
+    """The window's figures as result columns: CPU and memory of the server's tree and the
+    cores' shares between the two edges, /proc figures between the two walks.
+    `requests_per_s` must be the rate over the window."""
+    rps = requests_per_s if requests_per_s and requests_per_s > 0 else None
+    if len(edges) < 2:
+        out = {**_tree_part(Edge(0, {}, None), Edge(0, {}, None), rps),
+               **_cores_part(Edge(0, {}, None), Edge(0, {}, None), None, set(), rps),
+               "sample_span_s": math.nan}
+    else:
+        a, b = edges[0], edges[-1]
+        out = {**_tree_part(a, b, rps), **_cores_part(a, b, server, client, rps),
+               "sample_span_s": b.t - a.t}
+    return {**out, **_walks_part(walks, rps)}

@@ -25,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from bench.measure import process_tree
+from bench.measure.cgroup import PsutilTree, ServerCgroup
 from bench.measure.pinning import Pinning
 from bench.plan.models import NATIVE
 from bench.plan.scenarios import Scenario
@@ -186,6 +187,9 @@ class RunningServer:
     host: str
     port: int
     log_path: Path
+    # how its CPU and memory are read: its own cgroup (the whole tree, exited children
+    # included), else psutil over its live tree (bench.measure.cgroup.PsutilTree)
+    account: object = None
 
     def log_size(self) -> int:
         try:
@@ -208,23 +212,40 @@ def running_server(model: str | ServerSpec, scenario: Scenario, pinning: Pinning
                    log_path: Path, python: str = sys.executable,
                    host: str = DEFAULT_HOST) -> Iterator[RunningServer]:
     """A fresh server of `model` (one of ours by name, or any ServerSpec) on a free port
-    of `host`, stopped in `finally` whatever happened."""
+    of `host`, in a cgroup of its own where one can be made (joined before the server
+    runs, so its whole tree is accounted), stopped in `finally` whatever happened and its
+    cgroup removed."""
     spec = model if isinstance(model, ServerSpec) else ServerSpec.model(model, python)
     cmd = [*pinning.prefix(pinning.server_cpus),
            *spec.command(host=host, extra=scenario.server_args)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    group, why_not = ServerCgroup.attempt(spec.name)
     proc = None
     try:
         with log_path.open("wb") as log:
-            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(group.wrap(cmd) if group else cmd, stdout=subprocess.PIPE,
+                                    stderr=log, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
             process_tree.watch(proc.pid)
         line = read_listening_line(proc, LISTEN_TIMEOUT_S)
         if not line.startswith("listening on "):
             raise ServerFailed(f"unexpected first line: {line!r}")
         host, port = line[len("listening on "):].rsplit(":", 1)
-        yield RunningServer(proc, host, int(port), log_path)
+        account = group or _psutil_account(proc.pid, why_not)
+        yield RunningServer(proc, host, int(port), log_path, account)
     finally:
         if proc is not None:
             stop_process(proc)
             proc.stdout.close()
+        if group is not None:
+            try:
+                group.close()
+            except OSError:
+                pass  # a task still held it after the timeout: sweep_stale removes it
+
+
+def _psutil_account(pid: int, why: str):
+    try:
+        return PsutilTree(pid, f"no cgroup: {why}")
+    except psutil.Error:
+        return None

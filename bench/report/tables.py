@@ -255,6 +255,9 @@ def flags_section(view: RunView) -> str:
                      + (f": {load}" if load else "") if row["client_saturated"] else
                      f"no ({int(row['saturated_reps'])} of {int(row['repetitions'])})"
                      if row["saturated_reps"] else "")
+        if row["uncertain_reps"]:
+            saturated += (f"{'; ' if saturated else ''}uncertain in "
+                          f"{int(row['uncertain_reps'])} of {int(row['repetitions'])}")
         cells = [row["model"], row["scenario"], point_label(row), worst, saturated, spread,
                  median_range(row["starved_connections"], row["starved_low"],
                                row["starved_high"]),
@@ -294,6 +297,29 @@ def reproduce_command(meta: dict) -> str:
     return shlex.join(["python", "-m", "bench", *kept])
 
 
+def cpu_note(frame: pd.DataFrame, steal: str) -> str:
+    """How server CPU and core busy time were taken in this run."""
+    if "server_cpu_source" not in frame:  # runs before the cgroup accounting
+        return ("- Server CPU: user+system time of the server process and its children "
+                "(psutil), over the middle of the measuring window; 100% = one core. Core "
+                "busy: the server core's busy time from /proc/stat, softirq included (and "
+                f"anything else that ran there).{steal}")
+    sources = sorted(set(text_column(frame, "server_cpu_source")) - {""})
+    fallback = any(s == "psutil" for s in sources)
+    return ("- Server CPU: the CPU time of the server's whole process tree between the "
+            "window's two edges, from a cgroup of its own (cpuacct/cpu.stat: children that "
+            "exited in the window included, nanosecond precise)"
+            + (" where one could be made, else psutil over its live tree (the note says why)"
+               if fallback else "") + f"; sources in this run: {', '.join(sources) or 'none'}"
+            "; 100% = one core. Core busy: the server core's idle residency (µs, read on the "
+            "core itself at each edge, so an idle period in progress is counted), the rest "
+            "being busy: softirq included, and anything else that ran there; every share "
+            "carries its resolution (`core_busy_resolution_pct`, "
+            f"`client_core_busy_resolution_pct`).{steal} Nothing walks /proc inside the "
+            "window: threads, descriptors and context switches come from walks just before "
+            "and just after it.")
+
+
 def measurement_notes(frame: pd.DataFrame) -> list[str]:
     """How this run's numbers were taken, from its own columns: what a run from before
     a column existed did not record is said, not assumed."""
@@ -318,7 +344,14 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
         syscalls = (f"- Syscalls per request: {method or 'not counted'}{how}. This run predates "
                     "`syscalls_window`: outside the exact counts at one connection, the tracer "
                     "was attached during part of the measured window.")
-    if has_values(frame, "pss_bytes") or has_values(frame, "uss_bytes"):
+    if has_values(frame, "tree_memory_peak_bytes"):
+        memory = ("- Memory: the most the server's cgroup was charged during the window "
+                  "(`tree_memory_peak_bytes`: its whole tree, children that exited included; "
+                  "anonymous memory, page cache it brought in, kernel memory), the figure to "
+                  "quote; USS and PSS of the processes alive just after the window (psutil "
+                  "memory_full_info) beside it, and peak RSS summed over its processes, which "
+                  "counts a page shared by forked children once per child.")
+    elif has_values(frame, "pss_bytes") or has_values(frame, "uss_bytes"):
         memory = ("- Memory: USS (pages only the server's processes use) and PSS (shared pages "
                   "split between the processes sharing them) of the server's process tree at "
                   "the window's end (psutil memory_full_info); peak RSS summed over its "
@@ -341,10 +374,7 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
              "`client_core_steal_pct`, tabled where not zero)."
              if "core_steal_pct" in frame else "")
     notes = [
-        "- Server CPU: user+system time of the server process and its children (psutil), "
-        "over the middle of the measuring window; 100% = one core. Core busy: the server "
-        "core's busy time from /proc/stat, softirq included (and anything else that ran "
-        f"there).{steal}",
+        cpu_note(frame, steal),
         f"- {saturation_rule(frame)}",
         syscalls,
         "- `read_syscalls_per_req` / `write_syscalls_per_req` in results.csv come from "

@@ -109,7 +109,14 @@ def saturation_phrase(row) -> str:
 
 def saturation_rule(frame: pd.DataFrame) -> str:
     """What 'client saturated' means in this run, and what it makes of the figures."""
-    if has_values(frame, "client_core_busy_pct"):
+    if has_values(frame, "client_core_busy_resolution_pct"):
+        how = ("the client side — every core but the server's: load processes, "
+               f"coordinator, runner, sampler — was at least {status.CLIENT_SATURATED_PCT:.0f} % "
+               "busy over the window (`client_core_busy_pct`, idle residency read on each "
+               "core, steal excluded). Where that share lies within its resolution of the "
+               "threshold, the repetition's `client_saturation` is *uncertain* and no claim "
+               "concludes anything from it")
+    elif has_values(frame, "client_core_busy_pct"):
         how = ("the client side — every core but the server's: load processes, "
                f"coordinator, runner, sampler — was at least {status.CLIENT_SATURATED_PCT:.0f} % "
                "busy over the window (`client_core_busy_pct`, from /proc/stat, steal excluded)")

@@ -82,9 +82,15 @@ COLUMNS: tuple[Column, ...] = (
            table_title="Server CPU per request (µs)",
            title="Server CPU per request (service demand)",
            axis="server CPU per request (µs)", label="CPU/req", log=True),
+    Column("server_cpu_source", "", "where the server's CPU comes from: cgroup-v1 / cgroup-v2 "
+           "(its whole process tree, exited children included, ns precise) or psutil (its "
+           "live tree and reaped children; why no cgroup is in the note)", kind=TEXT),
     Column("core_busy_pct", "%", "busy time of the server's core (/proc/stat, softirq "
            "included, and anything else that ran there)", fmt="{:.0f}",
            table_title="Server core busy, softirq included (%)"),
+    Column("core_busy_resolution_pct", "%", "the uncertainty of core_busy_pct from its "
+           "source (idle residency read on the core, µs; /proc/stat ticks otherwise) and "
+           "the read skew over the window", fmt="{:.2f}"),
     Column("core_busy_us_per_req", "µs", "busy time of the server's core per response",
            fmt="{:.1f}", smaller_is_better=True),
     Column("core_softirq_pct", "%", "share of the server's core spent in softirq (network "
@@ -96,6 +102,11 @@ COLUMNS: tuple[Column, ...] = (
            "the server's) over the window, /proc/stat, steal excluded", fmt="{:.0f}",
            table_title="Client cores busy: every core but the server's, steal excluded (%; "
            f"saturated from {CLIENT_SATURATED_PCT:.0f})"),
+    Column("client_core_busy_resolution_pct", "%", "the uncertainty of "
+           "client_core_busy_pct", fmt="{:.2f}"),
+    Column("client_saturation", "", "yes / no / uncertain: client_core_busy_pct against the "
+           "saturation threshold, uncertain within its resolution (nothing is concluded "
+           "from such a point)", kind=TEXT),
     Column("client_core_steal_pct", "%", "steal share of the client cores", fmt="{:.1f}",
            table_title="Client cores stolen by the hypervisor (%)", shown_when_nonzero=True),
     Column("client_saturated", "", "client_core_busy_pct >= 85: the whole client side was "
@@ -150,6 +161,11 @@ COLUMNS: tuple[Column, ...] = (
            "end: the memory figure to quote", fmt="{:.1f}",
            table_title="Server PSS at the window's end (MiB; shared pages split between its "
            "processes)", scale=MIB),
+    Column("tree_memory_peak_bytes", "bytes", "the most memory the server's cgroup was "
+           "charged during the window (its whole tree, children that exited included; "
+           "anonymous memory, page cache it brought in, kernel memory)", fmt="{:.1f}",
+           table_title="Server tree's peak memory in the window (MiB; its cgroup's "
+           "charge, children included)", scale=MIB),
     Column("threads", "count", "server threads, summed over its processes",
            table_title="Server threads", title="Server threads (summed over its processes)",
            axis="threads (count)", log=True),
@@ -206,7 +222,8 @@ REPORT_TABLES = (
     "rps", "p50_us", "p99_us", "server_cpu_pct", "server_cpu_us_per_req", "core_busy_pct",
     "core_softirq_pct", "core_steal_pct", "client_cpu_pct", "client_cpu_us_per_req",
     "client_core_busy_pct", "client_core_steal_pct", "syscalls_per_req",
-    "ctx_voluntary_per_s", "ctx_switches_per_req", "server_runnable_pct", "rss_bytes",
+    "ctx_voluntary_per_s", "ctx_switches_per_req", "server_runnable_pct",
+    "tree_memory_peak_bytes", "rss_bytes",
     "pss_bytes", "uss_bytes", "threads", "fds", "server_refusals", "fairness_jain")
 
 

@@ -37,7 +37,8 @@ def runner(tmp_path) -> PointRunner:
 def test_every_kind_of_row_has_exactly_the_registered_columns(runner, tmp_path):
     point = Point("epoll", "persistent", 4, 64)
     load = LoadResult(RESULT, 0, 0.0, 1.0, "", [])
-    measured = build_row(point, 1, load, summarize([], 1000.0), status.OK, [], "")
+    measured = build_row(point, 1, load, summarize([], [], 1000.0, None, set()), status.OK,
+                         [], "")
     measured.update({"_result": RESULT, "_alive": True, "_notes": []})
     failed = runner._failed_row(point, 2, "the server had exited", "server_died")
     idle = runner._failed_row(Point("epoll", "idle-server", 0, 0), 1, "gone")
