@@ -172,12 +172,17 @@ def test_aggregate_takes_median_spread_worst_status_and_majority_saturation():
     assert flagged["errors"] == 0 and flagged["errors_high"] == 4 and flagged["note"] == "3 starved"
 
 
-def test_a_difference_is_a_result_only_when_repetitions_do_not_overlap():
-    assert summary.ranges_apart(1, 2, 3, 3, 4, 3)
-    assert not summary.ranges_apart(1, 3, 3, 3, 4, 3)
-    assert not summary.ranges_apart(1, 1, 1, 3, 3, 1)  # one repetition each: nothing to judge
-    apart = summary.compare_samples(pd.Series([1.0, 2.0, 1.5]), pd.Series([3.0, 4.0, 3.5]))
-    assert apart.separated and apart.p == pytest.approx(0.1) and apart.ratio == 1.5 / 3.5
+def test_a_difference_is_a_result_only_when_the_exact_test_shows_it():
+    """Not when min-max ranges are apart: 3 vs 3 apart repetitions reach only p = 0.10."""
+    three = summary.compare_samples(pd.Series([1.0, 2.0, 1.5]), pd.Series([3.0, 4.0, 3.5]))
+    assert not three.shown and three.p == pytest.approx(0.1) and three.ratio == 1.5 / 3.5
+    assert three.verdict() == "inconclusive: undecidable at n=3+3 (needs >= 4 per side)"
+    five = summary.compare_samples(pd.Series([1.0, 2.0, 1.5, 1.2, 1.8]),
+                                   pd.Series([3.0, 4.0, 3.5, 3.2, 3.8]))
+    assert five.shown and five.verdict() == "exact rank-sum p = 0.0079"
+    mixed = summary.compare_samples(pd.Series([1.0, 3.3, 1.5, 3.1, 1.8]),
+                                    pd.Series([3.0, 4.0, 1.6, 3.2, 1.2]))
+    assert not mixed.shown and mixed.verdict().startswith("inconclusive: exact rank-sum p")
 
 
 def test_smallest_p_of_an_exact_two_sided_test():

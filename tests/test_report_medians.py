@@ -57,32 +57,42 @@ def test_a_fastest_model_within_noise_is_not_called_a_win(tmp_path):
         point("select", rps=[100_000, 120_000, 110_000], p99_us=[300, 500, 400]),
         point("poll", rps=[95_000, 115_000, 105_000], p99_us=[350, 450, 420])))
     (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
-    assert "the runner-up poll" in ranking and "within noise" in ranking
-    assert "1.0× the slowest (poll, 105,000 req/s) (their repetitions overlap: within " \
-           "noise)" in ranking, ranking
+    assert "the runner-up poll" in ranking and "no difference shown" in ranking
+    assert "1.0× the slowest (poll, 105,000 req/s) (inconclusive: undecidable at n=3+3 " \
+           "(needs >= 4 per side))" in ranking, ranking
     (p99,) = [s for s in statements.statements(data) if "lowest p99" in s]
-    assert "within noise" in p99
+    assert "inconclusive" in p99
 
 
-def test_a_clear_difference_says_so(tmp_path):
+def test_a_clear_difference_says_so_with_the_exact_test(tmp_path):
+    data = read_back(tmp_path, frame(
+        point("select", reps=5, rps=[200_000, 210_000, 205_000, 201_000, 209_000]),
+        point("poll", reps=5, rps=[95_000, 115_000, 105_000, 99_000, 111_000])))
+    (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
+    assert "inconclusive" not in ranking
+    assert "it beat the runner-up poll (105,000 req/s median; exact rank-sum p = 0.0079)" \
+        in ranking, ranking
+
+
+def test_ranges_apart_at_three_repetitions_are_not_called_a_win(tmp_path):
+    """Every repetition of select above every one of poll, but 3 vs 3 cannot reach p < 0.05."""
     data = read_back(tmp_path, frame(
         point("select", rps=[200_000, 210_000, 205_000]),
         point("poll", rps=[95_000, 115_000, 105_000])))
     (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
-    assert "within noise" not in ranking
-    assert "its slowest repetition beat the runner-up poll's fastest" in ranking
+    assert "beat" not in ranking and "undecidable at n=3+3" in ranking
 
 
-def test_ratio_sentence_says_within_noise_when_repetitions_overlap(tmp_path):
+def test_ratio_sentence_says_inconclusive_unless_the_exact_test_shows_a_difference(tmp_path):
     data = read_back(tmp_path, frame(
         point("epoll", rps=[100_000, 120_000, 110_000]),
         point("uvloop", rps=[105_000, 125_000, 115_000])))
     sentence = statements.ratio_sentence(data.frame)
-    assert "0.96×" in sentence and "their repetitions overlap: within noise" in sentence
+    assert "0.96×" in sentence and "inconclusive" in sentence
     apart = read_back(tmp_path / "b", frame(
-        point("epoll", rps=[70_000, 72_000, 71_000]),
-        point("uvloop", rps=[105_000, 125_000, 115_000])))
-    assert "every repetition of epoll was below every one of uvloop" in \
+        point("epoll", reps=5, rps=[70_000, 72_000, 71_000, 70_500, 71_500]),
+        point("uvloop", reps=5, rps=[105_000, 125_000, 115_000, 110_000, 120_000])))
+    assert "epoll below uvloop, exact rank-sum p = 0.0079" in \
         statements.ratio_sentence(apart.frame)
 
 
@@ -90,4 +100,4 @@ def test_a_single_repetition_is_not_a_result(tmp_path):
     data = read_back(tmp_path, frame(point("select", reps=1, rps=200_000),
                                      point("poll", reps=1, rps=100_000)))
     (ranking,) = [s for s in statements.statements(data) if s.startswith("**persistent")]
-    assert "one repetition: no spread to judge the difference by" in ranking
+    assert "inconclusive: undecidable at n=1+1" in ranking

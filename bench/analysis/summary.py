@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bench.analysis.significance import rank_sum_test
+from bench.analysis.significance import ALPHA, Decision, decide
 from bench.store.run_folder import KEY, with_key_columns
 from bench.store.status import NOISY_SPREAD, OK, worst
 
@@ -118,45 +118,42 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
 
 @dataclass(frozen=True)
 class Comparison:
-    """Medians of two samples, their ratio a/b, the exact rank-sum p (bench.significance;
-    never below min_p of the sizes), and whether the samples' ranges are apart
-    (no repetition overlaps)."""
+    """Two samples (a point's repetitions each): their medians, the ratio a/b, and the exact
+    rank-sum test read at alpha (bench.analysis.significance), the one test every
+    comparative sentence, claim and `bench compare` uses."""
 
     median_a: float
     median_b: float
     n_a: int
     n_b: int
-    p: float | None
-    separated: bool
+    decision: Decision
 
     @property
     def ratio(self) -> float:
         return self.median_a / self.median_b if self.median_b else float("inf")
 
+    @property
+    def p(self) -> float:
+        return self.decision.test.p
 
-def compare_samples(a: pd.Series, b: pd.Series) -> Comparison:
+    @property
+    def shown(self) -> bool:
+        """The difference is a result: p < alpha."""
+        return self.decision.significant
+
+    def verdict(self) -> str:
+        """'p = 0.008' when shown, else 'inconclusive: ...' with the reason."""
+        if self.shown:
+            return f"exact rank-sum p = {self.p:.2g}"
+        if not self.decision.decidable:
+            return f"inconclusive: {self.decision.reason()}"
+        return f"inconclusive: exact rank-sum p = {self.p:.2g}"
+
+
+def compare_samples(a: pd.Series, b: pd.Series, alpha: float = ALPHA) -> Comparison:
     a, b = a.dropna().astype(float), b.dropna().astype(float)
-    p = None
-    if len(a) >= 2 and len(b) >= 2:
-        p = rank_sum_test(a, b).p
-    return Comparison(float(a.median()), float(b.median()), len(a), len(b), p,
-                      ranges_apart(a.min(), a.max(), len(a), b.min(), b.max(), len(b)))
-
-
-def ranges_apart(low_a, high_a, n_a, low_b, high_b, n_b) -> bool:
-    """The rule for calling a difference between two points more than noise: both were
-    repeated and no repetition of one lies within the other's min–max range."""
-    return bool(n_a > 1 and n_b > 1 and (high_a < low_b or high_b < low_a))
-
-
-def difference_note(a, b) -> str:
-    """'' when two aggregated points' repetitions do not overlap, else why the difference
-    between their medians is not a result: a tie within noise, or nothing to judge by."""
-    if a["n"] < 2 or b["n"] < 2:
-        return "one repetition: no spread to judge the difference by"
-    if ranges_apart(a["low"], a["high"], a["n"], b["low"], b["high"], b["n"]):
-        return ""
-    return "their repetitions overlap: within noise"
+    return Comparison(float(a.median()), float(b.median()), len(a), len(b),
+                      decide(a, b, alpha))
 
 
 def models_in_order(frame: pd.DataFrame) -> list[str]:

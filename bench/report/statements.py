@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from bench.analysis.summary import (as_bool, compare_samples, difference_note,
+from bench.analysis.summary import (as_bool, compare_samples,
                                     finite, models_in_order, scenarios_in_order)
 from bench.plan import models
 from bench.report.text import (MIB, client_load, has_values, num, point_label, saturation_phrase,
@@ -67,14 +67,12 @@ def ratio_sentence(frame: pd.DataFrame, a: str = "epoll", b: str = "uvloop",
             f"{num(result.median_a)} vs {num(result.median_b)} req/s; over every pair of "
             f"repetitions {min(pairs):.2f}× to {max(pairs):.2f}×, {len(side_a)} and "
             f"{len(side_b)} repetitions")
-    text += (f"; exact rank-sum p = {result.p:.3g})" if result.p is not None else ")")
-    if min(len(side_a), len(side_b)) < 2:
-        text += "; one repetition: no spread to judge the difference by"
-    elif result.separated:
-        text += (f"; every repetition of {a} was "
-                 f"{'above' if result.median_a > result.median_b else 'below'} every one of {b}")
+    text += ")"
+    if result.shown:
+        text += (f"; {a} {'above' if result.median_a > result.median_b else 'below'} {b}, "
+                 f"{result.verdict()}")
     else:
-        text += "; their repetitions overlap: within noise"
+        text += f"; {result.verdict()}, no difference shown"
     demand_a = rows[rows["model"] == a]["server_cpu_us_per_req"].median()
     demand_b = rows[rows["model"] == b]["server_cpu_us_per_req"].median()
     if finite(demand_a) and finite(demand_b) and demand_b > 0:
@@ -128,10 +126,10 @@ def _extremes(metric: pd.DataFrame, scenario: str, connections: int):
     return rows.iloc[0], rows.iloc[-1]
 
 
-def _noise(a, b, before: str = " (", after: str = ")") -> str:
-    """' (their repetitions overlap: within noise)' when a difference is not a result."""
-    note = difference_note(a, b)
-    return f"{before}{note}{after}" if note else ""
+def _judged(view: RunView, metric: str, a, b, before: str = " (", after: str = ")") -> str:
+    """' (exact rank-sum p = 0.008)' or ' (inconclusive: ...)': the exact test of two
+    points' repetitions, the same test the claims use."""
+    return f"{before}{view.compare(metric, a, b).verdict()}{after}"
 
 
 def _at(frame: pd.DataFrame, row, column: str) -> float:
@@ -177,19 +175,21 @@ def ranking_statements(view: RunView) -> list[str]:
                     f"**{best['model']}** at {num(best['median'])} req/s")
         if len(ranked) > 1 and worst["median"] > 0:
             sentence += (f", {best['median'] / worst['median']:.1f}× the slowest "
-                         f"({worst['model']}, {num(worst['median'])} req/s){_noise(best, worst)}")
+                         f"({worst['model']}, {num(worst['median'])} req/s)"
+                         f"{_judged(view, 'rps', best, worst)}")
         if len(ranked) > 1:
             second = ranked.iloc[1]
-            note = difference_note(best, second)
-            if not note:
-                sentence += (f"; its slowest repetition beat the runner-up {second['model']}'s "
-                             f"fastest ({num(second['median'])} req/s median)")
+            against = view.compare("rps", best, second)
+            if against.shown:
+                sentence += (f"; it beat the runner-up {second['model']} "
+                             f"({num(second['median'])} req/s median; {against.verdict()})")
                 if best["client_saturated"] and second["client_saturated"]:
                     sentence += (", but both figures are floors: this ranks what the client "
                                  "managed, not the servers")
             else:
-                sentence += (f"; the runner-up {second['model']} ({num(second['median'])} "
-                             f"req/s): {note}, a tie")
+                sentence += (f"; against the runner-up {second['model']} "
+                             f"({num(second['median'])} req/s) {against.verdict()}: no "
+                             "difference shown")
         excluded = at_top[~at_top.index.isin(served.index)] if not served.empty else at_top[:0]
         if not excluded.empty:
             sentence += ("; not ranked because they refused or starved connections: "
@@ -204,13 +204,15 @@ def ranking_statements(view: RunView) -> list[str]:
             lo, hi = extremes
             out.append(f"{scenario}, {top:,} connections: the lowest p99 latency was "
                        f"{lo['model']}'s {num(lo['median'])} µs, the highest "
-                       f"{hi['model']}'s {num(hi['median'])} µs{_noise(lo, hi)}.")
+                       f"{hi['model']}'s {num(hi['median'])} µs"
+                       f"{_judged(view, 'p99_us', lo, hi)}.")
         extremes = _extremes(demand, scenario, top)
         if extremes:
             lo, hi = extremes
             out.append(f"{scenario}, {top:,} connections: the server spent the least CPU per "
                        f"request with {lo['model']} ({lo['median']:.1f} µs), the most with "
-                       f"{hi['model']} ({hi['median']:.1f} µs){_noise(lo, hi)}.")
+                       f"{hi['model']} ({hi['median']:.1f} µs)"
+                       f"{_judged(view, 'server_cpu_us_per_req', lo, hi)}.")
         low = s_rps["connections"].min()
         at_low = s_rps[s_rps["connections"] == low].sort_values("median")
         if len(at_low) > 1 and at_low.iloc[0]["median"] > 0:
@@ -218,7 +220,8 @@ def ranking_statements(view: RunView) -> list[str]:
             out.append(f"{scenario}, {low:,} connection{'s' if low > 1 else ''}: models ranged "
                        f"from {first['model']} ({num(first['median'])} req/s) to "
                        f"{last['model']} ({num(last['median'])} req/s), a spread of "
-                       f"{last['median'] / first['median']:.2f}× ({_noise(first, last, '', '; ')}"
+                       f"{last['median'] / first['median']:.2f}× "
+                       f"({_judged(view, 'rps', first, last, '', '; ')}"
                        "one connection measures the loopback round trip more than the model).")
     return out
 

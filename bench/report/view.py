@@ -70,6 +70,19 @@ class RunView:
                 data = data[data[column] == value]
         return data
 
+    def values(self, metric: str, point) -> pd.Series:
+        """The repetitions' values of `metric` at the point `point` (a row with the
+        point's key columns, e.g. one of `points`)."""
+        frame = run_folder.with_key_columns(self.frame)
+        mask = pd.Series(True, index=frame.index)
+        for key in run_folder.KEY:
+            mask &= frame[key] == point[key]
+        return frame.loc[mask, metric].dropna() if metric in frame else pd.Series(dtype=float)
+
+    def compare(self, metric: str, a, b) -> summary.Comparison:
+        """The exact test of point `a` against point `b` on `metric`."""
+        return summary.compare_samples(self.values(metric, a), self.values(metric, b))
+
     @cached_property
     def flags(self) -> pd.DataFrame:
         return summary.flags(self.frame)
