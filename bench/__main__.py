@@ -180,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compare":
         from bench.analysis.compare import compare_runs, format_comparison
 
-        table = compare_runs(args.run_a, args.run_b)
+        from bench.report.view import RunView
+
+        table = compare_runs(RunView.load(args.run_a).frame, RunView.load(args.run_b).frame)
         print(format_comparison(table, args.run_a, args.run_b, args.alpha))
         if not table.empty:
             from bench.report.compare_report import write

@@ -10,7 +10,7 @@ from bench.analysis import compare
 from bench.store import run_folder
 
 
-def stored_run(path, rps, p50=None, connections=100):
+def stored_run(path, rps, p50=None, connections=100, saturated=False):
     """A run folder holding one point (threaded, persistent) with these repetitions."""
     path.mkdir()
     p50 = p50 or [100.0] * len(rps)
@@ -18,14 +18,18 @@ def stored_run(path, rps, p50=None, connections=100):
         "point_id": "p1", "model": "threaded", "scenario": "persistent",
         "connections": connections, "payload_bytes": 64, "repetition": range(1, len(rps) + 1),
         "status": "ok", "rps": rps, "p50_us": p50, "p99_us": p50,
-        "server_cpu_us_per_req": [10.0] * len(rps),
+        "server_cpu_us_per_req": [10.0] * len(rps), "client_saturated": saturated,
     }).to_csv(path / run_folder.RESULTS, index=False)
     return path
 
 
 def table_and_text(tmp_path, a, b, alpha=0.05):
     run_a, run_b = stored_run(tmp_path / "a", *a), stored_run(tmp_path / "b", *b)
-    table = compare.compare_runs(run_a, run_b)
+    return compared(run_a, run_b, alpha)
+
+
+def compared(run_a, run_b, alpha=0.05):
+    table = compare.compare_runs(run_folder.load_results(run_a), run_folder.load_results(run_b))
     return table.set_index("metric"), compare.format_comparison(table, run_a, run_b, alpha)
 
 
@@ -81,3 +85,28 @@ def test_a_stricter_alpha_needs_more_repetitions(tmp_path):
 
 def test_smallest_p_keeps_its_old_name():
     assert compare.smallest_p(3, 3) == pytest.approx(0.1)
+
+
+def test_a_run_against_itself_shows_no_difference_anywhere(tmp_path):
+    run = stored_run(tmp_path / "a", [1000.0, 1010.0, 990.0, 1005.0, 995.0])
+    table, text = compared(run, run)
+    assert set(table.apply(compare.verdict, axis=1)) == {"no significant change"}
+    assert "0 significantly better in B, 0 significantly worse" in text
+
+
+def test_two_runs_that_differ_only_at_client_bound_points_report_floors_not_changes(tmp_path):
+    """Both clients saturated: B's higher throughput and lower latency are floors and
+    ceilings of the servers', not a speed-up; its CPU per request stays comparable."""
+    run_a = stored_run(tmp_path / "a", [1000.0, 1001.0, 1002.0, 1003.0, 1004.0],
+                       [200.0] * 5, saturated=True)
+    run_b = stored_run(tmp_path / "b", [1500.0, 1501.0, 1502.0, 1503.0, 1504.0],
+                       [150.0, 151.0, 152.0, 153.0, 154.0], saturated=True)
+    table, text = compared(run_a, run_b)
+    assert compare.verdict(table.loc["throughput"]) == "client-bound"
+    assert compare.verdict(table.loc["p50"]) == "client-bound"
+    assert "0 significantly better in B, 0 significantly worse, 3 client-bound" in text
+    unsaturated_b = stored_run(tmp_path / "c", [1500.0, 1501.0, 1502.0, 1503.0, 1504.0])
+    table, _ = compared(run_a, unsaturated_b)
+    assert compare.verdict(table.loc["throughput"]) == "client-bound"  # A's figure: a floor
+    table, _ = compared(unsaturated_b, run_a)
+    assert compare.verdict(table.loc["throughput"]) == "worse"  # B's floor is below A: shown

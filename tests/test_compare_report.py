@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from bench.analysis import compare
+from bench.store import run_folder
 from bench.report import compare_report
 from bench.__main__ import main
 
@@ -32,7 +33,8 @@ def test_compare_writes_chart_markdown_and_html(tmp_path, capsys):
 def test_ratio_chart_marks_each_verdict(tmp_path):
     run_a = stored_run(tmp_path / "a", [1000.0] * 3)
     run_b = stored_run(tmp_path / "b", [900.0] * 3)
-    table = compare_report.with_verdicts(compare.compare_runs(run_a, run_b), 0.05)
+    table = compare_report.with_verdicts(compare.compare_runs(run_folder.load_results(run_a),
+                                                          run_folder.load_results(run_b)), 0.05)
     figure = compare_report.plotly_figure(table)
     assert {t["name"] for t in figure["data"]} == {"undecidable"}
     assert figure["data"][0]["marker"]["color"] == "white"  # hollow: no verdict possible

@@ -14,19 +14,36 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.analysis.claim_engine import CEILING, FLOOR, any_saturated, any_uncertain
+from bench.store.columns import column
+
 from bench.analysis import significance
 from bench.store import run_folder
 
-COMPARED = (("rps", "throughput", True), ("p50_us", "p50", False), ("p99_us", "p99", False),
-            ("server_cpu_us_per_req", "CPU/req", False))
+METRICS = ("rps", "p50_us", "p99_us", "server_cpu_us_per_req")
+# (column, label, higher is better), from the column registry
+COMPARED = tuple((name, column(name).label, not column(name).smaller_is_better)
+                 for name in METRICS)
+# what a saturated client makes of a figure: a throughput is a floor, a latency a ceiling;
+# the server's CPU per request is its own accounting, whatever the client did
+CLIENT_BOUND = {"rps": FLOOR, "p50_us": CEILING, "p99_us": CEILING}
+FLOORS = "client-bound"
 
 smallest_p = significance.min_p  # the name this module exported before bench.analysis.significance
 
 
-def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
-    """One row per point present in both runs and metric: medians, ratio B/A, and the exact
-    test of B against A (p, and direction: +1 if B's repetitions rank above A's)."""
-    a, b = run_folder.load_results(run_a), run_folder.load_results(run_b)
+def _bound(group: pd.DataFrame, name: str) -> str:
+    """FLOOR or CEILING when a repetition's client was saturated (or its saturation
+    uncertain), for the metrics a saturated client bounds; '' otherwise."""
+    if name not in CLIENT_BOUND:
+        return ""
+    return CLIENT_BOUND[name] if any_saturated(group) or any_uncertain(group) else ""
+
+
+def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """One row per point present in both runs' results and metric: medians, ratio B/A, the
+    exact test of B against A (p, and direction: +1 if B's repetitions rank above A's),
+    and what each side's figure is when its client was saturated (bound_a, bound_b)."""
     rows = []
     keys = list(run_folder.KEY)
     b_groups = dict(list(b.groupby(keys))) if not b.empty else {}
@@ -45,6 +62,7 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
                 "ratio": med_b / med_a if med_a else float("nan"), "p_value": test.p,
                 "direction": test.direction, "n_a": len(va), "n_b": len(vb),
                 "min_p": test.min_p, "higher_is_better": higher_is_better,
+                "bound_a": _bound(group_a, column), "bound_b": _bound(group_b, column),
                 "status_a": ",".join(sorted(set(group_a["status"]))),
                 "status_b": ",".join(sorted(set(group_b["status"]))),
             })
@@ -52,16 +70,29 @@ def compare_runs(run_a: Path, run_b: Path) -> pd.DataFrame:
 
 
 def verdict(row, alpha: float = significance.ALPHA) -> str:
-    """B against A: "better"/"worse" only when p < alpha; else why no verdict."""
+    """B against A: "better"/"worse" only when p < alpha and no saturated client's floor
+    or ceiling stands in the way ("client-bound" then: a floor against a floor is not a
+    speed-up); else why no verdict."""
     test = significance.RankSum(float(row["p_value"]), int(row["direction"]), int(row["n_b"]),
                                 int(row["n_a"]), "exact")
     decision = significance.Decision(test, alpha)
     if not decision.decidable:
         return (f"undecidable at n={row['n_a']}+{row['n_b']} (needs >= "
                 f"{significance.needed_repetitions(alpha)} per side)")
-    if decision.significant:
-        return "better" if decision.higher == bool(row["higher_is_better"]) else "worse"
-    return "no significant change"
+    if not decision.significant:
+        return "no significant change"
+    if _blocked(row, decision.higher):
+        return FLOORS
+    return "better" if decision.higher == bool(row["higher_is_better"]) else "worse"
+
+
+def _blocked(row, b_higher: bool) -> bool:
+    """B shown above A needs A's figure not to be a floor (its true value may be higher)
+    and B's not a ceiling; B below A the other way round."""
+    bound_a, bound_b = row.get("bound_a", ""), row.get("bound_b", "")
+    if b_higher:
+        return bound_a == FLOOR or bound_b == CEILING
+    return bound_a == CEILING or bound_b == FLOOR
 
 
 def format_comparison(table: pd.DataFrame, run_a: Path, run_b: Path,
@@ -86,6 +117,8 @@ def format_comparison(table: pd.DataFrame, run_a: Path, run_b: Path,
             f"{row['ratio']:>7.3f} {row['p_value']:>7.3f}  {text}{status}")
     lines += ["", f"{len(table)} comparisons: {int((verdicts == 'better').sum())} significantly "
                   f"better in B, {int((verdicts == 'worse').sum())} significantly worse, "
+                  f"{int((verdicts == FLOORS).sum())} client-bound (a saturated client's "
+                  "floor or ceiling: not a change of the server), "
                   f"{int((verdicts == 'no significant change').sum())} without a significant "
                   f"change, {int(verdicts.str.startswith('undecidable').sum())} "
                   "that these repetitions cannot decide."]

@@ -25,6 +25,7 @@ VERDICT_STYLE = {  # verdict -> (colour, marker, filled)
     "better": ("#009E73", "^", True),
     "worse": ("#D55E00", "v", True),
     "no significant change": ("#777777", "o", True),
+    "client-bound": ("#56B4E9", "s", False),
     "undecidable": ("#777777", "o", False),
 }
 
