@@ -31,7 +31,7 @@ def test_profiles_fit_their_time_budgets_with_twelve_models():
     quick = matrix.build_matrix(profiles.PROFILES["quick"], TWELVE_MODELS)
     default = matrix.build_matrix(profiles.PROFILES["default"], TWELVE_MODELS)
     assert quick.expected_seconds() <= 150
-    assert default.expected_seconds() <= 15 * 60
+    assert default_fits(default)
     assert profiles.PROFILES["default"].repetitions >= 5  # 5 vs 5 can reach p = 0.008
     assert max(profiles.PROFILES["default"].connections) >= 1000
     assert min(profiles.PROFILES["default"].connections) == 1
@@ -67,6 +67,7 @@ def test_profile_legs_add_the_claims_subset_as_data():
             if p.connections > 1000} == {("select", 1100), ("epoll", 1100),
                                          ("selectors", 1100)}
     assert {p.connections for p in by_scenario["heavy"]} == {1, 16, 64}
+    assert {p.connections for p in by_scenario["heavy-cpu"]} == {1, 16, 64}  # claim 6, busy
     assert {p.model for p in by_scenario["idle-server"]} == set(TWELVE_MODELS)
     assert {p.connections for p in by_scenario["idle-server"]} == {0}
     assert len({p.point_id for p in built.points}) == len(built.points)
@@ -74,7 +75,9 @@ def test_profile_legs_add_the_claims_subset_as_data():
 
 
 def default_fits(built) -> bool:
-    return built.expected_seconds() <= 15 * 60
+    """`make bench`: at most 30 minutes in all (the budget once equal load and capacity
+    joined the default profile)."""
+    return built.expected_seconds() <= 30 * 60
 
 
 def test_open_loop_points_carry_their_rate_fraction_after_the_peak_they_need():

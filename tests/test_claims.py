@@ -607,3 +607,43 @@ def test_a_point_whose_client_saturation_is_uncertain_concludes_nothing():
     unsure = run("uncertain")
     assert unsure.verdict == INCONCLUSIVE
     assert "client saturation uncertain at epoll N=100" in unsure.reason
+
+
+def test_claim1_one_connection_alone_decides_nothing():
+    """At N=1 every model measures the loopback round trip: threaded matching select
+    there said nothing about multiplexing, yet the old any()-over-N<=10 rule let it decide."""
+    alone = frame(rows("threaded", "persistent", 1, rps=10000.0, p50_us=90.0),
+                  rows("select", "persistent", 1, rps=10000.0, p50_us=90.0))
+    assert by_number(alone, 1).verdict == INCONCLUSIVE
+    better_at_ten = frame(
+        rows("threaded", "persistent", 1, rps=10000.0, p50_us=90.0),
+        rows("select", "persistent", 1, rps=10000.0, p50_us=90.0),
+        rows("threaded", "persistent", 10, rps=20000.0, p50_us=400.0),
+        rows("select", "persistent", 10, rps=60000.0, p50_us=150.0))
+    assert by_number(better_at_ten, 1).verdict == CONTRADICTED
+
+
+def test_claim6_a_busy_handler_is_judged_too():
+    """heavy-cpu: the loop does not scale (supported, threaded cannot overlap busy work
+    under the GIL either, so it need not win); a loop that scaled contradicts the claim."""
+    def busy(loop_at_64, threaded_at_64=1000.0):
+        common = dict(work_us=1000, work_kind="cpu")
+        return frame(
+            rows("selectors", "heavy-cpu", 1, rps=950.0, p99_us=1100.0, **common),
+            rows("selectors", "heavy-cpu", 64, rps=loop_at_64, p99_us=70000.0, **common),
+            rows("threaded", "heavy-cpu", 1, rps=950.0, p99_us=1100.0, **common),
+            rows("threaded", "heavy-cpu", 64, rps=threaded_at_64, p99_us=70000.0, **common))
+
+    flat = pd.concat([heavy(980.0, 70000.0), busy(990.0)])
+    result = by_number(flat, 6)
+    assert result.verdict == SUPPORTED and "heavy-cpu: work 1000 µs cpu" in result.values
+    scaled = pd.concat([heavy(980.0, 70000.0), busy(20000.0)])
+    assert by_number(scaled, 6).verdict == CONTRADICTED
+    only_busy = by_number(busy(990.0), 6)
+    assert only_busy.verdict == INCONCLUSIVE
+    assert only_busy.reason == "the sleeping handler (scenario heavy) was not measured"
+
+
+def test_every_claim_says_why_its_margins_are_what_they_are():
+    for claim in claims.CLAIMS:
+        assert claim.why and ">= 4" in claim.why, claim.number

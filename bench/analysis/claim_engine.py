@@ -51,6 +51,7 @@ class ClaimResult:
     rule: str       # the rule the verdict was computed by
     source_en: str = ""  # a faithful English rendering of `source`
     reason: str = ""     # why the verdict is inconclusive ('' when decided)
+    why: str = ""        # what the rule needs at every N, why its margins are what they are
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,7 @@ class Claim:
     evaluate: Callable[[pd.DataFrame, dict], Evidence]
     chart: str            # bench.report.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
     keeps_failed_rows: bool = False  # claim 4: a server that died served no one
+    why: str = ""         # what the rule needs at every N, and why its margins are what they are
 
     @property
     def rule_text(self) -> str:
@@ -270,4 +272,5 @@ def run(claim: Claim, df: pd.DataFrame) -> ClaimResult:
     return ClaimResult(number=claim.number, claim=claim.statement, source=claim.notes_zh,
                        metric=claim.needs, values=ev.values, verdict=verdict,
                        rule=claim.rule_text, source_en=claim.notes_en,
-                       reason="" if verdict != INCONCLUSIVE else inconclusive_reason(ev))
+                       reason="" if verdict != INCONCLUSIVE else inconclusive_reason(ev),
+                       why=claim.why)

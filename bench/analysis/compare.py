@@ -51,8 +51,8 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         group_b = b_groups.get(key)
         if group_b is None:
             continue
-        for column, label, higher_is_better in COMPARED:
-            va, vb = group_a[column].dropna(), group_b[column].dropna()
+        for name, label, higher_is_better in COMPARED:
+            va, vb = group_a[name].dropna(), group_b[name].dropna()
             if len(va) == 0 or len(vb) == 0:
                 continue
             med_a, med_b = float(va.median()), float(vb.median())
@@ -62,7 +62,7 @@ def compare_runs(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
                 "ratio": med_b / med_a if med_a else float("nan"), "p_value": test.p,
                 "direction": test.direction, "n_a": len(va), "n_b": len(vb),
                 "min_p": test.min_p, "higher_is_better": higher_is_better,
-                "bound_a": _bound(group_a, column), "bound_b": _bound(group_b, column),
+                "bound_a": _bound(group_a, name), "bound_b": _bound(group_b, name),
                 "status_a": ",".join(sorted(set(group_a["status"]))),
                 "status_b": ",".join(sorted(set(group_b["status"]))),
             })

@@ -120,6 +120,7 @@ DEFAULT_CLAIM_LEGS = (
     # the claim compares the ends of the idle range; M = 100 made room for native-epoll
     Leg("idle", models=models.multiplexing(), idle_connections=(10, 1000)),
     Leg("heavy", models=("threaded", "selectors", "epoll"), connections=(1, 16, 64)),
+    Leg("heavy-cpu", models=("threaded", "selectors", "epoll"), connections=(1, 16, 64)),
     Leg("idle-server"),
 )
 

@@ -412,5 +412,6 @@ def claims_table(results: list[ClaimResult]) -> str:
                      f"{_claim_cell(r.values)} | {verdict} |")
     lines += ["", "Rules (verdicts are computed from the data by these rules): "
               + STATISTICS_RULE, ""]
-    lines += [f"{r.number}. {r.rule}" for r in results]
+    lines += [f"{r.number}. {r.rule}" + (f" *Why these margins:* {r.why}" if r.why else "")
+              for r in results]
     return "\n".join(lines) + "\n"
