@@ -18,6 +18,7 @@ import pytest
 from bench.plan import matrix, profiles
 from bench.measure import point_runner, sampling, syscalls
 from bench.measure.cgroup import ServerCgroup, TreeUsage
+from bench.measure.pinning import Pinning
 from bench.measure.cpu_time import CoreReading
 from bench.store import run_folder
 from bench import pipeline as bench_run
@@ -294,3 +295,31 @@ def test_each_repetition_runs_on_a_fresh_server_in_interleaved_order(traced_run)
 def test_a_run_in_process_gives_back_the_cpus_it_pinned_itself_to(traced_run):
     assert os.sched_getaffinity(0) == set(range(os.cpu_count())) or \
         len(os.sched_getaffinity(0)) > 1
+
+
+def test_the_open_loop_peak_comes_from_unsaturated_repetitions_only(tmp_path):
+    """A saturated repetition's throughput is the client's rate: the peak ignores it, and
+    a point whose every repetition was saturated has no peak to take a fraction of."""
+    def stored(saturated):
+        run_dir = tmp_path / str(saturated)
+        run_dir.mkdir()
+        row = dict.fromkeys(run_folder.COLUMNS, "")
+        rows = []
+        for rep, (rps, sat) in enumerate(zip((100_000.0, 50_000.0, 60_000.0), saturated), 1):
+            rows.append({**row, "point_id": "epoll-persistent-c100-p64", "model": "epoll",
+                         "scenario": "persistent", "connections": 100, "payload_bytes": 64,
+                         "repetition": rep, "status": "ok", "rps": rps,
+                         "client_saturated": sat, "client_saturation": "yes" if sat else "no",
+                         "idle_connections": 0, "rate_fraction": 0.0})
+        for r in rows:
+            run_folder.append_row(run_dir, r)
+        return point_runner.PointRunner(run_dir, profiles.PROFILES["full"], Pinning(None, None),
+                                        syscall_method="off")
+
+    point = matrix.Point("epoll", "open-loop", 100, 64, rate_fraction=0.5)
+    from bench.plan.scenarios import SCENARIOS
+
+    rate, _ = stored((True, False, False)).peak_rate(point, SCENARIOS["open-loop"])
+    assert rate == pytest.approx(0.5 * 55_000)  # the median of the two unsaturated ones
+    rate, why = stored((True, True, True)).peak_rate(point, SCENARIOS["open-loop"])
+    assert rate is None and "saturated" in why

@@ -160,7 +160,9 @@ class PointRunner:
 
     def peak_rate(self, point: Point, scenario: Scenario) -> tuple[float | None, str]:
         """Open loop: fraction x the model's median throughput at the scenario's
-        `rate_from` point (same payload), measured earlier in this run."""
+        `rate_from` point (same payload), measured earlier in this run, over the
+        repetitions whose client was not saturated: a saturated one's throughput is the
+        client's rate, and a fraction of it would measure the client again."""
         source, connections = scenario.rate_from
         frame = run_folder.load_results(self.run_dir)
         if frame.empty:
@@ -170,10 +172,16 @@ class PointRunner:
                          & (frame["connections"] == connections)
                          & (frame["payload_bytes"] == point.payload_bytes)
                          & frame["status"].isin(status.SERVED)]
-        peak = rows["rps"].dropna().median() if not rows.empty else math.nan
+        where = f"'{source}' N={connections} measurement of {point.model}"
+        if rows.empty:
+            return None, f"no usable {where} in this run to take the peak rate from"
+        unsaturated = rows[~rows["client_saturated"].astype(bool)
+                           & (rows.get("client_saturation", "") != "uncertain")]
+        peak = unsaturated["rps"].dropna().median() if not unsaturated.empty else math.nan
         if not peak or peak != peak:
-            return None, (f"no usable '{source}' N={connections} measurement of "
-                          f"{point.model} in this run to take the peak rate from")
+            return None, (f"every {where} in this run had a saturated (or uncertain) client: "
+                          "its throughput is the client's, not a peak of the server's "
+                          "(the equal-load scenario offers the same absolute rates instead)")
         return max(1.0, point.rate_fraction * float(peak)), ""
 
     def _idle_rep(self, server: RunningServer, point: Point, repetition: int) -> dict:
