@@ -100,3 +100,17 @@ def test_the_reference_run_renders_and_quotes_medians(tmp_path):
         assert older in text
     assert "ran back to back" in text
 
+
+
+def test_cpu_agreement_table_marks_counts_where_the_two_figures_part(tmp_path):
+    data = frame(
+        point("epoll", connections=1, server_cpu_us_per_req=30.0, core_busy_us_per_req=40.0,
+              server_cpu_source="cgroup-v1"),
+        point("epoll", connections=100, server_cpu_us_per_req=9.0, core_busy_us_per_req=9.5,
+              server_cpu_source="cgroup-v1"),
+        point("blocking", connections=100, server_cpu_us_per_req=25.0,
+              core_busy_us_per_req=40.0, server_cpu_source="cgroup-v1"))
+    text = markdown_report.render(RunView.load(write_run(tmp_path, data)))
+    assert "## Server CPU: its own accounting against its core" in text
+    assert "| epoll | 30.0 / 40.0 µs (0.75×) | 9.0 / 9.5 µs (0.95×) |" in text  # N=1: no mark
+    assert "25.0 / 40.0 µs (0.62×) ⚠" in text and "blocking at N=100" in text

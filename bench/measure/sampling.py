@@ -26,10 +26,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
-from bench.measure.cgroup import TreeUsage
+from bench.measure.cgroup import TreeUsage, plan
 from bench.measure.cpu_time import CoreReading, CoreSampler, classify, delta
 from bench.store.status import CLIENT_SATURATED_PCT
 
@@ -39,11 +40,41 @@ WALK_LEAD_S = 0.15  # the walk before the window starts this long before it (1,0
 
 @dataclass(frozen=True)
 class Edge:
-    """The cheap reading at one edge of the window."""
+    """The cheap reading at one edge of the window. others_ns: CPU time every task outside
+    the server's tree has had on the server's core so far (the root cgroup's per-CPU usage
+    less the server's, cgroup v1), None where it cannot be read."""
 
     t: float
     cores: dict[int, CoreReading]
     tree: TreeUsage | None
+    others_ns: int | None = None
+
+
+def _percpu(path: Path, cpu: int) -> int | None:
+    try:
+        return int(path.read_text().split()[cpu])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def root_percpu() -> Path | None:
+    """The whole machine's per-CPU usage file (cgroup v1 cpuacct's root), if any."""
+    hierarchy = plan().cpu
+    if hierarchy is None or hierarchy.version != 1:
+        return None
+    path = Path(hierarchy.mountpoint) / "cpuacct.usage_percpu"
+    return path if path.exists() else None
+
+
+def others_on_core(account, cpu: int | None, every: Path | None) -> int | None:
+    """CPU time of every task but the server's tree on `cpu` so far (cgroup v1 cpuacct),
+    so a reader can tell the server's core from what else ran on it."""
+    dirs = getattr(account, "dirs", None)
+    if cpu is None or every is None or not dirs \
+            or getattr(account, "versions", {}).get("cpu") != 1:
+        return None
+    total, ours = _percpu(every, cpu), _percpu(Path(dirs["cpu"]) / "cpuacct.usage_percpu", cpu)
+    return None if total is None or ours is None else total - ours
 
 
 @dataclass(frozen=True)
@@ -183,6 +214,7 @@ class Cores:
     def __post_init__(self) -> None:
         if self.sampler is None:
             self.sampler = CoreSampler((self.server or set()) | self.client)
+        self.every_task = root_percpu() if self.server else None
 
     @property
     def server_cpu(self) -> int | None:
@@ -193,13 +225,14 @@ class Cores:
         account read on the server's core (its running time is charged when we get there)."""
         def tree():
             if account is None:
-                return None
+                return None, None
             if reset_peak:
                 account.reset_peak()
             try:
-                return account.read(tree_cpus=self.server, on_cpu=self.server_cpu)
+                usage = account.read(tree_cpus=self.server, on_cpu=self.server_cpu)
             except (psutil.Error, OSError, ValueError):
-                return None
+                return None, None
+            return usage, others_on_core(account, self.server_cpu, self.every_task)
 
         on_core = self.server_cpu is not None  # else read after the cores, from here
         if target is None:
@@ -208,9 +241,9 @@ class Cores:
         else:
             snapshot = self.sampler.read_at(target, also=tree if on_core else None,
                                             also_cpu=self.server_cpu)
-        usage = snapshot.also if on_core else tree()
+        usage, others = snapshot.also if on_core else tree()
         t = usage.t_monotonic if usage is not None else time.monotonic()
-        return Edge(t, snapshot.cores, usage)
+        return Edge(t, snapshot.cores, usage, others)
 
 
 class WindowSampler(threading.Thread):
@@ -285,7 +318,7 @@ SUMMARY_KEYS = (
     "server_cpu_pct", "server_user_pct", "server_system_pct", "server_cpu_us_per_req",
     "server_cpu_source",
     "core_busy_pct", "core_busy_us_per_req", "core_softirq_pct", "core_steal_pct",
-    "core_busy_resolution_pct",
+    "core_busy_resolution_pct", "core_others_pct",
     "client_core_busy_pct", "client_core_steal_pct", "client_core_busy_resolution_pct",
     "client_saturation",
     "tree_memory_peak_bytes",
@@ -298,11 +331,14 @@ def _cores_part(a: Edge, b: Edge, server: set[int] | None, client: set[int],
                 rps: float | None) -> dict:
     nan = math.nan
     out = dict.fromkeys(("core_busy_pct", "core_busy_us_per_req", "core_softirq_pct",
-                         "core_steal_pct", "core_busy_resolution_pct", "client_core_busy_pct",
+                         "core_steal_pct", "core_busy_resolution_pct", "core_others_pct",
+                         "client_core_busy_pct",
                          "client_core_steal_pct", "client_core_busy_resolution_pct"), nan)
     out["client_saturation"] = ""
     if server and server <= a.cores.keys() and server <= b.cores.keys():
         share = delta(a.cores, b.cores, server)
+        if a.others_ns is not None and b.others_ns is not None and share.elapsed_s > 0:
+            out["core_others_pct"] = 100 * (b.others_ns - a.others_ns) / 1e9 / share.elapsed_s
         out.update(core_busy_pct=share.busy_pct, core_softirq_pct=share.softirq_pct,
                    core_steal_pct=share.steal_pct, core_busy_resolution_pct=share.resolution_pct,
                    core_busy_us_per_req=share.busy_s / share.elapsed_s * 1e6 / rps

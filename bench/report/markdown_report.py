@@ -18,7 +18,8 @@ from bench.analysis import ceiling
 from bench.plan.scenarios import SCENARIOS
 from bench.report import charts, claim_charts, placement, plots
 from bench.report.statements import statements, uvloop_comparison
-from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, environment_table, flags_section,
+from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, cpu_agreement_table,
+                                 environment_table, flags_section,
                                  measurement_notes, metric_table, open_loop_table,
                                  peak_table, reproduce_command, rtt_section, syscalls_note)
 from bench.report.text import FLOOR_MARK, count_points
@@ -94,6 +95,12 @@ def ceiling_section(view: RunView, drawn: Drawn) -> list[str]:
     return [*lines, ""]
 
 
+def cpu_agreement_section(view: RunView, drawn: Drawn) -> list[str]:
+    table = cpu_agreement_table(view)
+    return ["## Server CPU: its own accounting against its core", "", *table, ""] if table \
+        else []
+
+
 def uvloop_section(view: RunView, drawn: Drawn) -> list[str]:
     return ["## Pure-Python event loops against uvloop", "", *uvloop_comparison(view.frame), ""]
 
@@ -152,7 +159,8 @@ def measurement_section(view: RunView, drawn: Drawn) -> list[str]:
 
 
 SECTIONS = (title_section, placement_section, environment_section, flags_part,
-            numbers_section, ceiling_section, uvloop_section, claims_section,
+            numbers_section, ceiling_section, cpu_agreement_section, uvloop_section,
+            claims_section,
             open_loop_section, charts_section, tables_section, measurement_section)
 
 

@@ -415,3 +415,51 @@ def claims_table(results: list[ClaimResult]) -> str:
     lines += [f"{r.number}. {r.rule}" + (f" *Why these margins:* {r.why}" if r.why else "")
               for r in results]
     return "\n".join(lines) + "\n"
+
+
+AGREEMENT_LIMIT = 0.20  # own accounting within 20 % of the core's figure at N >= 10
+
+
+def cpu_agreement_table(view) -> list[str]:
+    """Server CPU per request two ways, per model and connection count of the persistent
+    sweep (medians): from the server's own accounting (its cgroup) and from its core's
+    busy time. They should agree: the core's includes softirq work and anything else that
+    ran there, the cgroup misses nothing of the tree. At N = 1 the core's figure is the
+    larger (the idle loop around each wait, interrupt work in idle context)."""
+    if "server_cpu_source" not in view.frame or "core_busy_us_per_req" not in view.frame:
+        return []
+    own = view.points("server_cpu_us_per_req", scenario="persistent")
+    core = view.points("core_busy_us_per_req", scenario="persistent")
+    if own.empty or own["median"].isna().all():
+        return []
+    merged = own.merge(core, on=list(KEY), suffixes=("_own", "_core"))
+    counts = sorted(merged["connections"].unique())
+    lines = ["| model | " + " | ".join(f"N={int(n):,}: own / core" for n in counts) + " |",
+             "|---|" + "---:|" * len(counts)]
+    outside = []
+    for model in view.models:
+        mine = merged[merged["model"] == model]
+        if mine.empty:
+            continue
+        cells = []
+        for n in counts:
+            at = mine[mine["connections"] == n]
+            if at.empty or not finite(at["median_own"].iloc[0]):
+                cells.append("–")
+                continue
+            a, c = at["median_own"].iloc[0], at["median_core"].iloc[0]
+            ratio = a / c if finite(c) and c else float("nan")
+            mark = ""
+            if n >= 10 and finite(ratio) and abs(ratio - 1) > AGREEMENT_LIMIT:
+                mark = " ⚠"
+                outside.append(f"{model} at N={int(n):,}")
+            cells.append(f"{a:.1f} / {num(c, '{:.1f}')} µs ({num(ratio, '{:.2f}')}×){mark}")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    verdict = (f"They agree within {AGREEMENT_LIMIT:.0%} at every N >= 10." if not outside else
+               f"Outside {AGREEMENT_LIMIT:.0%} at N >= 10 (⚠): {', '.join(outside)} — another "
+               "task ran on the server's core, or the server idles between requests "
+               "(the iterative model serves one connection at a time).")
+    return ["Server CPU per request two ways (medians, persistent sweep): its own accounting "
+            "(`server_cpu_us_per_req`, the cgroup of its whole tree) and its core's busy time "
+            "(`core_busy_us_per_req`, which adds softirq work and anything else that ran on "
+            "that core). " + verdict, "", *lines]

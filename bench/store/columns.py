@@ -88,6 +88,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("core_busy_pct", "%", "busy time of the server's core (/proc/stat, softirq "
            "included, and anything else that ran there)", fmt="{:.0f}",
            table_title="Server core busy, softirq included (%)"),
+    Column("core_others_pct", "%", "share of the server's core used by tasks outside the "
+           "server's tree in the window (other processes, the sampler's own reads, kernel "
+           "threads; cgroup v1 per-CPU usage): core_busy_pct less this is the server's and "
+           "its interrupts'", fmt="{:.1f}"),
     Column("core_busy_resolution_pct", "%", "the uncertainty of core_busy_pct from its "
            "source (idle residency read on the core, µs; /proc/stat ticks otherwise) and "
            "the read skew over the window", fmt="{:.2f}"),
