@@ -209,6 +209,8 @@ class PointRunner:
             extra += ["--idle-connections", str(point.idle_connections)]
         if rate is not None:
             extra += ["--rate", f"{rate:.1f}"]
+        if point.pipeline_depth > 1:
+            extra += ["--pipeline", str(point.pipeline_depth)]
         return tuple(extra)
 
     def _one_rep(self, server: RunningServer, point: Point, scenario: Scenario,

@@ -113,6 +113,7 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
         "idle_connections": point.idle_connections,
         "idle_connected": r.get("idle_connected"),
         "rate_fraction": point.rate_fraction,
+        "pipeline_depth": point.pipeline_depth,
         "offered_rps": _nan(r.get("offered_rps")),
         "p50_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p50_us")),
         "p99_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p99_us")),

@@ -5,6 +5,7 @@ expected duration, computed from the same numbers the runner uses."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import product
 
 from bench.plan.profiles import Profile
 from bench.plan.scenarios import SCENARIOS, Scenario
@@ -20,6 +21,7 @@ class Point:
     payload_bytes: int
     idle_connections: int = 0
     rate_fraction: float = 0.0
+    pipeline_depth: int = 1  # requests each connection keeps in flight (loadgen --pipeline)
 
     @property
     def point_id(self) -> str:
@@ -28,6 +30,8 @@ class Point:
             text += f"-i{self.idle_connections}"
         if self.rate_fraction:
             text += f"-f{round(self.rate_fraction * 100)}"
+        if self.pipeline_depth > 1:
+            text += f"-d{self.pipeline_depth}"
         return text
 
 
@@ -101,21 +105,16 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
     points: list[Point] = []
     seen: set[Point] = set()
     for scenario, is_leg in passes:
-        for payload in scenario.payload_sizes(profile.payloads):
-            for connections in scenario.connection_counts(profile.connections):
-                for idle in scenario.idle_connections:
-                    for fraction in scenario.fractions():
-                        for model in chosen:
-                            if model in outside:
-                                if not runs_external(scenario, is_leg):
-                                    continue
-                            elif not scenario.runs_model(model):
-                                continue
-                            point = Point(model, scenario.name, connections, payload, idle,
-                                          fraction)
-                            if point not in seen:
-                                seen.add(point)
-                                points.append(point)
+        runs = [m for m in chosen if (runs_external(scenario, is_leg) if m in outside
+                                      else scenario.runs_model(m))]
+        for payload, connections, idle, fraction, depth, model in product(
+                scenario.payload_sizes(profile.payloads),
+                scenario.connection_counts(profile.connections), scenario.idle_connections,
+                scenario.fractions(), scenario.pipeline_depths, runs):
+            point = Point(model, scenario.name, connections, payload, idle, fraction, depth)
+            if point not in seen:
+                seen.add(point)
+                points.append(point)
     return Matrix(profile=profile, models=chosen, points=points)
 
 

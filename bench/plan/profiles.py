@@ -23,6 +23,7 @@ class Leg:
     payloads: tuple[int, ...] | None = None
     idle_connections: tuple[int, ...] | None = None
     rate_fractions: tuple[float, ...] | None = None
+    pipeline_depths: tuple[int, ...] | None = None
 
     def apply(self) -> Scenario:
         base = SCENARIOS[self.scenario]

@@ -29,6 +29,7 @@ class Scenario:
     models: tuple[str, ...] | None = None  # None: every model
     idle_connections: tuple[int, ...] = (0,)  # loadgen --idle-connections M, swept
     rate_fractions: tuple[float, ...] = ()  # open loop: --rate = fraction x the peak below
+    pipeline_depths: tuple[int, ...] = (1,)  # loadgen --pipeline D, swept
     rate_from: tuple[str, int] | None = None  # (scenario, connections): its median rps at
     #                                           the same model and payload is the peak
     exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
@@ -135,6 +136,17 @@ SCENARIOS: dict[str, Scenario] = {
         rate_fractions=(0.25, 0.5, 0.9),
         rate_from=OPEN_LOOP_PEAK,
         axis="rate_fraction",
+    ),
+    "pipelined": Scenario(
+        name="pipelined",
+        description="100 persistent connections, each keeping D requests in flight, written "
+        "in one send (loadgen --pipeline D, as redis-benchmark -P and memtier --pipeline do): "
+        "with syscalls amortised over a batch the server's own per-request work (interpreter, "
+        "codec) is the limit, not its wakeups, and on two cores the Python servers become "
+        "the bottleneck where one request at a time leaves the client saturated",
+        connections=(100,),
+        pipeline_depths=(1, 4, 16, 64),
+        axis="pipeline_depth",
     ),
     "slowloris": Scenario(
         name="slowloris",

@@ -212,6 +212,7 @@ def _reference_note(ax, log: bool) -> None:
 AXIS_TITLES = {"connections": "concurrent connections (log scale, ticks at measured counts)",
                "payload_bytes": "payload per request (bytes, log scale)",
                "rate_fraction": "offered rate (fraction of the model's closed-loop peak)",
+               "pipeline_depth": "requests in flight per connection (log scale)",
                "idle_connections": "idle connections (log scale)"}
 
 

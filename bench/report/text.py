@@ -71,6 +71,7 @@ AXIS_LABELS = {
     "idle_connections": lambda v: f"{v:,.0f} idle",
     "payload_bytes": lambda v: f"{v:,.0f} B",
     "rate_fraction": lambda v: f"{v:.0%} of peak",
+    "pipeline_depth": lambda v: f"depth {v:,.0f}",
 }
 
 

@@ -132,6 +132,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("idle_connected", "count", "idle connections still open at the window's end "
            "(fewer: the point is refused)"),
     _key("rate_fraction", "open loop: the fraction of the model's peak offered with --rate"),
+    _key("pipeline_depth", "requests each connection keeps in flight, written in one send "
+         "(loadgen --pipeline; 1 = one at a time)", "count"),
     Column("offered_rps", "req/s", "open loop: the offered rate", title="Offered rate",
            axis="offered (requests/s)"),
     Column("p50_uncorrected_us", "µs", "open loop: median latency timed from when a "
@@ -218,8 +220,8 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 # A point's key; columns a results.csv from before they existed lacks read back as these
 POINT_KEY = ("model", "scenario", "connections", "payload_bytes", "idle_connections",
-             "rate_fraction")
-KEY_DEFAULTS = {"idle_connections": 0, "rate_fraction": 0.0}
+             "rate_fraction", "pipeline_depth")
+KEY_DEFAULTS = {"idle_connections": 0, "rate_fraction": 0.0, "pipeline_depth": 1}
 
 # REPORT.md's per-metric tables, in the order a reader goes through them
 REPORT_TABLES = (

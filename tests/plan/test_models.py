@@ -59,3 +59,17 @@ def test_a_server_given_on_the_command_line_is_external_and_native_is_the_refere
     assert models.model("my-nginx").external
     assert models.model(models.NATIVE).reference
     assert not models.model("epoll").external
+
+
+def test_the_pipelined_scenario_sweeps_depths_and_names_its_points():
+    from bench.plan.matrix import build_matrix
+    from bench.plan.profiles import PROFILES
+
+    built = build_matrix(PROFILES["default"].with_overrides(scenarios=("pipelined",)),
+                         ["epoll", "threaded"])
+    depths = {(p.model, p.pipeline_depth) for p in built.points}
+    assert depths == {(m, d) for m in ("epoll", "threaded") for d in (1, 4, 16, 64)}
+    assert {p.connections for p in built.points} == {100}
+    deep = next(p for p in built.points if p.pipeline_depth == 64)
+    assert deep.point_id.endswith("-c100-p64-d64")
+    assert SCENARIOS["pipelined"].axis == "pipeline_depth"
