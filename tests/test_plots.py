@@ -31,8 +31,8 @@ def test_families_colour_known_models_and_fall_back_to_external():
 
 def _panel(view, name, models, axis="connections", scenario="persistent"):
     fig, ax = plt.subplots()
-    plots.draw_metric(ax, view.points(name, scenario=scenario), column(name), scenario, models,
-                      axis=axis)
+    plots.draw_metric(ax, view.points(name, scenario=scenario), None, column(name), scenario,
+                      models, axis=axis)
     return fig, ax
 
 
@@ -59,15 +59,15 @@ def test_latency_switches_to_ms_past_10_ms(tmp_path):
     plt.close(fig)
 
 
-def test_one_x_dot_chart_sorts_models_best_first(tmp_path):
-    data = read_back(tmp_path, frame(point("epoll", rps=[900, 1000, 1100]),
-                                     point("c-native", rps=[3000, 3100, 3200]),
-                                     point("threaded", rps=[100, 120, 110])))
-    fig = plots.dot_figure(data, charts.BY_ID["ranking"])
+def test_the_headline_chart_ranks_servers_by_cpu_per_request_least_on_top(tmp_path):
+    data = read_back(tmp_path, frame(point("epoll", server_cpu_us_per_req=[9.0, 9.5, 10.0]),
+                                     point("native-epoll", server_cpu_us_per_req=[6.0, 6.1, 6.2]),
+                                     point("threaded", server_cpu_us_per_req=[15.0, 16, 17])))
+    fig = plots.headline_figure(data, charts.BY_ID["headline"])
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["threaded", "epoll", "c-native"]  # bottom to top: best on top
-    assert "100 connections" in fig._suptitle.get_text()
+    assert labels == ["threaded", "epoll", "native-epoll"]  # bottom to top: least on top
+    assert "100 connections" in ax.get_title()
     plt.close(fig)
 
 
@@ -82,7 +82,7 @@ def test_payload_open_loop_and_ranking_charts_are_drawn(tmp_path):
               offered_rps=900, p99_uncorrected_us=350))
     run_dir = write_run(tmp_path, data)
     names = {p.name for p in plots.draw_all(RunView.load(run_dir))}
-    for chart in ("ranking", "payload", "open_loop", "overview", "throughput"):
+    for chart in ("headline", "payload", "open_loop", "overview", "throughput"):
         assert f"{chart}.png" in names
 
 

@@ -1,6 +1,7 @@
-"""The terminal summary `bench run` and `bench report` end with: per connection count the
-models ranked by throughput and by CPU per request with their spread, the claims with
-verdicts, the number of flagged points, and the paths of REPORT.md and report.html."""
+"""The terminal summary `bench run` and `bench report` end with: the servers ranked by CPU
+per request (and by server-bound pipelined throughput), CPU per request at every connection
+count with its spread (never a client-bound throughput), the claims with verdicts, the
+number of flagged points, and the paths of REPORT.md and report.html."""
 
 from __future__ import annotations
 
@@ -20,22 +21,24 @@ def _run(tmp_path):
               starved_connections=3, server_cpu_us_per_req=12)))
 
 
-def test_summary_ranks_models_per_connection_count_with_spread(tmp_path):
+def test_summary_ranks_cpu_per_request_per_connection_count_with_spread(tmp_path):
     text = terminal.summary(RunView.load(_run(tmp_path)))
     lines = text.splitlines()
-    one = lines.index(" 1 connection:")
-    hundred = lines.index(" 100 connections:")
-    assert "threaded 2.0k ±5%, epoll 1.0k ±10%" in lines[one + 1]
-    assert "epoll 20.0µs ±0%, threaded 30.0µs ±0%" in lines[one + 2]
-    assert "epoll 5.0k ±0%, threaded 3.3k ±9%‡" in lines[hundred + 1]
-    assert "CPU/request" in lines[hundred + 2]
+    assert lines[1].startswith("servers by CPU per request at 100 connections")
+    assert lines[2].strip() == "epoll 8.0µs ±0% =, threaded 12.0µs ±0%‡"  # 3 vs 3: a tie
+    one = next(line for line in lines if line.startswith("  1 conn"))
+    hundred = next(line for line in lines if line.startswith("  100 conn"))
+    assert "epoll 20.0µs ±0%, threaded 30.0µs ±0%" in one
+    assert "epoll 8.0µs ±0%, threaded 12.0µs ±0%‡" in hundred
+    assert "2.0k" not in text and "5.0k" not in text  # no throughput ranking at all
 
 
 def test_summary_lists_claims_flags_and_both_report_paths(tmp_path):
     run_dir = _run(tmp_path)
     text = terminal.summary(RunView.load(run_dir))
     verdicts = [line.split()[1] for line in text.splitlines()
-                if line.startswith("  ") and line.split()[0].rstrip(".").isdigit()]
+                if line.startswith("  ") and line.split()[0].endswith(".")
+                and line.split()[0].rstrip(".").isdigit()]
     assert len(verdicts) == 7 and set(verdicts) <= {"supported", "contradicted", "inconclusive"}
     assert "flagged points: 1" in text
     assert str(run_dir / "REPORT.md") in text and str(run_dir / "report.html") in text
@@ -47,5 +50,5 @@ def test_bench_report_prints_the_summary(tmp_path, capsys):
     run_dir = _run(tmp_path)
     assert main(["report", str(run_dir)]) == 0
     out = capsys.readouterr().out
-    assert "100 connections:" in out and "report.html" in out
+    assert "CPU per request at 100 connections" in out and "report.html" in out
     assert (run_dir / "report.html").is_file()

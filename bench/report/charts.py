@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from bench.store.columns import column
 
 # kinds
+HEADLINE = "headline"  # servers ranked: CPU per request, server-bound pipelined throughput
+TIME_SPLIT = "time_split"  # where the server core's time per request goes, per model
 OVERVIEW = "overview"  # several metrics (columns of panels) × the connection-sweep scenarios
 METRIC = "metric"      # one metric against connections, a panel per connection-sweep scenario
-RANKING = "ranking"    # every model at one connection count, sorted, one panel per metric
 SWEEP = "sweep"        # one scenario on its own axis (payload bytes, open-loop rate)
 
 
@@ -30,6 +31,7 @@ class Chart:
     heading: str = ""            # the figure's own heading, where it has one of its own
     # metrics drawn on a log axis in this chart though the column's default is linear
     log_metrics: tuple[str, ...] = ()
+    section: str = "charts"  # where REPORT.md shows it: "answer" (first) or "charts"
 
     @property
     def metric(self) -> str:
@@ -41,6 +43,12 @@ class Chart:
 
 
 CHARTS: tuple[Chart, ...] = (
+    Chart("headline", HEADLINE, ("server_cpu_us_per_req", "rps"), ("persistent", "pipelined"),
+          alt="servers ranked by CPU per request and by server-bound pipelined throughput",
+          section="answer"),
+    Chart("time_split", TIME_SPLIT, ("core_busy_us_per_req",), ("persistent",),
+          alt="where the server core's time per request goes", section="answer",
+          heading="Where the server core's time per request goes"),
     Chart("overview", OVERVIEW, ("rps", "p99_us", "server_cpu_us_per_req", "server_cpu_pct"),
           alt="overview", heading="IO models at a glance: throughput, tail latency, CPU per "
           "request and CPU load vs connections"),
@@ -51,8 +59,9 @@ CHARTS: tuple[Chart, ...] = (
     Chart("cpu_per_request", METRIC, ("server_cpu_us_per_req",)),
     Chart("memory", METRIC, ("rss_bytes",)),
     Chart("threads", METRIC, ("threads",)),
-    Chart("ranking", RANKING, ("rps", "server_cpu_us_per_req"), ("persistent",),
-          alt="every model at one connection count"),
+    Chart("pipelined", SWEEP, ("rps", "p99_us"), ("pipelined",), alt="pipelined sweep",
+          heading="Pipelined: throughput and p99 vs requests in flight per connection "
+          "(100 connections)", log_metrics=("rps",)),
     Chart("payload", SWEEP, ("rps", "p99_us"), ("payload",), alt="payload sweep",
           heading="Payload sweep: throughput and p99 vs request size", log_metrics=("rps",)),
     Chart("open_loop", SWEEP, ("rps", "p99_us", "p99_uncorrected_us"), ("open-loop",),

@@ -22,6 +22,7 @@ import markdown
 
 from bench.analysis.summary import models_in_order
 from bench.plan.scenarios import SCENARIOS
+from bench.analysis import headline
 from bench.report import charts, plots
 from bench.report.styles import model_style
 from bench.report.view import RunView
@@ -93,10 +94,10 @@ def _y_axis(log: bool) -> dict:
     return {"type": "log", "dtick": "D2"} if log else {"type": "linear", "rangemode": "tozero"}
 
 
-def dot_chart(view: RunView, name: str, scenario: str) -> dict | None:
+def dot_chart(view: RunView, name: str, scenario: str, count: int | None = None) -> dict | None:
     """Every model at one connection count, sorted, min–max whiskers."""
     rows = view.sweeps[view.sweeps["scenario"] == scenario]
-    count = plots.one_x_count(rows)
+    count = count or plots.one_x_count(rows)
     if count is None or name not in rows:
         return None
     data = view.points(name, scenario=scenario, connections=count).dropna(subset=["median"])
@@ -127,9 +128,12 @@ def dot_chart(view: RunView, name: str, scenario: str) -> dict | None:
         "margin": {"t": 40, "r": 10}, "showlegend": True}}
 
 
-def _ranking_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
-    figures = [dot_chart(view, name, chart.scenarios[0]) for name in chart.metrics]
-    return [("One connection count, every model", f) for f in figures if f]
+def _headline_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
+    """Service demand at the headline's count, interactive (the pipelined ranking is the
+    pipelined sweep's chart below, with its band)."""
+    figure = dot_chart(view, "server_cpu_us_per_req", "persistent",
+                       headline.demand_count(view))
+    return [("Service demand, every model", figure)] if figure else []
 
 
 def _metric_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
@@ -148,8 +152,8 @@ def _sweep_charts(view: RunView, chart: charts.Chart) -> list[tuple[str, dict]]:
     return [(f"Scenario {scenario}", f) for f in figures if f]
 
 
-INTERACTIVE = ((charts.RANKING, _ranking_charts), (charts.METRIC, _metric_charts),
-               (charts.SWEEP, _sweep_charts))  # the page's order: rankings first
+INTERACTIVE = ((charts.HEADLINE, _headline_charts), (charts.METRIC, _metric_charts),
+               (charts.SWEEP, _sweep_charts))  # the page's order: the headline first
 
 
 def interactive_charts(view: RunView) -> list[tuple[str, dict]]:
@@ -177,10 +181,12 @@ def small_png(path: Path) -> bytes:
 def _inline_images(body: str, run_dir: Path) -> str:
     """Claim charts as data URIs; the static metric PNGs are replaced by the interactive
     charts (dropped here) so the page needs no file beside it."""
+    kept = tuple(f"charts/{c.id}.png" for c in charts.CHARTS if c.section == "answer")
+
     def swap(match):
         src = match.group(2)
         path = run_dir / src
-        if src.startswith("charts/claim") and path.is_file():
+        if (src.startswith("charts/claim") or src in kept) and path.is_file():
             data = base64.b64encode(small_png(path)).decode()
             return f'<img alt="{match.group(1)}" src="data:image/png;base64,{data}" />'
         return ""

@@ -17,7 +17,8 @@ from pathlib import Path
 from bench.analysis import ceiling
 from bench.plan.scenarios import SCENARIOS
 from bench.report import charts, claim_charts, placement, plots
-from bench.report.statements import statements, uvloop_comparison
+from bench.report.statements import (demand_lines, pipelined_lines, statements,
+                                     uvloop_comparison)
 from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, cpu_agreement_table,
                                  environment_table, flags_section,
                                  measurement_notes, metric_table, open_loop_table,
@@ -52,6 +53,31 @@ def title_section(view: RunView, drawn: Drawn) -> list[str]:
         f"Exact command of this run: `{command}`",
         "",
     ]
+
+
+def answer_section(view: RunView, drawn: Drawn) -> list[str]:
+    """The answer first: servers ranked by what does not depend on the client's speed."""
+    demand, pipelined = demand_lines(view), pipelined_lines(view)
+    if not demand and not pipelined:
+        return []
+    parts = ["## The answer: servers ranked by their own work", "",
+             "On two cores the load generator costs about as much per request as a good server, "
+             "so one request at a time per connection measures the client from ten connections "
+             "up; these rankings use what does not depend on it. Every figure is the median "
+             "over repetitions with its min–max; a neighbour is called different only when the "
+             "exact rank-sum test says so.", ""]
+    if demand:
+        parts += ["**Service demand** (the server's CPU time per request, its whole process "
+                  "tree; least first):", "", *demand, ""]
+    if pipelined:
+        parts += ["**Pipelined throughput** (each connection keeps many requests in flight, "
+                  "written in one send: the server's own per-request work is the limit, not its "
+                  "wakeups; most first, only where the server, not the client, was the limit):",
+                  "", *pipelined, ""]
+    for chart in ("headline", "time_split"):
+        if (view.charts_dir / f"{chart}.png").is_file():
+            parts += [f"![{charts.BY_ID[chart].title}](charts/{chart}.png)", ""]
+    return parts
 
 
 def placement_section(view: RunView, drawn: Drawn) -> list[str]:
@@ -131,7 +157,7 @@ def charts_section(view: RunView, drawn: Drawn) -> list[str]:
     """Every chart of the registry that was drawn for this run."""
     parts = ["## Charts", ""]
     for chart in charts.CHARTS:
-        if (view.charts_dir / f"{chart.id}.png").is_file():
+        if chart.section == "charts" and (view.charts_dir / f"{chart.id}.png").is_file():
             parts += [f"![{chart.title}](charts/{chart.id}.png)", ""]
     return parts
 
@@ -158,7 +184,7 @@ def measurement_section(view: RunView, drawn: Drawn) -> list[str]:
     return ["## How these were measured", "", *measurement_notes(view.frame), ""]
 
 
-SECTIONS = (title_section, placement_section, environment_section, flags_part,
+SECTIONS = (title_section, answer_section, placement_section, environment_section, flags_part,
             numbers_section, ceiling_section, cpu_agreement_section, uvloop_section,
             claims_section,
             open_loop_section, charts_section, tables_section, measurement_section)

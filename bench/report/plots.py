@@ -22,10 +22,11 @@ matplotlib.use("Agg")
 matplotlib.rcParams["svg.hashsalt"] = "iomodels"
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa: E402
                                NullLocator)
 
-from bench.analysis import ceiling  # noqa: E402
+from bench.analysis import ceiling, headline  # noqa: E402
 from bench.analysis.summary import models_in_order  # noqa: E402
 from bench.plan.models import model as model_record  # noqa: E402
 from bench.plan.scenarios import SCENARIOS  # noqa: E402
@@ -40,6 +41,9 @@ from bench.store.columns import Column, column  # noqa: E402
 STATUS_MARKS = {s.name: s.plot_mark for s in status.MARKED}
 SATURATED = "client_saturated"  # not a status: the client, not the server, was the limit
 HOLLOW = status.HOLLOW
+CLIENT_BOUND_MARKER = 10  # matplotlib's caret up: the server's figure lies higher
+BAND = "client_ceiling"  # drawn: the client's ceiling
+BAND_COLOUR = "0.80"  # the client's ceiling, shaded on every throughput chart
 MS_FROM_US = 10_000  # latency axes switch from µs to ms once a value passes 10 ms
 
 
@@ -108,11 +112,28 @@ def _line_end_labels(ax, ends: list[tuple[float, float, str, str]]) -> None:
                     color=colour, va="center", ha="left", clip_on=False)
 
 
-def draw_metric(ax, data, metric: Column, scenario: str, models: list[str],
+def throughput_points(view: RunView, name: str, scenario: str):
+    """(points, band) for a panel: a throughput's points marked client-bound against the
+    client's ceiling measured in this run, and that ceiling; other metrics as they are."""
+    points = view.points(name, scenario=scenario)
+    if name != "rps":
+        return points, None
+    ceiling = headline.client_ceiling(points)
+    return headline.with_client_bound(points, ceiling), ceiling
+
+
+def draw_metric(ax, data, band, metric: Column, scenario: str, models: list[str],
                 axis: str = "connections") -> set[str]:
     """One panel: `data` (a metric's points, RunView.points) against `axis`, a line per
-    model; returns the statuses (and the saturation mark) it drew."""
+    model, and `band` (the client's ceiling, a throughput's only) shaded; returns the
+    statuses (and the client-bound mark) it drew."""
     shown = set()
+    if band is not None and len(band) and axis in band:
+        ordered = band.sort_values(axis)
+        ax.fill_between(ordered[axis].to_numpy(dtype=float), ordered["band_low"] * metric.scale,
+                        ordered["band_high"] * metric.scale, color=BAND_COLOUR, alpha=0.6,
+                        linewidth=0, zorder=0)
+        shown.add(BAND)
     unit, label = unit_scale(metric, (data["high"] if not data.empty else []))
     ends = []
     for model in models:
@@ -152,10 +173,12 @@ def _draw_model(ax, rows, model: str, models: list[str], scale: float, axis: str
         last = max(i for i in range(len(y)) if y[i] == y[i])
         ends.append((x[last], y[last], model, style.colour))
     shown = _mark_statuses(ax, x, y, statuses)
-    saturated = rows["client_saturated"].to_numpy(dtype=bool) & (y == y)
+    bound = rows["client_bound"] if "client_bound" in rows else rows["client_saturated"]
+    saturated = bound.to_numpy(dtype=bool) & (y == y)
     if saturated.any():
         shown.add(SATURATED)
-        ax.scatter(x[saturated], y[saturated], zorder=4, **status.FLOOR_PLOT_MARK)
+        ax.plot(x[saturated], y[saturated], linestyle="none", marker=CLIENT_BOUND_MARKER,
+                markersize=12, color="0.3", zorder=6)
     return shown
 
 
@@ -234,10 +257,13 @@ def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
                               markerfacecolor="white", markeredgecolor="0.55",
                               label="hollow: refused/starved/failed in a repetition"))
     if SATURATED in statuses:
-        handles.append(Line2D([], [], linestyle="none", marker="s", markersize=9,
-                              markerfacecolor="none", markeredgecolor="0.45",
-                              label=status.FLOOR_LABEL))
-    for name in sorted(statuses - {SATURATED}, key=list(STATUS_MARKS).index):
+        handles.append(Line2D([], [], linestyle="none", marker=CLIENT_BOUND_MARKER,
+                              markersize=11, color="0.3",
+                              label="client-bound: a floor, the server's figure lies higher"))
+    if BAND in statuses:
+        handles.append(Patch(color=BAND_COLOUR, alpha=0.6,
+                             label="the client's ceiling (its own limit, measured in this run)"))
+    for name in sorted(statuses - {SATURATED, BAND}, key=list(STATUS_MARKS).index):
         mark = STATUS_MARKS[name]
         handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],
                               markersize=9, markerfacecolor="none",
@@ -279,7 +305,7 @@ def metric_figure(view: RunView, chart: charts.Chart):
                              squeeze=False, layout="constrained")
     shown = set()
     for ax, scenario in zip(axes[0], scenarios):
-        shown |= draw_metric(ax, view.points(metric.name, scenario=scenario), metric,
+        shown |= draw_metric(ax, *throughput_points(view, metric.name, scenario), metric,
                              scenario, models)
     fig.suptitle(f"{metric.title} vs concurrent connections", fontsize=13)
     _legend(fig, models, shown, _subtitle(view.meta))
@@ -296,7 +322,7 @@ def overview_figure(view: RunView, chart: charts.Chart):
     shown = set()
     for row, scenario in zip(axes, scenarios):
         for ax, name in zip(row, chart.metrics):
-            shown |= draw_metric(ax, view.points(name, scenario=scenario), column(name),
+            shown |= draw_metric(ax, *throughput_points(view, name, scenario), column(name),
                                  scenario, models)
     fig.suptitle(chart.heading, fontsize=13)
     _legend(fig, models, shown, _subtitle(view.meta))
@@ -314,27 +340,96 @@ def one_x_count(frame, preferred: int = 100):
     return int(counts[counts == counts.max()].index.max())
 
 
-def dot_figure(view: RunView, chart: charts.Chart):
-    """Every model at one connection count, sorted: the median as a dot, min–max as a
-    whisker; hollow when a repetition was refused/starved/failed."""
-    scenario = chart.scenarios[0]
-    connections = one_x_count(view.sweeps[view.sweeps["scenario"] == scenario])
-    if connections is None:
+def headline_figure(view: RunView, chart: charts.Chart):
+    """The answer at a glance: servers ranked by CPU per request (least first) and, where
+    the run has the pipelined sweep, by server-bound pipelined throughput (client-bound
+    models beside them as floors, the client's own ceiling shaded)."""
+    count, demand = headline.demand_ranking(view)
+    if count is None:
         return None
-    models = models_in_order(view.sweeps)
-    fig, axes = plt.subplots(1, len(chart.metrics),
-                             figsize=(6.2 * len(chart.metrics), 0.32 * len(models) + 2.0),
+    depth, server, client = headline.pipelined_ranking(view)
+    panels = 2 if depth is not None and (server or client) else 1
+    models = models_in_order(view.frame)
+    rows = max(len(demand), len(server) + len(client), 1)
+    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 0.34 * rows + 2.2),
                              squeeze=False, layout="constrained")
-    for ax, name in zip(axes[0], chart.metrics):
-        data = view.points(name, scenario=scenario, connections=connections)
-        _dot_panel(ax, data.dropna(subset=["median"]), column(name), models)
-    fig.suptitle(f"All models at {connections:,} connections ({scenario}): median, min–max "
-                 "whiskers, hollow = refused/starved in a repetition\n"
-                 + _subtitle(view.meta), fontsize=10)
+    data = view.points("server_cpu_us_per_req", scenario="persistent", connections=count)
+    data = data[data["model"].isin([e.model for e in demand])]
+    _dot_panel(axes[0][0], data, column("server_cpu_us_per_req"), models,
+               title=f"Server CPU per request at {count:,} connections (least first)")
+    if panels == 2:
+        _pipelined_panel(axes[0][1], view, depth, server, client, models)
+    fig.suptitle("Servers ranked by their own work: median, min–max whiskers over repetitions"
+                 "\n" + _subtitle(view.meta), fontsize=10)
     return fig
 
 
-def _dot_panel(ax, data, metric: Column, models: list[str]) -> None:
+def _pipelined_panel(ax, view: RunView, depth: int, server, client, models) -> None:
+    """Server-bound throughputs ranked (top = most), client-bound ones as floors (a caret
+    pointing up from their figure), the client's ceiling as a shaded band."""
+    entries = list(reversed(server)) + list(reversed(client))
+    scale = 1e-3
+    for y, entry in enumerate(entries):
+        style = model_style(entry.model, models)
+        if entry.client_bound:
+            ax.plot([entry.median * scale], [y], marker=CLIENT_BOUND_MARKER, markersize=11,
+                    color="0.35", linestyle="none")
+            ax.annotate(f"≥ {entry.median * scale:,.0f}k (client-bound)",
+                        (entry.median * scale, y), xytext=(8, 0), textcoords="offset points",
+                        fontsize=7, va="center", color="0.3")
+            continue
+        ax.plot([entry.low * scale, entry.high * scale], [y, y], color=style.colour,
+                linewidth=2, solid_capstyle="butt")
+        ax.plot([entry.median * scale], [y], marker=style.marker, markersize=8,
+                color=style.colour, linestyle="none")
+    band = headline.client_ceiling(view.points("rps", scenario=headline.PIPELINED))
+    band = band[band["pipeline_depth"] == depth]
+    if not band.empty:
+        ax.axvspan(band["band_low"].iloc[0] * scale, band["band_high"].iloc[0] * scale,
+                   color=BAND_COLOUR, alpha=0.35, label="the client's ceiling "
+                   f"({band['source'].iloc[0]})")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_yticks(range(len(entries)), [e.model for e in entries])
+    for tick, entry in zip(ax.get_yticklabels(), entries):
+        tick.set_color(model_style(entry.model, models).colour)
+    ax.set_xlim(left=0)
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_xlabel("throughput (thousand requests/s)")
+    ax.set_title(f"Pipelined, 100 connections × {depth} in flight: server-bound, most first",
+                 fontsize=10)
+    ax.grid(True, axis="x", alpha=0.25)
+    ax.set_ylim(-0.6, len(entries) - 0.4)
+
+
+def time_split_figure(view: RunView, chart: charts.Chart):
+    """Per model, the server core's time per request stacked: the server's user and system
+    time, softirq on its core, the rest of its busy time."""
+    split = headline.time_split(view)
+    if split.empty or split["core_us"].isna().all():
+        return None
+    parts = (("user_us", "server, user", "#0072B2"), ("system_us", "server, kernel", "#56B4E9"),
+             ("softirq_us", "softirq on its core", "#E69F00"),
+             ("other_us", "the rest of the core's busy time", "#BBBBBB"))
+    fig, ax = plt.subplots(figsize=(8.5, 0.36 * len(split) + 2.4), layout="constrained")
+    left = np.zeros(len(split))
+    y = np.arange(len(split))[::-1]
+    for key, label, colour in parts:
+        values = split[key].fillna(0).to_numpy()
+        ax.barh(y, values, left=left, color=colour, label=label, height=0.7)
+        left += values
+    ax.set_yticks(y, list(split.index))
+    ax.set_xlabel("µs per request on the server's core (medians)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.25)
+    count = headline.demand_count(view)
+    ax.set_title(f"{chart.heading}, {count:,} connections (persistent)", fontsize=10)
+    fig.text(0.01, 0.005, "On loopback the receiver's protocol work runs in the sender's context: "
+             "softirq for one side can land on the other side's core. The user/kernel split "
+             "and softirq are tick-sampled.", fontsize=7, color="0.35")
+    return fig
+
+
+def _dot_panel(ax, data, metric: Column, models: list[str], title: str = "") -> None:
     """One metric, a row per model, best first."""
     data = data.sort_values("median", ascending=bool(metric.smaller_is_better))
     unit, label = unit_scale(metric, data["high"])
@@ -358,7 +453,7 @@ def _dot_panel(ax, data, metric: Column, models: list[str]) -> None:
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_xlabel(label)
     order = "least first" if metric.smaller_is_better else "best first"
-    ax.set_title(f"{metric.title} ({order})", fontsize=10)
+    ax.set_title(title or f"{metric.title} ({order})", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.25)
     ax.set_ylim(-0.6, len(data) - 0.4)
 
@@ -383,15 +478,16 @@ def sweep_figure(view: RunView, chart: charts.Chart):
                              layout="constrained")
     shown = set()
     for ax, name in zip(axes[0], names):
-        shown |= draw_metric(ax, view.points(name, scenario=scenario),
+        shown |= draw_metric(ax, *throughput_points(view, name, scenario),
                              sweep_metric(chart, name), scenario, models, axis=axis)
     fig.suptitle(chart.heading, fontsize=12)
     _legend(fig, models, shown, _subtitle(view.meta))
     return fig
 
 
-FIGURES = {charts.OVERVIEW: overview_figure, charts.METRIC: metric_figure,
-           charts.RANKING: dot_figure, charts.SWEEP: sweep_figure}
+FIGURES = {charts.HEADLINE: headline_figure, charts.TIME_SPLIT: time_split_figure,
+           charts.OVERVIEW: overview_figure, charts.METRIC: metric_figure,
+           charts.SWEEP: sweep_figure}
 
 
 def has_data(view: RunView, chart: charts.Chart) -> bool:

@@ -9,6 +9,7 @@ import json
 
 import pandas as pd
 
+from bench.analysis import headline
 from bench.analysis.summary import (as_bool, compare_samples,
                                     finite, models_in_order, scenarios_in_order)
 from bench.plan import models
@@ -160,6 +161,7 @@ def ranking_statements(view: RunView) -> list[str]:
     than noise), the p99 and CPU-per-request extremes, and the spread at one connection."""
     out = []
     rps = view.points("rps", scenario=view.sweep_scenarios)
+    rps = headline.with_client_bound(rps, headline.client_ceiling(rps))
     p99 = view.points("p99_us", scenario=view.sweep_scenarios)
     demand = view.points("server_cpu_us_per_req", scenario=view.sweep_scenarios)
     for scenario in view.sweep_scenarios:
@@ -169,6 +171,15 @@ def ranking_statements(view: RunView) -> list[str]:
         top = s_rps["connections"].max()
         at_top = s_rps[s_rps["connections"] == top].sort_values("median", ascending=False)
         served = at_top[at_top["status"].isin(status.SERVED)]
+        bound = served[served["client_bound"]]
+        served = served[~served["client_bound"]]
+        if served.empty and not bound.empty:
+            out.append(f"**{scenario}, {top:,} connections:** every model that served all its "
+                       f"connections reached the client's ceiling there (≥ "
+                       f"{num(bound['median'].min())} req/s: the load generator's limit), so "
+                       "their throughputs rank the client, not the servers; the service demand "
+                       "above ranks the servers.")
+            continue
         ranked = served if not served.empty else at_top
         best, worst = ranked.iloc[0], ranked.iloc[-1]
         sentence = (f"**{scenario}, {top:,} connections:** the fastest model was "
@@ -190,11 +201,16 @@ def ranking_statements(view: RunView) -> list[str]:
                 sentence += (f"; against the runner-up {second['model']} "
                              f"({num(second['median'])} req/s) {against.verdict()}: no "
                              "difference shown")
-        excluded = at_top[~at_top.index.isin(served.index)] if not served.empty else at_top[:0]
-        if not excluded.empty:
+        broken = at_top[~at_top["status"].isin(status.SERVED)] if not served.empty \
+            else at_top[:0]
+        if not broken.empty:
             sentence += ("; not ranked because they refused or starved connections: "
                          + ", ".join(f"{r['model']} ({r['status']})"
-                                     for _, r in excluded.iterrows()))
+                                     for _, r in broken.iterrows()))
+        if not bound.empty:
+            sentence += ("; not ranked because the client, not the server, was their limit: "
+                         + ", ".join(f"{r['model']} (≥ {num(r['median'])} req/s)"
+                                     for _, r in bound.iterrows()))
         if best["client_saturated"]:
             sentence += (f". {best['model']}'s figure is a floor ({saturation_phrase(best)}): "
                          "the client, not the server, set it")
@@ -344,3 +360,49 @@ def statements(view: RunView) -> list[str]:
     """What the numbers show, each sentence computed from the medians of this run."""
     return (ranking_statements(view) + starved_statements(view) + refused_statements(view)
             + slowloris_statement(view) + resource_statement(view))
+
+
+def demand_lines(view: RunView) -> list[str]:
+    """The service-demand ranking, one quotable line per model: its CPU per request, its
+    spread, and whether the exact test separates it from the next one down."""
+    count, ranking = headline.demand_ranking(view)
+    lines = []
+    for i, entry in enumerate(ranking):
+        after = ranking[i + 1].model if i + 1 < len(ranking) else None
+        versus = ""
+        if after is not None:
+            versus = (f"; below {after}'s ({entry.against_next.verdict()})"
+                      if entry.against_next.shown else
+                      f"; no different from {after}'s ({entry.against_next.verdict()})")
+        lines.append(f"{i + 1}. **{entry.model}: {entry.median:.1f} µs of server CPU per "
+                     f"request** at {count:,} connections ({entry.range_text('{:.1f}')}; "
+                     f"persistent, its own accounting){versus}.")
+    return lines
+
+
+def _rate(value: float) -> str:
+    return f"{value / 1e6:.2f} M" if value >= 1e6 else f"{value / 1e3:,.0f}k"
+
+
+def pipelined_lines(view: RunView) -> list[str]:
+    """The server-bound pipelined ranking at the deepest depth, then the client-bound
+    models apart, each line with its caveat."""
+    depth, server, client = headline.pipelined_ranking(view)
+    if depth is None:
+        return []
+    where = f"100 connections × {depth} requests in flight"
+    lines = []
+    for i, entry in enumerate(server):
+        after = server[i + 1].model if i + 1 < len(server) else None
+        versus = ""
+        if after is not None:
+            versus = (f"; above {after} ({entry.against_next.verdict()})"
+                      if entry.against_next.shown else
+                      f"; no different from {after} ({entry.against_next.verdict()})")
+        lines.append(f"{i + 1}. **{entry.model}: {_rate(entry.median)} req/s**, pipelined "
+                     f"at {where}, server-bound ({entry.range_text('{:,.0f}')}){versus}.")
+    for entry in client:
+        lines.append(f"- {entry.model}: **≥ {_rate(entry.median)} req/s (client-bound)** "
+                     f"at {where}: the load generator, not the server, was the limit, so this "
+                     "is a floor of the server's throughput and takes no place in the ranking.")
+    return lines

@@ -11,6 +11,7 @@ import pandas as pd
 from bench.analysis.claim_engine import STATISTICS_RULE, ClaimResult
 from bench.analysis.summary import (aggregate, as_bool, finite, models_in_order,
                                     scenarios_in_order)
+from bench.analysis import headline
 from bench.report.statements import floors_sentence
 from bench.report.text import (AXIS_LABELS, FLOOR_MARK, client_load, count_points,
                                has_values, median_range, num, point_label, points_phrase,
@@ -23,6 +24,8 @@ from bench.store.run_folder import KEY, with_key_columns
 def metric_table(view: RunView, scenario: str, column: columns.Column) -> str:
     """One metric of one scenario: a row per model, a column per point on its axis."""
     data = view.points(column.name, scenario=scenario)
+    if column.name == "rps":
+        data = headline.with_client_bound(data, headline.client_ceiling(data))
     if data.empty or data["median"].isna().all():
         return ""
     if column.shown_when_nonzero and not (data["median"].fillna(0) != 0).any():
@@ -134,6 +137,7 @@ def peak_table(view: RunView) -> str:
     the fewest connections, and whether it is a floor (client saturated there)."""
     frame = view.sweeps
     rps = view.points("rps", scenario=view.sweep_scenarios)
+    rps = headline.with_client_bound(rps, headline.client_ceiling(rps))
     served = rps[rps["status"].isin(status.SERVED) & rps["median"].notna()]
     if served.empty:
         return ""
@@ -150,9 +154,10 @@ def peak_table(view: RunView) -> str:
             first = mine.loc[mine["connections"].idxmin()]
             gain = (f"{peak['median'] / first['median']:.1f}× ({first['connections']:,})"
                     if first["median"] > 0 and len(mine) > 1 else "–")
-            floor = " *" if peak["client_saturated"] else ""
+            floor = peak["client_saturated"] or peak.get("client_bound", False)
             floors |= bool(floor)
-            lines.append(f"| {scenario} | {model} | {num(peak['median'])}{floor} | "
+            lines.append(f"| {scenario} | {model} | {'≥ ' if floor else ''}"
+                         f"{num(peak['median'])} | "
                          f"{num(peak['low'])}–{num(peak['high'])} | "
                          f"{peak['connections']:,} | {gain} |")
     return "\n".join(lines) + ("\n\nMarked *: the client was saturated in most repetitions "
@@ -236,9 +241,9 @@ def flags_section(view: RunView) -> str:
     frame, flagged = view.frame, view.flags
     rule = saturation_rule(frame)
     if flagged.empty:
-        return ("No point was flagged: no client was saturated, every point's throughput "
-                f"spread stayed within {status.NOISY_SPREAD:.0%}, and no connection was refused or "
-                f"starved. {rule}")
+        return (f"No point was flagged: every point's throughput spread stayed within "
+                f"{status.NOISY_SPREAD:.0%}, no client's saturation was uncertain, and no "
+                f"connection was refused or starved. {rule}")
     refusals = has_values(frame, "server_refusals")
     lines = ["| model | scenario | point | status | client saturated | throughput spread | "
              "starved | errors | " + ("server refusals | " if refusals else "") + "note |",
@@ -266,8 +271,9 @@ def flags_section(view: RunView) -> str:
             cells.append(num(row["server_refusals"]))
         cells.append(str(row["note"]).replace("|", "/")[:160])
         lines.append("| " + " | ".join(cells) + " |")
-    counts = (f"{int(flagged['client_saturated'].sum())} with a saturated client (throughput "
-              f"a floor), {int(flagged['noisy'].sum())} noisy (throughput spread over "
+    counts = (f"{int((flagged['uncertain_reps'] > 0).sum())} whose client's saturation was "
+              f"uncertain in a repetition, {int(flagged['noisy'].sum())} noisy (throughput "
+              "spread over "
               f"{status.NOISY_SPREAD:.0%}), {int((flagged['status'] == 'refused').sum())} refused, "
               f"{int((flagged['status'] == 'starved').sum())} starved, "
               f"{int(flagged['status'].isin(['failed', 'server_died']).sum())} failed.")

@@ -1,7 +1,9 @@
 """The summary printed at the end of `bench run` and `bench report`: what a reader wants
-before opening any file. Per connection count of the main scenario, the models ranked by
-throughput and by CPU per request (median, ±half the min–max range); the claims with their
-verdicts; how many points are flagged; where REPORT.md and report.html are."""
+before opening any file. First the servers ranked by their own work — CPU per request, then
+server-bound pipelined throughput (client-bound ones apart, as floors) — then CPU per
+request at every connection count (median, ±half the min–max range), the claims with
+their verdicts, how many points are flagged, and where REPORT.md and report.html are. No
+client-bound throughput is ranked."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import textwrap
 
 import pandas as pd
 
+from bench.analysis import headline
 from bench.analysis.summary import finite
 from bench.report import placement
 from bench.report.view import RunView
@@ -21,8 +24,10 @@ LEGEND = f"marks: {status.FLOOR_SIGN} {status.FLOOR_LABEL}, {status.legend()}"
 
 
 def _value(value: float, name: str) -> str:
-    """12.3k for a rate, 5.4µs / 120µs for a time."""
+    """12.3k or 1.48M for a rate, 5.4µs / 120µs for a time."""
     if column(name).unit == "req/s":
+        if value >= 1e6:
+            return f"{value / 1e6:,.2f}M"
         return f"{value / 1000:,.1f}k" if value >= 1000 else f"{value:,.0f}"
     return f"{value:,.1f}µs" if value < 100 else f"{value:,.0f}µs"
 
@@ -50,9 +55,42 @@ def _wrapped(label: str, text: str) -> list[str]:
                          subsequent_indent=" " * 14) or [f"  {label:<12}–"]
 
 
+def _headline(view: RunView) -> list[str]:
+    """Servers ranked by their own work: CPU per request, then server-bound pipelined
+    throughput with the client-bound ones apart as floors."""
+    count, demand = headline.demand_ranking(view)
+    lines = []
+    if demand:
+        lines.append(f"servers by CPU per request at {count:,} connections (least first; "
+                     "'=': a tie with the next):")
+        lines += textwrap.wrap(", ".join(_ranked(e, "server_cpu_us_per_req") for e in demand),
+                               WIDTH, initial_indent="  ", subsequent_indent="  ")
+    depth, server, client = headline.pipelined_ranking(view)
+    if depth is not None:
+        text = (", ".join(_ranked(e, "rps") for e in server) or "none")
+        if client:
+            text += "; client-bound, floors: " + ", ".join(
+                f"{e.model} ≥{_value(e.median, 'rps')}" for e in client)
+        lines.append(f"pipelined at 100 connections × {depth} in flight, server-bound (most "
+                     "first):")
+        lines += textwrap.wrap(text, WIDTH, initial_indent="  ", subsequent_indent="  ")
+    return lines
+
+
+def _ranked(entry, name: str) -> str:
+    spread = (entry.high - entry.low) / entry.median if entry.median else float("nan")
+    text = f"{entry.model} {_value(entry.median, name)}"
+    if entry.n > 1 and finite(spread):
+        text += f" ±{100 * spread / 2:.0f}%"
+    text += status.sign(entry.status)
+    if entry.against_next is not None and not entry.against_next.shown:
+        text += " ="  # no different from the next one down
+    return text
+
+
 def summary(view: RunView) -> str:
     run_dir, meta = view.run_dir, view.meta
-    lines = [f"== run {run_dir.name} =="]
+    lines = [f"== run {run_dir.name} ==", *_headline(view)]
     if meta.get("cluster"):
         lines += textwrap.wrap(f"{placement.one_line(meta)} (Dask scheduler "
                                f"{meta['cluster'].get('scheduler')})", WIDTH,
@@ -61,18 +99,14 @@ def summary(view: RunView) -> str:
     sweeps = view.sweeps
     scenario = "persistent" if "persistent" in set(sweeps["scenario"]) else (
         sweeps["scenario"].iloc[0] if not sweeps.empty else None)
-    if scenario:
+    if scenario and "server_cpu_us_per_req" in sweeps:
         rows = sweeps[sweeps["scenario"] == scenario]
-        lines.append(f"{scenario}: ranked best first, median ±half the min–max range over "
-                     "repetitions")
+        lines.append(f"{scenario}, CPU per request at every connection count (least first):")
         lines.append(LEGEND)
         for count in sorted(rows["connections"].unique()):
-            lines.append(f" {int(count):,} connection{'s' if count != 1 else ''}:")
-            for name, label in (("rps", "throughput"), ("server_cpu_us_per_req", "CPU/request")):
-                if name in rows:
-                    at = view.points(name, scenario=scenario, connections=count)
-                    lines += _wrapped(label, ranking(at, name))
-    else:
+            at = view.points("server_cpu_us_per_req", scenario=scenario, connections=count)
+            lines += _wrapped(f"{int(count):,} conn", ranking(at, "server_cpu_us_per_req"))
+    elif not scenario:
         lines.append("no connection-sweep points in this run")
     lines.append("claims (lecture notes):")
     for result in view.claims:

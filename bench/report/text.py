@@ -55,13 +55,16 @@ def has_values(frame: pd.DataFrame, column: str) -> bool:
 
 
 def table_cell(row, fmt: str, scale: float) -> str:
+    """A median with ±half its spread and its status sign; a client-bound throughput reads
+    '≥ N' (a floor of the server's), another figure measured with a saturated client '*'."""
     if not finite(row["median"]):
         return "–" + status_sign(row["status"])
-    text = fmt.format(row["median"] * scale)
+    bound = bool(row.get("client_bound", False))
+    text = ("≥ " if bound else "") + fmt.format(row["median"] * scale)
     if row["n"] > 1 and finite(row["spread"]):
         text += f" ±{100 * row['spread'] / 2:.0f}%"
     text += status_sign(row["status"])
-    if row["client_saturated"]:
+    if row["client_saturated"] and not bound:
         text += " *"
     return text
 
@@ -126,7 +129,11 @@ def saturation_rule(frame: pd.DataFrame) -> str:
                "predates `client_core_busy_pct`, the busy share of every client core)")
     return (f"A point is *client saturated* when, in most of its repetitions, {how}. Its "
             "throughput is a floor — a figure about the client, not the server's ceiling — "
-            "and its latencies include time requests waited in the client.")
+            "and its latencies include time requests waited in the client. Such points are "
+            "not flagged one by one: every throughput chart shades the client's own ceiling "
+            "(the load generator against the cheapest server, measured in this run), and a "
+            "throughput that reaches it, or whose client was saturated, reads '≥ N' "
+            "(client-bound) and is never ranked.")
 
 
 def count_points(rows: pd.DataFrame) -> int:

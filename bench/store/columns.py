@@ -96,7 +96,8 @@ COLUMNS: tuple[Column, ...] = (
            "source (idle residency read on the core, µs; /proc/stat ticks otherwise) and "
            "the read skew over the window", fmt="{:.2f}"),
     Column("core_busy_us_per_req", "µs", "busy time of the server's core per response",
-           fmt="{:.1f}", smaller_is_better=True),
+           fmt="{:.1f}", smaller_is_better=True, title="Server core busy per request",
+           axis="server core busy per request (µs)"),
     Column("core_softirq_pct", "%", "share of the server's core spent in softirq (network "
            "receive processing)", fmt="{:.0f}", table_title="Server core in softirq (%)"),
     Column("core_steal_pct", "%", "steal share of the server's core (never counted as busy)",
