@@ -11,6 +11,7 @@ come from there.
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from bench.store.columns import Column, column  # noqa: E402
 STATUS_MARKS = {s.name: s.plot_mark for s in status.MARKED}
 SATURATED = "client_saturated"  # not a status: the client, not the server, was the limit
 HOLLOW = status.HOLLOW
-CLIENT_BOUND_MARKER = 10  # matplotlib's caret up: the server's figure lies higher
+CLIENT_BOUND_MARKER = r"$\uparrow$"  # an arrow up: the server's figure lies higher
 BAND = "client_ceiling"  # drawn: the client's ceiling
 BAND_COLOUR = "0.80"  # the client's ceiling, shaded on every throughput chart
 MS_FROM_US = 10_000  # latency axes switch from µs to ms once a value passes 10 ms
@@ -178,7 +179,7 @@ def _draw_model(ax, rows, model: str, models: list[str], scale: float, axis: str
     if saturated.any():
         shown.add(SATURATED)
         ax.plot(x[saturated], y[saturated], linestyle="none", marker=CLIENT_BOUND_MARKER,
-                markersize=12, color="0.3", zorder=6)
+                markersize=9, color="0.25", zorder=6)
     return shown
 
 
@@ -258,11 +259,10 @@ def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
                               label="hollow: refused/starved/failed in a repetition"))
     if SATURATED in statuses:
         handles.append(Line2D([], [], linestyle="none", marker=CLIENT_BOUND_MARKER,
-                              markersize=11, color="0.3",
-                              label="client-bound: a floor, the server's figure lies higher"))
+                              markersize=9, color="0.25",
+                              label="client-bound: a floor (the server's lies higher)"))
     if BAND in statuses:
-        handles.append(Patch(color=BAND_COLOUR, alpha=0.6,
-                             label="the client's ceiling (its own limit, measured in this run)"))
+        handles.append(Patch(color=BAND_COLOUR, alpha=0.6, label="the client's ceiling"))
     for name in sorted(statuses - {SATURATED, BAND}, key=list(STATUS_MARKS).index):
         mark = STATUS_MARKS[name]
         handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],
@@ -351,7 +351,7 @@ def headline_figure(view: RunView, chart: charts.Chart):
     panels = 2 if depth is not None and (server or client) else 1
     models = models_in_order(view.frame)
     rows = max(len(demand), len(server) + len(client), 1)
-    fig, axes = plt.subplots(1, panels, figsize=(6.4 * panels, 0.34 * rows + 2.2),
+    fig, axes = plt.subplots(1, panels, figsize=(max(8.5, 6.4 * panels), 0.34 * rows + 2.4),
                              squeeze=False, layout="constrained")
     data = view.points("server_cpu_us_per_req", scenario="persistent", connections=count)
     data = data[data["model"].isin([e.model for e in demand])]
@@ -359,8 +359,10 @@ def headline_figure(view: RunView, chart: charts.Chart):
                title=f"Server CPU per request at {count:,} connections (least first)")
     if panels == 2:
         _pipelined_panel(axes[0][1], view, depth, server, client, models)
-    fig.suptitle("Servers ranked by their own work: median, min–max whiskers over repetitions"
-                 "\n" + _subtitle(view.meta), fontsize=10)
+    fig.suptitle("Servers ranked by their own work: median, min–max whiskers over repetitions",
+                 fontsize=11)
+    fig.text(0.5, 0.0, textwrap.fill(_subtitle(view.meta), 120), ha="center", va="bottom",
+             fontsize=7, color="0.35")
     return fig
 
 
@@ -373,7 +375,7 @@ def _pipelined_panel(ax, view: RunView, depth: int, server, client, models) -> N
         style = model_style(entry.model, models)
         if entry.client_bound:
             ax.plot([entry.median * scale], [y], marker=CLIENT_BOUND_MARKER, markersize=11,
-                    color="0.35", linestyle="none")
+                    color="0.25", linestyle="none")
             ax.annotate(f"≥ {entry.median * scale:,.0f}k (client-bound)",
                         (entry.median * scale, y), xytext=(8, 0), textcoords="offset points",
                         fontsize=7, va="center", color="0.3")
@@ -423,9 +425,11 @@ def time_split_figure(view: RunView, chart: charts.Chart):
     ax.grid(True, axis="x", alpha=0.25)
     count = headline.demand_count(view)
     ax.set_title(f"{chart.heading}, {count:,} connections (persistent)", fontsize=10)
-    fig.text(0.01, 0.005, "On loopback the receiver's protocol work runs in the sender's context: "
-             "softirq for one side can land on the other side's core. The user/kernel split "
-             "and softirq are tick-sampled.", fontsize=7, color="0.35")
+    fig.text(0.01, 0.0, textwrap.fill(
+        "On loopback the receiver's protocol work runs in the sender's context: softirq for "
+        "one side can land on the other side's core. The user/kernel split and softirq are "
+        "tick-sampled; the rest is the core's busy time outside both (interrupts, the idle "
+        "loop around each wait, other tasks).", 130), fontsize=7, color="0.35", va="bottom")
     return fig
 
 
