@@ -3,7 +3,7 @@ a test).
 
     .venv/bin/python benchmarks/iouring_vs_epoll.py [--rounds 5] [--duration 4]
         [--connections 100] [--payload 64] [--rate-fraction 0.6] [--old-ref COMMIT]
-        [--server-cpu 0] [--client-cpu 1]
+        [--server-cpu 0] [--client-cpu 1] [--out results/benchmarks/iouring_vs_epoll.json]
 
 Three servers run at once, each pinned to the server core: `epoll`, `iouring` (this tree)
 and `iouring-old` (servers/iouring.py as it was at --old-ref, loaded in place of the
@@ -20,7 +20,8 @@ Server CPU is the sum of /proc/PID/task/*/schedstat (ns on CPU, every thread, io
 workers included), sampled every 10 ms and interpolated at the load generator's measured
 window (`loadgen: window start=S end=E`, time.monotonic), divided by the requests
 completed in that window. Reported: per model the median and range of µs per request,
-and the median of the per-round ratios model/epoll.
+and the median of the per-round ratios model/epoll. Everything (settings, machine, commit,
+every round, the summaries) is written to --out, the file docs/results.md cites.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks import artifact  # noqa: E402
 from tests.serverproc import running_server  # noqa: E402
 
 OLD_REF = "37195c8f83f0667f3fb1c54e7f32290e682b2e81"  # iouring before multishot
@@ -135,29 +137,59 @@ def old_iouring_prelude(ref: str, folder: Path) -> str | None:
             "spec.loader.exec_module(module)\n")
 
 
-def summarize(title: str, runs: dict[str, list[dict]]) -> None:
+def summary(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per model: server µs per request (median, range), server CPU %, req/s, p99, errors,
+    and the median (and range) of its per-round ratios to epoll's µs per request."""
+    out = {}
+    base = runs.get("epoll")
+    for model, results in runs.items():
+        costs = [r["server_us_per_req"] for r in results]
+        entry = {
+            "rounds": len(results),
+            "server_us_per_req_median": statistics.median(costs),
+            "server_us_per_req_min": min(costs), "server_us_per_req_max": max(costs),
+            "server_cpu_pct_median": statistics.median(r["server_cpu_pct"] for r in results),
+            "rps_median": statistics.median(r["rps"] for r in results),
+            "p99_us_median": statistics.median(r["p99_us"] for r in results),
+            "errors": sum(r["errors_total"] for r in results),
+        }
+        if base and model != "epoll":
+            ratios = [a["server_us_per_req"] / b["server_us_per_req"]
+                      for a, b in zip(results, base)]
+            entry.update(ratio_to_epoll_median=statistics.median(ratios),
+                         ratio_to_epoll_min=min(ratios), ratio_to_epoll_max=max(ratios))
+        out[model] = entry
+    return out
+
+
+def summarize(title: str, runs: dict[str, list[dict]]) -> dict[str, dict]:
     print(f"\n## {title}")
     header = ("model", "server us/req median", "range", "server CPU % median",
               "req/s median", "p99 us median", "ratio to epoll (median of rounds)",
               "errors")
     print(" | ".join(header))
     print(" | ".join("---" for _ in header))
-    base = runs.get("epoll")
-    for model, results in runs.items():
-        costs = [r["server_us_per_req"] for r in results]
-        ratio = ""
-        if base and model != "epoll":
-            ratios = [a["server_us_per_req"] / b["server_us_per_req"]
-                      for a, b in zip(results, base)]
-            ratio = (f"{statistics.median(ratios):.3f} "
-                     f"({min(ratios):.3f}-{max(ratios):.3f})")
+    figures = summary(runs)
+    for model, f in figures.items():
+        ratio = (f"{f['ratio_to_epoll_median']:.3f} ({f['ratio_to_epoll_min']:.3f}-"
+                 f"{f['ratio_to_epoll_max']:.3f})" if "ratio_to_epoll_median" in f else "")
         print(" | ".join([
-            model, f"{statistics.median(costs):.2f}", f"{min(costs):.2f}-{max(costs):.2f}",
-            f"{statistics.median(r['server_cpu_pct'] for r in results):.0f}",
-            f"{statistics.median(r['rps'] for r in results):.0f}",
-            f"{statistics.median(r['p99_us'] for r in results):.0f}", ratio,
-            str(sum(r["errors_total"] for r in results)),
+            model, f"{f['server_us_per_req_median']:.2f}",
+            f"{f['server_us_per_req_min']:.2f}-{f['server_us_per_req_max']:.2f}",
+            f"{f['server_cpu_pct_median']:.0f}", f"{f['rps_median']:.0f}",
+            f"{f['p99_us_median']:.0f}", ratio, str(f["errors"]),
         ]), flush=True)
+    return figures
+
+
+ROUND_FIELDS = ("rps", "p99_us", "requests", "errors_total", "server_us_per_req",
+                "server_cpu_pct")
+
+
+def kept(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Each round's figures as stored (the load generator's JSON trimmed to them)."""
+    return {model: [{k: r.get(k) for k in ROUND_FIELDS} for r in results]
+            for model, results in runs.items()}
 
 
 def rounds(servers: dict, args, title: str, rate: float | None = None) -> dict:
@@ -188,6 +220,8 @@ def main() -> int:
     parser.add_argument("--no-old", action="store_true", help="leave iouring-old out")
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--out", default="results/benchmarks/iouring_vs_epoll.json",
+                        help="the JSON written at the end (docs/results.md cites it)")
     args = parser.parse_args()
     if not {args.server_cpu, args.client_cpu} <= os.sched_getaffinity(0):
         print("needs the server and client cores in this process's affinity")
@@ -196,6 +230,9 @@ def main() -> int:
           f"{args.payload} B, {args.rounds} interleaved rounds of {args.duration} s; servers "
           f"on core {args.server_cpu}, loadgen (1 worker) on core {args.client_cpu}; "
           f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    doc = artifact.start("server CPU per request of iouring (this tree) and iouring-old "
+                         "(before multishot) against epoll, interleaved rounds, closed loop "
+                         "then open loop; see benchmarks/iouring_vs_epoll.py", args)
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="iouring-old-")))
         servers = {"epoll": stack.enter_context(running_server("epoll")),
@@ -210,14 +247,17 @@ def main() -> int:
             os.sched_setaffinity(server.pid, {args.server_cpu})
             drive(server, args, duration=1.0)  # warm up, unmeasured
         closed = rounds(servers, args, "closed")
-        summarize("(a) closed loop", closed)
+        closed_summary = summarize("(a) closed loop", closed)
         slowest = min(statistics.median(r["rps"] for r in results)
                       for results in closed.values())
         rate = args.rate_fraction * slowest
         print(f"\n# open loop at {rate:.0f} req/s ({args.rate_fraction:.0%} of the slowest "
               f"model's median closed-loop rate)", flush=True)
         opened = rounds(servers, args, "open", rate=rate)
-        summarize(f"(b) open loop at {rate:.0f} req/s", opened)
+        open_summary = summarize(f"(b) open loop at {rate:.0f} req/s", opened)
+    artifact.finish(doc, args.out, models=list(closed), old_ref=args.old_ref if prelude
+                    else None, closed={"summary": closed_summary, "rounds": kept(closed)},
+                    open={"rate_rps": rate, "summary": open_summary, "rounds": kept(opened)})
     return 0
 
 

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/tracer_cost.py [--models epoll select threaded]
         [--connections 100] [--duration 2] [--rounds 5] [--method perf]
+        [--out results/benchmarks/tracer_cost.json]
 
 Why: the bench once counted syscalls with a perf tracepoint during ~60 % of every
 measured window, which slows syscall-heavy models more than others. It now counts them
@@ -11,7 +12,8 @@ One server per model, pinned to core 0 and warmed up; then rounds of the same cl
 load (`python -m loadgen`, pinned to core 1) alternate without and with the counter
 attached and enabled for the whole run (`bench.measure.syscalls.SyscallCounter`), the order
 swapped every round, so drift on a shared machine falls on both. Per model: the median
-over rounds of the traced/untraced ratios of req/s and of server CPU µs per request.
+over rounds of the traced/untraced ratios of req/s and of server CPU µs per request,
+written with every round to --out (the file docs/results.md cites).
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.measure import syscalls  # noqa: E402
+from benchmarks import artifact  # noqa: E402
 from tests.serverproc import running_server  # noqa: E402
+
+
+KEPT = ("rps", "p99_us", "errors_total", "server_us_per_req", "syscalls")
 
 
 def cpu_seconds(proc: psutil.Process) -> float:
@@ -68,6 +74,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--method", default="perf", choices=("perf", "strace"))
+    parser.add_argument("--out", default="results/benchmarks/tracer_cost.json",
+                        help="the JSON written at the end (docs/results.md cites it)")
     args = parser.parse_args()
     problem = syscalls.method_problem(args.method)
     if problem:
@@ -82,6 +90,10 @@ def main() -> int:
     print("model | req/s untraced (median) | traced/untraced req/s | traced/untraced "
           "server µs/req | syscalls/req")
     print("--- | ---: | ---: | ---: | ---:")
+    doc = artifact.start("what a syscall tracer attached for a whole run costs the server: "
+                         "traced/untraced ratios of req/s and server CPU per request, rounds "
+                         "interleaved; see benchmarks/tracer_cost.py", args)
+    figures = {}
     for model in args.models:
         with running_server(model) as server:
             os.sched_setaffinity(server.pid, {0})
@@ -100,6 +112,18 @@ def main() -> int:
         untraced = statistics.median(u["rps"] for u, _ in pairs)
         print(f"{model} | {untraced:,.0f} | {rps_ratio:.3f} | {cpu_ratio:.3f} | {per_req:.2f}",
               flush=True)
+        rps_ratios = [t["rps"] / u["rps"] for u, t in pairs]
+        cpu_ratios = [t["server_us_per_req"] / u["server_us_per_req"] for u, t in pairs]
+        figures[model] = {
+            "rounds": len(pairs), "untraced_rps_median": untraced,
+            "rps_ratio_median": rps_ratio, "rps_ratio_min": min(rps_ratios),
+            "rps_ratio_max": max(rps_ratios), "cpu_ratio_median": cpu_ratio,
+            "cpu_ratio_min": min(cpu_ratios), "cpu_ratio_max": max(cpu_ratios),
+            "syscalls_per_req_traced": per_req,
+            "pairs": [{"untraced": {k: u.get(k) for k in KEPT},
+                       "traced": {k: t.get(k) for k in KEPT}} for u, t in pairs],
+        }
+    artifact.finish(doc, args.out, models=figures)
     return 0
 
 
