@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests import faults_summary
 from tests.faults_attack import MODELS, answered_within
 from tests.serverproc import event_counts, running_server, stop
 
@@ -46,6 +47,12 @@ def test_out_of_descriptors_it_sheds_stays_up_and_serves_again_within_2s(model):
         shed = {k: v for k, v in events.items() if k in MARKERS}
         print(f"descriptors {model}: {len(socks)} of {ATTEMPTS} connected, events {shed}, "
               f"fresh client answered after {took}")
+        faults_summary.record(
+            "descriptors", model, {"nofile": NOFILE, "attempts": ATTEMPTS,
+                                   "answered_again_within_s": 2.0},
+            connected=len(socks), events=shed, answered_again_s=took,
+            not_seen_by_the_model=NOT_SEEN_BY_THE_MODEL.get(model, ""),
+            traceback="Traceback" in server.stderr_text())
         assert took is not None, f"{model}: no answer within 2 s once they closed"
         if model not in NOT_SEEN_BY_THE_MODEL:
             assert shed, f"{model} saw EMFILE but logged no event=shed.emfile marker"

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from bench.measure.sampling import memory_of_tree
+from tests import faults_summary
 from tests.faults_attack import MODELS, SOAK_S
 from tests.faults_helpers import ROOT
 from tests.serverproc import running_server
@@ -56,13 +57,21 @@ def test_churn_soak_has_no_error_and_memory_stays_flat(model):
             if load.poll() is None:
                 load.kill()
                 load.wait()
-        assert server.alive(), server.stderr_text()[-2000:]
+        alive, log_tail = server.alive(), server.stderr_text()[-2000:]
     result = json.loads(out.strip().splitlines()[-1])
     growth = {k: last[k] / first[k] - 1 for k in first}
     print(f"soak {model}: {SOAK_S:g} s, {result['sessions']} sessions, {result['requests']} "
           f"requests, errors {result['errors_total']}, " + ", ".join(
               f"{k.removesuffix('_bytes')} {first[k] / 2**20:.1f} -> {last[k] / 2**20:.1f} MiB "
               f"({growth[k]:+.1%})" for k in first))
+    faults_summary.record(
+        "soak", model, {"seconds": SOAK_S, "connections": CONNECTIONS,
+                        "requests_per_connection": 10, "first_sample_s": FIRST_SAMPLE_S,
+                        "growth_limit": GROWTH_LIMIT},
+        sessions=result["sessions"], requests=result["requests"],
+        errors=result["errors_total"], memory_first_bytes=first, memory_last_bytes=last,
+        growth=growth, alive=alive)
+    assert alive, log_tail
     assert result["requests"] > 0
     assert result["errors_total"] == 0, result["errors"]
     for key, value in growth.items():

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from servers.protocol import encode
+from tests import faults_summary
 from tests.faults_attack import FULL, MODELS
 from tests.serverproc import running_server
 from tests.wire import connect, reset, roundtrip, wait_closed
@@ -100,9 +101,17 @@ def test_a_bad_stream_closes_its_connection_only_and_the_server_stays_up(model):
             else:
                 assert roundtrip(bystander, b"after") == b"AFTER"
 
+        failure = ""
         try:
             one_stream()
+        except BaseException as error:  # recorded, then raised as it was
+            failure = f"{type(error).__name__}: {str(error)[:200]}"
+            raise
         finally:
             if bystander is not None:
                 bystander.close()
+            faults_summary.record("streams", model, {"examples": EXAMPLES,
+                                                     "max_frame": MAX_FRAME},
+                                  examples=EXAMPLES, passed=not failure, failure=failure,
+                                  alive=server.alive())
         assert server.alive()
