@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 BENCH_ARGS ?=
 
-.PHONY: all test faults bench bench-quick bench-full microbench venv clean report compare notebook
+.PHONY: all test faults bench bench-quick bench-full microbench venv clean report compare notebook docs docs-check
 
 all: test
 
@@ -57,6 +57,15 @@ microbench: $(STAMP)
 	mkdir -p results/microbench
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=results/microbench/microbench.json -p no:cacheprovider
+
+# Every figure in README.md, docs/*.md and bench/README.md, rewritten from the committed
+# artifacts into the docs' marked sections (bench/docs/); `make docs-check` changes nothing
+# and fails when a doc is out of date.
+docs: $(STAMP)
+	$(PY) -m bench.docs
+
+docs-check: $(STAMP)
+	$(PY) -m bench.docs --check
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
