@@ -179,3 +179,8 @@ def native_size(r: Reader) -> str:
     path = r.sources.root / "bench" / "measure" / "native" / "epoll_server.c"
     text = r.text(path)
     return f"{len(text.splitlines())} lines" if text is not None else "(source not found)"
+
+
+def default_repetitions(r: Reader) -> str:
+    r.code(profiles)
+    return str(profiles.PROFILES["default"].repetitions)

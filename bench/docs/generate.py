@@ -70,6 +70,7 @@ SECTIONS: dict[str, Callable[[Reader], str]] = {
     "statistics-reach": code_sections.statistics,
     "statistics-exact-limit": code_sections.exact_limit,
     "native-size": code_sections.native_size,
+    "default-repetitions": code_sections.default_repetitions,
     "report-page-size": run_tables.page_size,
 }
 

@@ -108,7 +108,9 @@ def tracer(r: Reader) -> str:
     lines = [f"`{doc['command']}`: the {s['method']} counter attached for whole runs, "
              f"{s['rounds']} rounds of {s['duration']} s at {s['connections']} connections, "
              "untraced and traced interleaved, the order swapped every round; started "
-             f"{doc['started_utc']}, commit {str(doc['git']['commit'])[:7]}, load average "
+             f"{doc['started_utc']}, commit {str(doc['git']['commit'])[:7]}"
+             + (" (with uncommitted changes)" if doc["git"].get("dirty") else "")
+             + ", load average "
              f"{fmt.num(doc['host']['loadavg_at_start'][0], 2)} before and "
              f"{fmt.num(doc['host']['loadavg_at_end'][0], 2)} after.", ""]
     rows = [[model, fmt.num(f["untraced_rps_median"]),
