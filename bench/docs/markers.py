@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-BEGIN = re.compile(r"<!-- generated: (?P<name>[\w.-]+)(?: \([^>]*\))? -->")
+# names are lower case: an example written with NAME (as above) is not a section
+BEGIN = re.compile(r"<!-- generated: (?P<name>[a-z0-9][a-z0-9.-]*)(?: \([^>]*\))? -->")
 COMMAND = "make docs"
 
 
