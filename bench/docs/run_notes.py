@@ -195,10 +195,9 @@ def client_busy(r: Reader) -> str:
     steal = view.frame["client_core_steal_pct"].max() if has(view, "client_core_steal_pct") \
         else math.nan
     text = (f"At {fmt.num(at)} connections the client cores were {fmt.span(above.min(), above.max())}"
-            f" % busy (median per point, steal excluded) for {len(above)} models")
-    if not below.empty:
-        text += (", and below the threshold for " + ", ".join(
-            f"{m} ({fmt.pct(v)})" for m, v in below.sort_values().items()))
+            " % busy (median per point, steal excluded) for every model"
+            + (" but " + fmt.names([f"{m} ({fmt.pct(v)})" for m, v in below.sort_values().items()])
+               if not below.empty else ""))
     text += (f"; steal reached at most {fmt.pct(steal, 1)} in any repetition of the run."
              if fmt.ok(steal) else ".")
     return text

@@ -232,14 +232,16 @@ def syscalls(r: Reader) -> str:
     for n in counts:
         found = set(frame.loc[frame["connections"] == n, "syscalls_window"].dropna()) - {""} \
             if "syscalls_window" in frame else set()
-        kinds[n] = "/".join(sorted(found)) or "?"
-    header = ["model"] + [f"{fmt.num(n)} conn ({kinds[n]})" for n in counts]
+        kinds[n] = "/".join(sorted(found))
+    header = ["model"] + [f"{fmt.num(n)} conn" + (f" ({kinds[n]})" if kinds[n] else "")
+                          for n in counts]
     body = [[label(m)] + [fmt.num(one(rows, model=m, connections=n)["median"], 2)
                           if one(rows, model=m, connections=n) is not None else ""
                           for n in counts] for m in ordered(rows["model"])]
     method = ", ".join(sorted(set(frame["syscalls_method"].dropna()) - {""})) \
         if "syscalls_method" in frame else "?"
-    note = report_tables.syscalls_note(view.frame) or ""
+    note = report_tables.syscalls_note(view.frame) or (
+        "How each was counted: " + absent("syscalls_window") + ".")
     return (f"Syscalls of the server's process tree per response, by `{method}` (median over "
             "the repetitions that carry a count). " + note + "\n\n" + fmt.table(header, body))
 
