@@ -42,6 +42,12 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
                         help="override: load generator warmup (s)")
     parser.add_argument("--server-warmup", type=cli_checks.seconds(False),
                         help="override: fresh-server warmup (s)")
+    parser.add_argument("--slo-p99-us", type=cli_checks.positive_number, metavar="US",
+                        help="capacity: the SLO's p99 bound in µs (default 1000)")
+    parser.add_argument("--slo-tolerance", type=cli_checks.share, metavar="SHARE",
+                        help="capacity: the share of the offered rate a server may leave "
+                             "unserved and still meet the SLO (default 0.05: achieved >= "
+                             "95 %%)")
     parser.add_argument("--server", action="append", metavar="NAME=COMMAND",
                         help="also measure any server that speaks the protocol and prints "
                              "`listening on HOST:PORT` ({host}/{port} filled in, else "
@@ -64,6 +70,8 @@ def _overrides(args) -> dict:
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "server_warmup_s": args.server_warmup,
+        "slo_p99_us": args.slo_p99_us,
+        "slo_tolerance": args.slo_tolerance,
     }
 
 

@@ -21,6 +21,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_number(text: str) -> float:
+    """--slo-p99-us: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def share(text: str) -> float:
+    """--slo-tolerance: a share of the offered rate in [0, 1), as 0.05 (5 %)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r} (accepted: a share "
+                                         "such as 0.05)") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (0.05 = 5 %), got {text}")
+    return value
+
+
 def int_list(text: str) -> tuple[int, ...]:
     """'1,10,100': comma-separated counts, each >= 1."""
     values = tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())

@@ -23,7 +23,7 @@ from bench.lab import scenarios as lab_scenarios
 from bench.measure import environment as metadata
 from bench.store import run_folder
 from bench.plan.profiles import PROFILES, Leg, Profile, Timing
-from bench.plan.matrix import Matrix, build_matrix, format_duration
+from bench.plan.matrix import Matrix, build_matrix, format_duration, needs_client_ceiling
 from bench.plan import models
 from bench.plan.models import NATIVE
 from bench.measure.server_process import ServerSpec, native_spec, specs_from_meta
@@ -76,8 +76,11 @@ def resolve_models(requested: list[str] | None, available: list[str]) -> tuple[l
 
 def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | None, list[str]]:
     """(the requested models of `python -m servers`, [native-epoll] when it joins): the
-    native reference joins a profile that asks for it unless `--models` leaves it out."""
-    wanted = profile.native_reference and (requested is None or NATIVE in requested)
+    native reference joins a profile that asks for it unless `--models` leaves it out, and
+    always one whose rates are fractions of the client's ceiling (equal load, capacity),
+    which native-epoll measures in the same run."""
+    wanted = (profile.native_reference and (requested is None or NATIVE in requested)) \
+        or needs_client_ceiling(profile)
     own = None if requested is None else [m for m in requested if m != NATIVE]
     return own, [NATIVE] if wanted else []
 

@@ -319,7 +319,8 @@ def test_the_open_loop_peak_comes_from_unsaturated_repetitions_only(tmp_path):
     point = matrix.Point("epoll", "open-loop", 100, 64, rate_fraction=0.5)
     from bench.plan.scenarios import SCENARIOS
 
-    rate, _ = stored((True, False, False)).peak_rate(point, SCENARIOS["open-loop"])
-    assert rate == pytest.approx(0.5 * 55_000)  # the median of the two unsaturated ones
-    rate, why = stored((True, True, True)).peak_rate(point, SCENARIOS["open-loop"])
+    peak, _ = stored((True, False, False)).rate_basis(point, SCENARIOS["open-loop"])
+    assert peak == pytest.approx(55_000)  # the median of the two unsaturated ones
+    assert point_runner.offered_rate(point.rate_fraction * peak) == 27_500
+    rate, why = stored((True, True, True)).rate_basis(point, SCENARIOS["open-loop"])
     assert rate is None and "saturated" in why

@@ -117,6 +117,8 @@ class Capacity:
     def text(self) -> str:
         """The result as a reader should quote it."""
         low = _figure(self.low_rps)
+        if self.bound == "client" and not self.low_rps > 0:
+            return "not measurable here: the client was the limit from the first rate tried"
         if self.bound == "client":
             return f"≥ {low} req/s (client-bound)"
         if self.bound == "server":
@@ -161,7 +163,8 @@ def _probe_load(probe: Callable[[float], Trial], rate: float, slo: SLO,
 
 def search(probe: Callable[[float], Trial], *, start_rps: float, ceiling_rps: float,
            slo: SLO = SLO(), width: float = 0.05, trials_per_probe: int = 2,
-           max_probes: int = 12, growth: float = GROWTH) -> Capacity:
+           max_probes: int = 12, growth: float = GROWTH,
+           floor_rps: float | None = None) -> Capacity:
     """The highest offered rate meeting `slo`, to within `width` (relative).
 
     probe(rate) runs one trial at `rate` req/s and is called once per trial, never above
@@ -169,20 +172,28 @@ def search(probe: Callable[[float], Trial], *, start_rps: float, ceiling_rps: fl
     all its `trials_per_probe` trials meet the SLO (MLRsearch's conservative reading:
     noise may lower the answer, never raise it). At most `max_probes` loads are probed;
     with growth 2 a search from ceiling / 100 needs about 7 loads to find a failing one
-    and 4 more to bisect to 5 %."""
+    and 4 more to bisect to 5 %. When the start itself fails, the search steps down by
+    `growth` while the rate stays at or above `floor_rps` (mutilate steps down the same
+    way); without a floor it ends there: 0 to the start, server-bound."""
     _check_search(start_rps, ceiling_rps, width, trials_per_probe, max_probes, growth)
     trials: list[Trial] = []
     bounds = _Bounds(None, None, "")
     rate = min(float(start_rps), float(ceiling_rps))
+    floor = rate if floor_rps is None else min(float(floor_rps), rate)
     for count in range(1, max_probes + 1):
         load = _probe_load(probe, rate, slo, trials_per_probe)
         trials.extend(load.trials)
-        bounds, done = _step(bounds, load, ceiling_rps, width)
+        bounds, done = _step(bounds, load, ceiling_rps, width, floor * growth)
         if done:
             return Capacity(done.low, done.high, done.bound, tuple(trials), count, done.reason)
         low, high = bounds.low, bounds.high
-        rate = min(low * growth, ceiling_rps) if high is None else _between(low, high)
-    return Capacity(bounds.low, bounds.high, "none", tuple(trials), max_probes,
+        if low is None:  # nothing has passed yet: step down
+            rate = _round(high / growth, RATE_DIGITS)
+        elif high is None:
+            rate = min(low * growth, ceiling_rps)
+        else:
+            rate = _between(low, high)
+    return Capacity(bounds.low or 0.0, bounds.high, "none", tuple(trials), max_probes,
                     f"the budget of {max_probes} probes ran out before the interval "
                     f"narrowed to {width:.0%}")
 
@@ -203,9 +214,11 @@ class _Done(NamedTuple):
     reason: str
 
 
-def _step(bounds: _Bounds, load: _Load, ceiling_rps: float,
-          width: float) -> tuple[_Bounds, _Done | None]:
-    """Fold one probed load into the bounds; the answer when the search is over."""
+def _step(bounds: _Bounds, load: _Load, ceiling_rps: float, width: float,
+          lowest_to_step_from: float) -> tuple[_Bounds, _Done | None]:
+    """Fold one probed load into the bounds; the answer when the search is over. A
+    failing load with nothing passed yet ends it once it is below `lowest_to_step_from`
+    (the next step down would pass the floor)."""
     rate = load.rate
     if load.client_bound:
         lower = rate if load.passed else (bounds.low or 0.0)
@@ -217,12 +230,16 @@ def _step(bounds: _Bounds, load: _Load, ceiling_rps: float,
                                  f"passed at {_figure(rate)} req/s, within {width:.0%} of "
                                  f"the client's ceiling {_figure(ceiling_rps)} req/s")
     elif bounds.low is None:
-        return bounds, _Done(0.0, rate, "server", f"even the start rate {_figure(rate)} "
-                                                  f"req/s fails: {load.reason}")
+        bounds = bounds._replace(high=rate, high_reason=load.reason)
+        if rate < lowest_to_step_from:
+            return bounds, _Done(0.0, rate, "server", f"even {_figure(rate)} req/s (the "
+                                                      f"lowest rate tried) fails: "
+                                                      f"{load.reason}")
+        return bounds, None
     else:
         bounds = bounds._replace(high=rate, high_reason=load.reason)
     low, high = bounds.low, bounds.high
-    if high is not None and high / low - 1 <= width:
+    if low is not None and high is not None and high / low - 1 <= width:
         return bounds, _Done(low, high, "server",
                              f"{_figure(low)} req/s passed every trial; {_figure(high)} "
                              f"req/s failed ({bounds.high_reason})")
@@ -341,6 +358,11 @@ def littles_law(connections: int, throughput_rps: float, mean_latency_us: float,
                                  "connections: throughput and latency disagree (different "
                                  "windows?)")
     return LittlesLaw(ratio, "")
+
+
+def round_rate(rate: float) -> float:
+    """An offered rate to RATE_DIGITS significant figures: 4,080, not 4,081.25."""
+    return _round(float(rate), RATE_DIGITS)
 
 
 def _round(value: float, digits: int = 12) -> float:

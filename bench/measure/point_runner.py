@@ -16,17 +16,21 @@ from pathlib import Path
 
 import psutil
 
+from bench.analysis import capacity
 from bench.measure import probe, sampling, syscalls
+from bench.measure.capacity_run import CapacityRun
 from bench.measure.load import WINDOW_LINE, LoadResult, loadgen_command, run_loadgen
 from bench.measure.pinning import Pinning
-from bench.measure.rows import (NO_SYSCALLS, SyscallFigure, build_row, classify, refusals,
-                                sample_offset_ms, server_events)
+from bench.measure.rows import (NO_SYSCALLS, SyscallFigure, build_row, classify,
+                                rate_and_flow_checks, refusals, sample_offset_ms,
+                                server_events)
 from bench.measure.server_process import RunningServer, ServerFailed, ServerSpec, running_server
 from bench.measure.syscall_window import (EXACT_SYSCALL_REQUESTS, WindowSyscalls,
                                           choose_syscall_method)
 from bench.plan.matrix import Point
 from bench.plan.profiles import Profile
-from bench.plan.scenarios import SCENARIOS, Scenario
+from bench.plan.models import NATIVE
+from bench.plan.scenarios import CLIENT_CEILING, SCENARIOS, Scenario
 from bench.store import run_folder, status
 
 LOG_DIR = "logs"
@@ -47,6 +51,7 @@ class PointRunner:
     syscall_method: str = field(default_factory=choose_syscall_method)
     syscall_counted_points: set[str] = field(default_factory=set)  # separate windows done
     servers: dict[str, ServerSpec] = field(default_factory=dict)  # by name: not ours
+    ceilings: dict[int, float] = field(default_factory=dict)  # the client's, by payload
 
     @property
     def server_cpus(self) -> set[int] | None:
@@ -83,11 +88,15 @@ class PointRunner:
         log_path = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.server.log"
         rate = None
         if scenario.rate_from:
-            rate, problem = self.peak_rate(point, scenario)
-            if rate is None:
+            basis, problem = self.rate_basis(point, scenario)
+            if basis is None:
                 on_rep(self._with_scenario_columns(
                     self._failed_row(point, repetition, problem), scenario))
                 return
+            # a capacity search offers rates up to the client's ceiling; the open loop and
+            # equal load offer their fraction of the basis
+            rate = basis if scenario.kind == "capacity" else offered_rate(
+                point.rate_fraction * basis)
         self.measure_rep(point, repetition, scenario, rate, log_path, on_rep)
 
     def measure_rep(self, point: Point, repetition: int, scenario: Scenario,
@@ -101,6 +110,9 @@ class PointRunner:
                 if scenario.kind == "idle-server":
                     time.sleep(self.profile.timing.idle_settle_s)
                     row = self._idle_rep(server, point, repetition)
+                elif scenario.kind == "capacity":
+                    self.warm_up(server, point)
+                    row = self._capacity_rep(server, point, scenario, repetition, rate)
                 else:
                     self.warm_up(server, point)
                     row = self._one_rep(server, point, scenario, repetition, rate)
@@ -152,26 +164,33 @@ class PointRunner:
         self.syscall_counted_points.add(point.point_id)
         return first
 
-    @staticmethod
-    def _with_scenario_columns(row: dict, scenario: Scenario) -> dict:
+    def _with_scenario_columns(self, row: dict, scenario: Scenario) -> dict:
+        """What the scenario adds to a row: the handler work it gave the server, the
+        client's ceiling its rates came from, and for a closed loop of persistent
+        connections the Little's law check (are the connections kept busy?)."""
         row["work_us"] = int(scenario.server_option("work-us", "0"))
         row["work_kind"] = scenario.server_option("work-kind", "cpu") if row["work_us"] else ""
+        row["client_ceiling_rps"] = (self.client_ceiling_rps(row["payload_bytes"])
+                                     if scenario.rate_of == "client" else math.nan)
+        row.update(rate_and_flow_checks(row, scenario))
         return row
 
-    def peak_rate(self, point: Point, scenario: Scenario) -> tuple[float | None, str]:
-        """Open loop: fraction x the model's median throughput at the scenario's
-        `rate_from` point (same payload), measured earlier in this run, over the
-        repetitions whose client was not saturated: a saturated one's throughput is the
-        client's rate, and a fraction of it would measure the client again."""
+    def rate_basis(self, point: Point, scenario: Scenario) -> tuple[float | None, str]:
+        """What the scenario's rates are fractions of: the client's ceiling (native-epoll's
+        median throughput at `rate_from`, same payload, earlier in this run) or the model's
+        own peak there (open loop: its median over the repetitions whose client was not
+        saturated, since a saturated one's throughput is the client's rate, and a fraction
+        of it would measure the client again)."""
+        if scenario.rate_of == "client":
+            ceiling = self.client_ceiling_rps(point.payload_bytes)
+            if ceiling == ceiling:
+                return ceiling, ""
+            source, connections = scenario.rate_from
+            return None, (f"no client ceiling in this run: {NATIVE} at '{source}' "
+                          f"N={connections} has no served repetition (it measures the "
+                          "ceiling the rates are fractions of; does it build here?)")
+        rows = self._source_rows(point.model, scenario.rate_from, point.payload_bytes)
         source, connections = scenario.rate_from
-        frame = run_folder.load_results(self.run_dir)
-        if frame.empty:
-            rows = frame
-        else:
-            rows = frame[(frame["model"] == point.model) & (frame["scenario"] == source)
-                         & (frame["connections"] == connections)
-                         & (frame["payload_bytes"] == point.payload_bytes)
-                         & frame["status"].isin(status.SERVED)]
         where = f"'{source}' N={connections} measurement of {point.model}"
         if rows.empty:
             return None, f"no usable {where} in this run to take the peak rate from"
@@ -182,7 +201,39 @@ class PointRunner:
             return None, (f"every {where} in this run had a saturated (or uncertain) client: "
                           "its throughput is the client's, not a peak of the server's "
                           "(the equal-load scenario offers the same absolute rates instead)")
-        return max(1.0, point.rate_fraction * float(peak)), ""
+        return float(peak), ""
+
+    def client_ceiling_rps(self, payload: int) -> float:
+        """The client's ceiling in this run: native-epoll's median closed-loop throughput
+        at CLIENT_CEILING (NaN until measured). Every model's equal-load and capacity rates
+        are fractions of this one figure, so they meet the same absolute loads."""
+        if payload not in self.ceilings:
+            rows = self._source_rows(NATIVE, CLIENT_CEILING, payload)
+            if rows.empty:
+                return math.nan
+            self.ceilings[payload] = float(rows["rps"].dropna().median())
+        return self.ceilings[payload]
+
+    def _source_rows(self, model: str, source: tuple[str, int], payload: int):
+        scenario, connections = source
+        frame = run_folder.load_results(self.run_dir)
+        if frame.empty:
+            return frame
+        return frame[(frame["model"] == model) & (frame["scenario"] == scenario)
+                     & (frame["connections"] == connections)
+                     & (frame["payload_bytes"] == payload)
+                     & (frame["pipeline_depth"] == 1)
+                     & frame["status"].isin(status.SERVED) & frame["rps"].notna()]
+
+    def _capacity_rep(self, server: RunningServer, point: Point, scenario: Scenario,
+                      repetition: int, ceiling_rps: float) -> dict:
+        """The capacity search on this server: its trials are load windows here."""
+        slo = capacity.SLO.from_options(self.profile.slo_p99_us, self.profile.slo_tolerance)
+        return CapacityRun(
+            self.run_dir, point, repetition, slo, ceiling_rps,
+            measure=lambda rate, label: self._one_rep(server, point, scenario, repetition,
+                                                      rate, label),
+            failed=lambda note: self._failed_row(point, repetition, note)).run()
 
     def _idle_rep(self, server: RunningServer, point: Point, repetition: int) -> dict:
         """No client: two samples idle_sample_s apart (CPU and runnable time)."""
@@ -214,12 +265,15 @@ class PointRunner:
         return tuple(extra)
 
     def _one_rep(self, server: RunningServer, point: Point, scenario: Scenario,
-                 repetition: int, rate: float | None = None) -> dict:
+                 repetition: int, rate: float | None = None, label: str = "") -> dict:
+        """One load window on the running server, its row. `label` names a capacity
+        trial's files apart from the repetition's own (histogram, load generator log)."""
         timing = self.profile.timing
         if server.proc.poll() is not None:
             return self._failed_row(point, repetition, "the server had exited", "server_died")
+        window = scenario.window_s(timing.duration_s, rate)
         cmd = loadgen_command(server.host, server.port, point.connections, point.payload_bytes,
-                              timing.warmup_s, timing.duration_s, timing.timeout_ms,
+                              timing.warmup_s, window, timing.timeout_ms,
                               self._load_extra(point, scenario, rate), self.pinning,
                               self.python)
         sampler = sampling.WindowSampler(server.proc.pid, self.cores, server.account)
@@ -231,7 +285,7 @@ class PointRunner:
                 sampler.announce(float(match.group(1)), float(match.group(2)))
 
         try:
-            load = run_loadgen(cmd, self._budget(timing.duration_s, timing.warmup_s,
+            load = run_loadgen(cmd, self._budget(window, timing.warmup_s,
                                                  point.connections + point.idle_connections),
                                on_line)
         finally:
@@ -250,10 +304,10 @@ class PointRunner:
         if load.result is None:
             tail = load.stderr.strip().splitlines()[-3:]
             notes.append(f"exit status {load.returncode}: " + " | ".join(tail)[:300])
-        histogram = run_folder.write_histogram(self.run_dir, point.point_id, repetition,
-                                          result.get("histogram"))
+        histogram = run_folder.write_histogram(self.run_dir, point.point_id + label, repetition,
+                                               result.get("histogram"))
         if load.stderr.strip():
-            log = self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log"
+            log = self.run_dir / LOG_DIR / f"{point.point_id}{label}-r{repetition}.loadgen.log"
             log.write_text(load.stderr)
         status = "failed" if load.result is None else "ok"  # classified once events are in
         row = build_row(point, repetition, load, summary, status,
@@ -323,5 +377,11 @@ class PointRunner:
 
 def scenario_kind(point: Point) -> str:
     return SCENARIOS[point.scenario].kind
+
+
+def offered_rate(rate: float) -> float:
+    """An offered rate as the load generator gets it: 3 significant figures (4,080
+    req/s), at least 1."""
+    return max(1.0, capacity.round_rate(rate))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import product
 
+from bench.plan.models import NATIVE
 from bench.plan.profiles import Profile
 from bench.plan.scenarios import SCENARIOS, Scenario
 
@@ -29,7 +30,7 @@ class Point:
         if self.idle_connections:
             text += f"-i{self.idle_connections}"
         if self.rate_fraction:
-            text += f"-f{round(self.rate_fraction * 100)}"
+            text += f"-f{self.rate_fraction * 100:g}"
         if self.pipeline_depth > 1:
             text += f"-d{self.pipeline_depth}"
         return text
@@ -41,13 +42,16 @@ class Matrix:
     models: tuple[str, ...]
     points: list[Point] = field(default_factory=list)
 
-    def repetitions(self) -> range:
-        """Repetition numbers, 1..R."""
-        return range(1, self.profile.repetitions + 1)
+    def repetitions(self, point: Point | None = None) -> range:
+        """Repetition numbers, 1..R (of `point`: its scenario may take fewer)."""
+        count = self.profile.repetitions
+        if point is not None:
+            count = SCENARIOS[point.scenario].repetitions_of(count)
+        return range(1, count + 1)
 
     @property
     def runs(self) -> int:
-        return len(self.points) * self.profile.repetitions
+        return sum(len(self.repetitions(point)) for point in self.points)
 
     def expected_seconds(self, skip: set[tuple[str, int]] | None = None,
                          count_syscalls: bool = True) -> float:
@@ -57,7 +61,7 @@ class Matrix:
         skip = skip or set()
         total = timing.report_s
         for point in self.points:
-            todo = [r for r in self.repetitions() if (point.point_id, r) not in skip]
+            todo = [r for r in self.repetitions(point) if (point.point_id, r) not in skip]
             if not todo:
                 continue
             scenario = SCENARIOS[point.scenario]
@@ -65,7 +69,13 @@ class Matrix:
                 total += len(todo) * timing.idle_rep_seconds()
                 continue
             held = point.connections + point.idle_connections
-            total += len(todo) * timing.rep_seconds(held)
+            if scenario.kind == "capacity":
+                total += len(todo) * timing.capacity_seconds(scenario, held)
+                continue
+            rate = (point.rate_fraction * timing.ceiling_estimate_rps
+                    if scenario.rate_of == "client" else None)
+            total += len(todo) * timing.rep_seconds(held, scenario.window_s(timing.duration_s,
+                                                                            rate))
             if count_syscalls:  # exact counts in every repetition, a separate window once
                 exact = point.connections in scenario.exact_syscalls_at
                 total += (len(todo) if exact else 1) * timing.syscall_seconds(held, exact)
@@ -115,7 +125,34 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
             if point not in seen:
                 seen.add(point)
                 points.append(point)
+    points += [p for p in ceiling_points(passes, profile, chosen) if p not in seen]
     return Matrix(profile=profile, models=chosen, points=points)
+
+
+def ceiling_points(passes, profile: Profile, chosen: tuple[str, ...]) -> list[Point]:
+    """The points that measure the client's ceiling (native-epoll at the `rate_from`
+    point, per payload) for every scenario that offers rates as fractions of it, when the
+    profile does not measure them already: equal load and capacity on their own still
+    have their ceiling measured in the same run."""
+    if NATIVE not in chosen:
+        return []
+    wanted: list[Point] = []
+    for scenario, _ in passes:
+        if scenario.rate_of != "client" or not scenario.rate_from:
+            continue
+        source, connections = scenario.rate_from
+        for payload in scenario.payload_sizes(profile.payloads):
+            point = Point(NATIVE, source, connections, payload)
+            if point not in wanted:
+                wanted.append(point)
+    return wanted
+
+
+def needs_client_ceiling(profile: Profile) -> bool:
+    """Whether a scenario of the profile offers rates relative to the client's ceiling,
+    which native-epoll measures: then it joins the run whatever --models says."""
+    names = [*profile.scenarios, *(leg.scenario for leg in profile.legs)]
+    return any(SCENARIOS[name].rate_of == "client" for name in names)
 
 
 def format_duration(seconds: float) -> str:

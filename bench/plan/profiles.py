@@ -24,12 +24,13 @@ class Leg:
     idle_connections: tuple[int, ...] | None = None
     rate_fractions: tuple[float, ...] | None = None
     pipeline_depths: tuple[int, ...] | None = None
+    repetitions: int | None = None  # at most this many of the profile's repetitions
 
     def apply(self) -> Scenario:
         base = SCENARIOS[self.scenario]
         changes = {k: v for k, v in asdict(self).items() if k != "scenario" and v is not None}
         for key, value in changes.items():
-            changes[key] = tuple(value)
+            changes[key] = value if isinstance(value, int) else tuple(value)
         return replace(base, **changes)
 
     @classmethod
@@ -58,12 +59,28 @@ class Timing:
     # tracer slows the server): this long, after this warmup
     syscall_warmup_s: float = 0.2
     syscall_window_s: float = 0.5
+    # the estimate's guesses where the run itself decides: the client's ceiling (equal
+    # load's rates are fractions of it) and the trials a capacity search takes
+    ceiling_estimate_rps: float = 150_000.0
+    capacity_trials_estimate: int = 10
 
-    def rep_seconds(self, connections: int) -> float:
+    def rep_seconds(self, connections: int, window_s: float | None = None) -> float:
         """One repetition: a fresh server, warmed up, then one measured load window."""
+        window = self.duration_s if window_s is None else window_s
         return (self.server_start_s + self.loadgen_start_s + self.server_warmup_s
-                + self.loadgen_start_s + self.warmup_s + self.duration_s
+                + self.trial_seconds(connections, window))
+
+    def trial_seconds(self, connections: int, window_s: float) -> float:
+        """One load generator run on a running server: start, connect, warm up, window."""
+        return (self.loadgen_start_s + self.warmup_s + window_s
                 + self.connect_s_per_1000 * connections / 1000)
+
+    def capacity_seconds(self, scenario: Scenario, connections: int) -> float:
+        """One capacity search: a fresh server, warmed up, then its trials (a window each,
+        long enough for the scenario's requests at a typical rate)."""
+        window = scenario.window_s(self.duration_s, self.ceiling_estimate_rps / 8)
+        return (self.server_start_s + self.loadgen_start_s + self.server_warmup_s
+                + self.capacity_trials_estimate * self.trial_seconds(connections, window))
 
     def idle_rep_seconds(self) -> float:
         return self.server_start_s + self.idle_settle_s + self.idle_sample_s
@@ -89,6 +106,10 @@ class Profile:
     legs: tuple[Leg, ...] = ()  # narrower passes over more scenarios (the claims subset)
     # the native C reference server (native-epoll) joins the profile's own scenarios
     native_reference: bool = False
+    # the capacity scenario's objective (--slo-p99-us, --slo-tolerance): p99 at or under
+    # slo_p99_us, achieved at least 1 - slo_tolerance of the offered rate, no errors
+    slo_p99_us: float = 1000.0
+    slo_tolerance: float = 0.05
 
     def with_overrides(self, **changes) -> "Profile":
         timing_keys = {"warmup_s", "duration_s", "server_warmup_s", "timeout_ms"}

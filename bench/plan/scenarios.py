@@ -24,14 +24,25 @@ class Scenario:
     payloads: tuple[int, ...] | None = None  # None: the profile's payload sizes
     max_connections: int | None = None  # skip the profile's counts above this
     # "load": the load generator drives the server; "idle-server": no client at all, the
-    # fresh server is only sampled for the profile's idle_sample_s
+    # fresh server is only sampled for the profile's idle_sample_s; "capacity": one fresh
+    # server per repetition, probed in open loop by the capacity search (trials at rising,
+    # then bisected, offered rates) until the highest rate meeting the profile's SLO is known
     kind: str = "load"
     models: tuple[str, ...] | None = None  # None: every model
     idle_connections: tuple[int, ...] = (0,)  # loadgen --idle-connections M, swept
     rate_fractions: tuple[float, ...] = ()  # open loop: --rate = fraction x the peak below
     pipeline_depths: tuple[int, ...] = (1,)  # loadgen --pipeline D, swept
     rate_from: tuple[str, int] | None = None  # (scenario, connections): its median rps at
-    #                                           the same model and payload is the peak
+    #                                           the same payload is the peak (of rate_of)
+    # whose throughput at rate_from the fractions multiply: "model", the model's own (each
+    # model at its own load); "client", native-epoll's, the client's ceiling (every model at
+    # the same absolute rates)
+    rate_of: str = "model"
+    # open loop: the window lasts long enough for this many requests at the offered rate
+    # (a p99 with a confidence interval needs a few thousand), never shorter than the
+    # profile's window
+    min_window_requests: int = 0
+    repetitions: int | None = None  # at most this many of the profile's repetitions
     exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
     axis: str = "connections"  # the column the scenario sweeps: tables and charts use it
     # lab only (`bench lab up`, needs the kernel's netem): round-trip time added between
@@ -68,6 +79,25 @@ class Scenario:
     def runs_model(self, model: str) -> bool:
         return self.models is None or model in self.models
 
+    def window_s(self, duration_s: float, rate: float | None) -> float:
+        """The measured window at `rate`: the profile's, or longer where the scenario needs
+        `min_window_requests` in it."""
+        if not self.min_window_requests or not rate:
+            return duration_s
+        return max(duration_s, round(self.min_window_requests / rate, 2))
+
+    def repetitions_of(self, profile_repetitions: int) -> int:
+        return min(profile_repetitions, self.repetitions or profile_repetitions)
+
+    @property
+    def phase(self) -> int:
+        """When its points are measured in a run: 0 first; 1 after the points its rate
+        comes from; 2 (capacity) after everything, so its search can start from what the
+        equal-load ladder found."""
+        if self.kind == "capacity":
+            return 2
+        return 1 if self.rate_from else 0
+
 
 SESSION_REQUESTS = 10
 HEAVY_WORK_US = 1000
@@ -75,6 +105,14 @@ HEAVY_WORK_US = 1000
 # event-loop library beside the blocking ones
 HEAVY_MODELS = ("blocking", "threaded", *models.multiplexing(), *models.event_loop_libraries())
 OPEN_LOOP_PEAK = ("persistent", 100)
+# The client's ceiling: native-epoll's closed-loop throughput here (the cheapest server, so
+# the load generator is the limit), measured in the same run; equal load and capacity
+# offer rates as fractions of it
+CLIENT_CEILING = ("persistent", 100)
+# equal load: six rates doubling from 2.5 % to 80 % of the client's ceiling (at a
+# 160,000 req/s ceiling: 4,000 to 128,000 req/s)
+EQUAL_LOAD_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
+WINDOW_REQUESTS = 5000  # in an equal-load window or a capacity trial: a p99 with an interval
 
 SCENARIOS: dict[str, Scenario] = {
     "persistent": Scenario(
@@ -136,6 +174,36 @@ SCENARIOS: dict[str, Scenario] = {
         rate_fractions=(0.25, 0.5, 0.9),
         rate_from=OPEN_LOOP_PEAK,
         axis="rate_fraction",
+    ),
+    "equal-load": Scenario(
+        name="equal-load",
+        description="100 connections in open loop (uniform arrivals) at the same absolute "
+        "offered rates for every model: six rates doubling from 2.5 % to 80 % of the "
+        "client's own ceiling (native-epoll's closed-loop throughput at 100 connections "
+        f"earlier in this run), each window long enough for {WINDOW_REQUESTS:,} requests; "
+        "latency timed from when each request was due. native-epoll's p99 at each rate is "
+        "the client's latency floor: a model within 2x of it is client-bound there",
+        connections=(100,),
+        rate_fractions=EQUAL_LOAD_FRACTIONS,
+        rate_from=CLIENT_CEILING,
+        rate_of="client",
+        min_window_requests=WINDOW_REQUESTS,
+        axis="rate_fraction",
+    ),
+    "capacity": Scenario(
+        name="capacity",
+        description="the highest offered rate each model serves within the SLO (p99 at or "
+        "under --slo-p99-us, default 1 ms; achieved at least 1 - --slo-tolerance of offered, "
+        "default 95 %; no errors), 100 connections in open loop on one fresh server: rates "
+        "grow (x2) from the highest equal-load rate that met it, then bisect to 5 %; every "
+        "load tried twice and passed only if both trials meet it. Bound 'client' where the "
+        "client's ceiling came first",
+        kind="capacity",
+        connections=(100,),
+        rate_from=CLIENT_CEILING,
+        rate_of="client",
+        min_window_requests=WINDOW_REQUESTS,
+        axis="model",
     ),
     "pipelined": Scenario(
         name="pipelined",

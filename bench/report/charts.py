@@ -19,6 +19,8 @@ TIME_SPLIT = "time_split"  # where the server core's time per request goes, per 
 OVERVIEW = "overview"  # several metrics (columns of panels) × the connection-sweep scenarios
 METRIC = "metric"      # one metric against connections, a panel per connection-sweep scenario
 SWEEP = "sweep"        # one scenario on its own axis (payload bytes, open-loop rate)
+EQUAL_LOAD = "equal_load"  # p99 and p50 vs the same offered rates for every model
+CAPACITY = "capacity"  # each model's highest rate meeting the SLO
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Chart:
     heading: str = ""            # the figure's own heading, where it has one of its own
     # metrics drawn on a log axis in this chart though the column's default is linear
     log_metrics: tuple[str, ...] = ()
-    section: str = "charts"  # where REPORT.md shows it: "answer" (first) or "charts"
+    # where REPORT.md shows it: "answer" (first), "load" (capacity and equal load, right
+    # after it) or "charts"
+    section: str = "charts"
 
     @property
     def metric(self) -> str:
@@ -49,6 +53,12 @@ CHARTS: tuple[Chart, ...] = (
     Chart("time_split", TIME_SPLIT, ("core_busy_us_per_req",), ("persistent",),
           alt="where the server core's time per request goes", section="answer",
           heading="Where the server core's time per request goes"),
+    Chart("capacity", CAPACITY, ("capacity_low_rps",), ("capacity",),
+          alt="capacity at the SLO", heading="Capacity at the SLO", section="load"),
+    Chart("equal_load", EQUAL_LOAD, ("p99_us", "p50_us"), ("equal-load",),
+          alt="latency at equal offered load", section="load",
+          heading="Latency at equal offered load: every model at the same rates, 100 "
+          "connections, open loop"),
     Chart("overview", OVERVIEW, ("rps", "p99_us", "server_cpu_us_per_req", "server_cpu_pct"),
           alt="overview", heading="IO models at a glance: throughput, tail latency, CPU per "
           "request and CPU load vs connections"),

@@ -181,7 +181,8 @@ def small_png(path: Path) -> bytes:
 def _inline_images(body: str, run_dir: Path) -> str:
     """Claim charts as data URIs; the static metric PNGs are replaced by the interactive
     charts (dropped here) so the page needs no file beside it."""
-    kept = tuple(f"charts/{c.id}.png" for c in charts.CHARTS if c.section == "answer")
+    kept = tuple(f"charts/{c.id}.png" for c in charts.CHARTS
+                 if c.section in ("answer", "load"))
 
     def swap(match):
         src = match.group(2)

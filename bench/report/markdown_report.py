@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.analysis import ceiling
 from bench.plan.scenarios import SCENARIOS
 from bench.report import charts, claim_charts, placement, plots
+from bench.report.load_report import load_section
 from bench.report.statements import (demand_lines, pipelined_lines, statements,
                                      uvloop_comparison)
 from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, cpu_agreement_table,
@@ -78,6 +79,10 @@ def answer_section(view: RunView, drawn: Drawn) -> list[str]:
         if (view.charts_dir / f"{chart}.png").is_file():
             parts += [f"![{charts.BY_ID[chart].title}](charts/{chart}.png)", ""]
     return parts
+
+
+def offered_load_section(view: RunView, drawn: Drawn) -> list[str]:
+    return load_section(view)
 
 
 def placement_section(view: RunView, drawn: Drawn) -> list[str]:
@@ -184,7 +189,7 @@ def measurement_section(view: RunView, drawn: Drawn) -> list[str]:
     return ["## How these were measured", "", *measurement_notes(view.frame), ""]
 
 
-SECTIONS = (title_section, answer_section, placement_section, environment_section, flags_part,
+SECTIONS = (title_section, answer_section, offered_load_section, placement_section, environment_section, flags_part,
             numbers_section, ceiling_section, cpu_agreement_section, uvloop_section,
             claims_section,
             open_loop_section, charts_section, tables_section, measurement_section)

@@ -15,66 +15,20 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-import matplotlib
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-matplotlib.use("Agg")
-# reproducible SVG: fixed ids and no date, so a redrawn chart is byte for byte the same
-matplotlib.rcParams["svg.hashsalt"] = "iomodels"
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import (FixedLocator, FuncFormatter, LogLocator,  # noqa: E402
-                               NullLocator)
-
-from bench.analysis import ceiling, headline  # noqa: E402
-from bench.analysis.summary import models_in_order  # noqa: E402
-from bench.plan.models import model as model_record  # noqa: E402
-from bench.plan.scenarios import SCENARIOS  # noqa: E402
-from bench.report import charts  # noqa: E402
-from bench.report.styles import model_style  # noqa: E402
-from bench.report.view import RunView  # noqa: E402
-from bench.store import status  # noqa: E402
-from bench.store.columns import Column, column  # noqa: E402
-
-# How a point's worst status is marked on top of its median marker (bench.store.status);
-# refused first, as the legend lists them
-STATUS_MARKS = {s.name: s.plot_mark for s in status.MARKED}
-SATURATED = "client_saturated"  # not a status: the client, not the server, was the limit
-HOLLOW = status.HOLLOW
-CLIENT_BOUND_MARKER = r"$\uparrow$"  # an arrow up: the server's figure lies higher
-BAND = "client_ceiling"  # drawn: the client's ceiling
-BAND_COLOUR = "0.80"  # the client's ceiling, shaded on every throughput chart
-MS_FROM_US = 10_000  # latency axes switch from µs to ms once a value passes 10 ms
-
-
-def _thousands(value, _pos) -> str:
-    """1,000 with separators; below 1,000 three significant digits, so ticks that a
-    narrow log axis puts at 14.5, 15, 15.5 never print as the same number."""
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
-
-
-def _log_minor(value, _pos) -> str:
-    """Minor log ticks labelled only at 2 and 5 of each decade, so they stay readable."""
-    digit = value / 10 ** int(f"{value:e}".split("e")[1])
-    return _thousands(value, _pos) if round(digit) in (2, 5) else ""
-
-
-def unit_scale(metric: Column, values) -> tuple[float, str]:
-    """(extra scale, axis label): latency in ms once any value passes 10 ms."""
-    finite_values = [v for v in values if v == v]
-    if metric.name.endswith("_us") and metric.name.startswith("p") and finite_values \
-            and max(finite_values) * metric.scale > MS_FROM_US:
-        return 1e-3, metric.axis.replace("(µs)", "(ms)")
-    return 1.0, metric.axis
-
-
-def style_log_axis(axis) -> None:
-    axis.set_major_locator(LogLocator(base=10))
-    axis.set_major_formatter(FuncFormatter(_thousands))
-    axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-    axis.set_minor_formatter(FuncFormatter(_log_minor))
-
+from bench.report.figure_parts import (BAND, BAND_COLOUR, CLIENT_BOUND_MARKER, HOLLOW,
+                                       SATURATED, STATUS_MARKS, legend, plt, save,
+                                       style_log_axis, subtitle, thousands, unit_scale)
+from bench.analysis import ceiling, headline
+from bench.analysis.summary import models_in_order
+from bench.plan.models import model as model_record
+from bench.plan.scenarios import SCENARIOS
+from bench.report import charts, load_charts
+from bench.report.styles import model_style
+from bench.report.view import RunView
+from bench.store.columns import Column, column
 
 def measured_ticks(ax, values) -> None:
     """Ticks on the x axis at exactly the measured values, nothing in between."""
@@ -84,7 +38,7 @@ def measured_ticks(ax, values) -> None:
         if not kept or value <= 0 or kept[-1] <= 0 or value / kept[-1] >= 1.3:
             kept.append(value)
     ax.xaxis.set_major_locator(FixedLocator(kept))
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.xaxis.set_major_formatter(FuncFormatter(thousands))
     ax.xaxis.set_minor_locator(NullLocator())
     if len(values) > 6:  # crowded: rotate so labels never overlap
         ax.tick_params(axis="x", labelrotation=45)
@@ -215,7 +169,7 @@ def _style_axes(ax, data, metric: Column, axis: str, label: str, scenario: str) 
         style_log_axis(ax.yaxis)
     else:
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
     ax.set_xlabel(AXIS_TITLES.get(axis, axis))
     ax.set_ylabel(label)
     ax.set_title(f"{metric.title} — {scenario}", fontsize=11)
@@ -242,60 +196,6 @@ AXIS_TITLES = {"connections": "concurrent connections (log scale, ticks at measu
 
 
 
-def _legend(fig, models: list[str], statuses: set[str], note: str) -> None:
-    handles = []
-    for m in models:
-        if model_record(m).reference:
-            handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1.4,
-                                  label=f"{m} (C reference)"))
-            continue
-        style = model_style(m, models)
-        handles.append(Line2D([], [], color=style.colour, marker=style.marker,
-                              linestyle=style.dash, linewidth=1.8,
-                              label=f"{m} ({style.family})"))
-    if statuses & HOLLOW:
-        handles.append(Line2D([], [], linestyle="none", marker="o", markersize=7,
-                              markerfacecolor="white", markeredgecolor="0.55",
-                              label="hollow: refused/starved/failed in a repetition"))
-    if SATURATED in statuses:
-        handles.append(Line2D([], [], linestyle="none", marker=CLIENT_BOUND_MARKER,
-                              markersize=9, color="0.25",
-                              label="client-bound: a floor (the server's lies higher)"))
-    if BAND in statuses:
-        handles.append(Patch(color=BAND_COLOUR, alpha=0.6, label="the client's ceiling"))
-    for name in sorted(statuses - {SATURATED, BAND}, key=list(STATUS_MARKS).index):
-        mark = STATUS_MARKS[name]
-        handles.append(Line2D([], [], linestyle="none", marker=mark["marker"],
-                              markersize=9, markerfacecolor="none",
-                              markeredgecolor=mark.get("edgecolors", "black"),
-                              color=mark.get("c", "black"), label=status.BY_NAME[name].label))
-    columns = max(1, min(len(handles), int(fig.get_figwidth() / 2.2)))
-    legend = fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=8,
-                        ncols=columns, title=note, title_fontsize=8)
-    legend.get_title().set_color("0.35")
-
-
-def _subtitle(meta: dict) -> str:
-    profile = meta.get("profile", {})
-    timing = profile.get("timing", {})
-    cpu = meta.get("cpu", {})
-    return (f"{meta.get('started_utc', '?')} · profile {profile.get('name', '?')} · "
-            f"{profile.get('repetitions', '?')} repetition"
-            f"{'' if profile.get('repetitions') == 1 else 's'} × {timing.get('duration_s', '?')} s, "
-            f"median with min–max · {cpu.get('model', '?')}, {cpu.get('logical_cpus', '?')} CPUs"
-            f" · payload {', '.join(map(str, profile.get('payloads', [])))} B")
-
-
-def _save(fig, folder: Path, name: str) -> list[Path]:
-    paths = []
-    for ext in ("png", "svg"):
-        path = folder / f"{name}.{ext}"
-        fig.savefig(path, dpi=110 if ext == "png" else None, metadata={"Date": None})
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
 def metric_figure(view: RunView, chart: charts.Chart):
     """One metric against connections, a panel per connection-sweep scenario."""
     metric = column(chart.metric)
@@ -308,7 +208,7 @@ def metric_figure(view: RunView, chart: charts.Chart):
         shown |= draw_metric(ax, *throughput_points(view, metric.name, scenario), metric,
                              scenario, models)
     fig.suptitle(f"{metric.title} vs concurrent connections", fontsize=13)
-    _legend(fig, models, shown, _subtitle(view.meta))
+    legend(fig, models, shown, subtitle(view.meta))
     return fig
 
 
@@ -325,7 +225,7 @@ def overview_figure(view: RunView, chart: charts.Chart):
             shown |= draw_metric(ax, *throughput_points(view, name, scenario), column(name),
                                  scenario, models)
     fig.suptitle(chart.heading, fontsize=13)
-    _legend(fig, models, shown, _subtitle(view.meta))
+    legend(fig, models, shown, subtitle(view.meta))
     return fig
 
 
@@ -361,7 +261,7 @@ def headline_figure(view: RunView, chart: charts.Chart):
         _pipelined_panel(axes[0][1], view, depth, server, client, models)
     fig.suptitle("Servers ranked by their own work: median, min–max whiskers over repetitions",
                  fontsize=11)
-    fig.text(0.5, 0.0, textwrap.fill(_subtitle(view.meta), 120), ha="center", va="bottom",
+    fig.text(0.5, 0.0, textwrap.fill(subtitle(view.meta), 120), ha="center", va="bottom",
              fontsize=7, color="0.35")
     return fig
 
@@ -395,7 +295,7 @@ def _pipelined_panel(ax, view: RunView, depth: int, server, client, models) -> N
     for tick, entry in zip(ax.get_yticklabels(), entries):
         tick.set_color(model_style(entry.model, models).colour)
     ax.set_xlim(left=0)
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.xaxis.set_major_formatter(FuncFormatter(thousands))
     ax.set_xlabel("throughput (thousand requests/s)")
     ax.set_title(f"Pipelined, 100 connections × {depth} in flight: server-bound, most first",
                  fontsize=10)
@@ -454,7 +354,7 @@ def _dot_panel(ax, data, metric: Column, models: list[str], title: str = "") -> 
         style_log_axis(ax.xaxis)
     else:
         ax.set_xlim(left=0)
-        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.xaxis.set_major_formatter(FuncFormatter(thousands))
     ax.set_xlabel(label)
     order = "least first" if metric.smaller_is_better else "best first"
     ax.set_title(title or f"{metric.title} ({order})", fontsize=10)
@@ -485,18 +385,19 @@ def sweep_figure(view: RunView, chart: charts.Chart):
         shown |= draw_metric(ax, *throughput_points(view, name, scenario),
                              sweep_metric(chart, name), scenario, models, axis=axis)
     fig.suptitle(chart.heading, fontsize=12)
-    _legend(fig, models, shown, _subtitle(view.meta))
+    legend(fig, models, shown, subtitle(view.meta))
     return fig
 
 
 FIGURES = {charts.HEADLINE: headline_figure, charts.TIME_SPLIT: time_split_figure,
            charts.OVERVIEW: overview_figure, charts.METRIC: metric_figure,
-           charts.SWEEP: sweep_figure}
+           charts.SWEEP: sweep_figure, charts.EQUAL_LOAD: load_charts.equal_load_figure,
+           charts.CAPACITY: load_charts.capacity_figure}
 
 
 def has_data(view: RunView, chart: charts.Chart) -> bool:
     """Whether the run measured what the chart draws."""
-    if chart.kind == charts.SWEEP:
+    if chart.kind in (charts.SWEEP, charts.EQUAL_LOAD, charts.CAPACITY):
         return bool(set(chart.scenarios) & set(view.scenarios))
     present = set(view.sweep_scenarios)
     return bool(set(chart.scenarios) & present) if chart.scenarios else bool(present)
@@ -515,5 +416,5 @@ def draw_all(view: RunView) -> list[Path]:
     if view.frame.empty:
         return []
     view.charts_dir.mkdir(exist_ok=True)
-    return [path for chart, fig in figures(view) for path in _save(fig, view.charts_dir,
+    return [path for chart, fig in figures(view) for path in save(fig, view.charts_dir,
                                                                     chart.id)]

@@ -148,6 +148,36 @@ COLUMNS: tuple[Column, ...] = (
            "sent by its end (in the corrected histogram at their age then, a lower bound)"),
     Column("histogram_count", "count", "open loop: values in the corrected histogram "
            "(completed + never sent)"),
+    Column("p99_ci_low_us", "µs", "the p99's 95 % confidence interval, lower end: order "
+           "statistics of this repetition's histogram (distribution-free; empty when too "
+           "few values)"),
+    Column("p99_ci_high_us", "µs", "the p99's 95 % confidence interval, upper end"),
+    Column("client_ceiling_rps", "req/s", "equal load and capacity: the client's ceiling "
+           "their rates are fractions of (native-epoll's median closed-loop throughput at "
+           "100 connections in this run)"),
+    Column("achieved_share", "ratio", "open loop: achieved / offered rate", fmt="{:.1%}"),
+    Column("rate_flag", "", "open loop: why the achieved rate is outside ±5 % of the "
+           "offered (kept, not dropped; empty when within)", kind=TEXT),
+    Column("littles_law_ratio", "ratio", "closed loop of persistent connections: requests in "
+           "flight (throughput x mean latency) per connection x depth; 1 when the client "
+           "keeps every connection busy", fmt="{:.2f}"),
+    Column("littles_law_flag", "", "why the closed loop did not keep its connections busy "
+           "(ratio under 0.8: the throughput is the client's), or disagreed with itself "
+           "(over 1.2); empty when it did", kind=TEXT),
+    Column("capacity_low_rps", "req/s", "capacity: the highest offered rate every trial "
+           "of which met the SLO (0 when even the lowest tried failed)",
+           title="Capacity at the SLO", axis="offered rate meeting the SLO (requests/s)"),
+    Column("capacity_high_rps", "req/s", "capacity: the lowest offered rate that failed "
+           "it (empty when none failed: client-bound, or not converged)"),
+    Column("capacity_bound", "", "capacity: server (bracketed within the width), client "
+           "(the client's ceiling came first: low is a lower bound), none (the probe budget "
+           "ran out)", kind=TEXT),
+    Column("capacity_reason", "", "capacity: why the search ended where it did", kind=TEXT),
+    Column("capacity_probes", "count", "capacity: offered rates probed"),
+    Column("capacity_trials", "count", "capacity: load windows run (up to 2 per rate)"),
+    Column("capacity_start_rps", "req/s", "capacity: the first rate offered"),
+    Column("capacity_detail", "", "capacity: every trial as JSON (offered, achieved, p99, "
+           "errors, client saturation, passed, why not)", kind=TEXT),
     Column("reply_check", "", "identity: every reply compared with its own request's tagged "
            "payload; shape: the payload is too small for the tag", kind=TEXT),
     Column("fairness_jain", "", "Jain's index over per-connection responses (1 = even)",

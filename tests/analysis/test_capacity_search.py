@@ -198,7 +198,26 @@ def test_a_failing_start_is_zero_to_start_server_bound():
     result = search(server, start_rps=1_000, ceiling_rps=FAR_CEILING)
     assert (result.low_rps, result.high_rps, result.bound) == (0.0, 1_000, "server")
     assert result.probe_count == 1 and server.calls == [1_000]
-    assert "even the start rate" in result.reason and "p99" in result.reason
+    assert "even 1,000 req/s (the lowest rate tried)" in result.reason
+    assert "p99" in result.reason
+
+
+@pytest.mark.parametrize("capacity", [8_000, 20_000])
+def test_a_failing_start_steps_down_to_the_capacity_when_given_a_floor(capacity):
+    server, slo = MM1Server(capacity), SLO()
+    true = server.true_capacity(slo)
+    result = search(server, start_rps=64_000, ceiling_rps=FAR_CEILING, slo=slo,
+                    floor_rps=100, max_probes=20)
+    assert_brackets(result, true, 0.05)
+    assert server.calls[:3] == [64_000, 32_000, 16_000]
+
+
+def test_stepping_down_stops_at_the_floor():
+    server = MM1Server(400)  # p99 <= 1 ms never holds
+    result = search(server, start_rps=8_000, ceiling_rps=FAR_CEILING, floor_rps=1_000)
+    assert (result.low_rps, result.high_rps, result.bound) == (0.0, 1_000, "server")
+    assert server.calls == [8_000, 4_000, 2_000, 1_000]
+    assert "even 1,000 req/s (the lowest rate tried) fails" in result.reason
 
 
 def test_a_start_above_the_ceiling_starts_at_the_ceiling():
