@@ -302,8 +302,8 @@ class ClusterPointRunner(PointRunner):
         window = outcome.get("windows", {}).get("measured")
         edges = window["edges"] if window else []
         summary = sampling.summarize(edges, window["walks"] if window else [],
-                                     (merged or {}).get("rps"), set(outcome["server_cpus"]),
-                                     set())
+                                     (merged or {}).get("rps"),
+                                     set(outcome.get("server_cpus") or ()), set())
         summary.update(window["memory"] if window else {})
         summary.update(_busiest_load_host(outcomes))
         summary["sample_offset_ms"] = _offset_ms(window["edges_unix"] if window else [],
@@ -339,7 +339,7 @@ class ClusterPointRunner(PointRunner):
         if failure is not None or window is None:
             return self._failed_row(point, repetition, f"cluster: {failure or outcome.get('lost') or 'no idle samples'}")
         summary = sampling.summarize(window["edges"], window["walks"], None,
-                                     set(outcome["server_cpus"]), set())
+                                     set(outcome.get("server_cpus") or ()), set())
         summary.update(window["memory"])
         alive = window["alive"]
         row = build_row(point, repetition, LoadResult(None, None, 0.0, 0.0, "", []), summary,
