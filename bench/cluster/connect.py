@@ -45,6 +45,23 @@ class Cluster:
     hosts: dict[str, dict] = field(default_factory=dict)  # by worker address
     offsets: dict[str, ClockOffset] = field(default_factory=dict)
     allowed_failures: int | None = None
+    windows: dict = field(default_factory=lambda: {"repetitions": 0, "min_overlap_pct": None,
+                                                   "below": []})
+
+    def note_windows(self, point_id: str, repetition: int, merged: dict) -> None:
+        """Keep for meta.json how far the load hosts' windows overlapped: the smallest
+        overlap and every repetition below WINDOW_OVERLAP_MIN_PCT."""
+        overlap = merged.get("window_overlap_pct")
+        self.windows["repetitions"] += 1
+        if overlap is None:
+            self.windows["unknown"] = self.windows.get("unknown", 0) + 1
+            return
+        low = self.windows["min_overlap_pct"]
+        self.windows["min_overlap_pct"] = overlap if low is None else min(low, overlap)
+        if not merged.get("window_overlap_ok", True):
+            self.windows["below"].append({"point_id": point_id, "repetition": repetition,
+                                          "overlap_pct": overlap,
+                                          "skew_ms": merged.get("window_skew_ms")})
 
     def workers_with(self, resource: str) -> list[str]:
         """The workers that offer `resource` now (a restarted worker has a new address)."""
@@ -74,8 +91,11 @@ class Cluster:
             workers.append({"worker": address, "roles": roles, **self.hosts.get(address, {}),
                             "clock": self.offsets[address].as_dict()
                             if address in self.offsets else None})
+        from .merge import WINDOW_OVERLAP_MIN_PCT
+
         return {"scheduler": self.address, "allowed_failures": self.allowed_failures,
-                "runner": self.runner, "workers": workers}
+                "runner": self.runner, "workers": workers,
+                "load_windows": {**self.windows, "threshold_pct": WINDOW_OVERLAP_MIN_PCT}}
 
     def close(self) -> None:
         self.client.close()
