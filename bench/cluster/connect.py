@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import tasks
+from . import placement, tasks
 
 CHECK_BUDGET_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
@@ -45,8 +45,38 @@ class Cluster:
     hosts: dict[str, dict] = field(default_factory=dict)  # by worker address
     offsets: dict[str, ClockOffset] = field(default_factory=dict)
     allowed_failures: int | None = None
+    plan: placement.Plan | None = None  # where every process runs (`place`)
+    placement_error: str | None = None
     windows: dict = field(default_factory=lambda: {"repetitions": 0, "min_overlap_pct": None,
                                                    "below": []})
+
+    def place(self, pin: bool) -> placement.Plan:
+        """Move every process of the run off the cores its machine measures (the runner,
+        the scheduler, each worker and its nanny: bench.cluster.placement) and keep the
+        plan for meta.json and for the tasks (each worker settles there at a task's
+        start). Planned again from the launch CPUs when a worker joined since."""
+        try:
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+            procs = placement.gather(self.client, tasks.process_facts(), info)
+        except Exception as exc:  # noqa: BLE001 - a worker lost meanwhile: said, not fatal
+            self.placement_error = f"{type(exc).__name__}: {exc}"[:200]
+            return self.plan
+        self.plan = placement.make_plan(procs, pin)
+        self.plan.found = placement.apply(self.client, self.plan)
+        return self.plan
+
+    def cpus_for(self, worker: str) -> dict:
+        """A task's `host_cpus` (the worker's launch CPUs, which its role's pinning is
+        decided from) and `home_cpus` (where the worker moves itself at the task's start)."""
+        if self.plan is None:
+            return {}
+        cpus = self.plan.for_worker(worker)
+        if cpus is None:  # a worker that joined after the plan (a nanny restarted it)
+            plan = self.place(self.plan.pin)
+            cpus = plan.for_worker(worker) if plan is not None else None
+        if cpus is None:
+            return {}
+        return {"host_cpus": cpus[0], "home_cpus": cpus[1]}
 
     def note_windows(self, point_id: str, repetition: int, merged: dict) -> None:
         """Keep for meta.json how far the load hosts' windows overlapped: the smallest
@@ -95,9 +125,17 @@ class Cluster:
 
         return {"scheduler": self.address, "allowed_failures": self.allowed_failures,
                 "runner": self.runner, "workers": workers,
+                "placement": placement.as_meta(self.plan) if self.plan else
+                ({"error": self.placement_error} if self.placement_error else None),
                 "load_windows": {**self.windows, "threshold_pct": WINDOW_OVERLAP_MIN_PCT}}
 
     def close(self) -> None:
+        """Every moved process back where it was started, then the client closed."""
+        try:
+            if self.plan is not None:
+                placement.restore(self.client, self.plan)
+        except Exception:  # noqa: BLE001 - the cluster may be gone by now
+            pass
         self.client.close()
 
 

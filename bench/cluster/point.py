@@ -64,6 +64,12 @@ class ClusterPointRunner(PointRunner):
     cluster: Cluster | None = None
     pin: bool = True
 
+    def __post_init__(self) -> None:
+        """Before any point: every process of the run off the cores it would disturb
+        (bench.cluster.placement; put back when the cluster is closed)."""
+        if self.cluster is not None:
+            self.cluster.place(self.pin)
+
     # -- the steps of one repetition ------------------------------------------------------
 
     def measure_rep(self, point: Point, repetition: int, scenario: Scenario,
@@ -121,7 +127,7 @@ class ClusterPointRunner(PointRunner):
         request = {**self._server_kind(point.model), "scenario": scenario.name,
                    "pin": self.pin, "bind": "worker", "syscalls": self.syscall_method,
                    "reply_queue": replies.name, "command_queue": commands.name,
-                   "deadline_s": budget}
+                   "deadline_s": budget, **self.cluster.cpus_for(workers[0])}
         future = client.submit(tasks.serve, request, key=f"serve-{point.point_id}-{name}",
                                workers=[workers[0]], resources={SERVER: 1}, retries=0,
                                pure=False, allow_other_workers=False)
@@ -223,7 +229,8 @@ class ClusterPointRunner(PointRunner):
                        "duration_s": duration_s, "timeout_ms": self.profile.timing.timeout_ms,
                        "extra": args, "pin": self.pin, "budget_s": budget,
                        "start_at": start + self.cluster.offset(worker),
-                       "workers_on_host": hosts.count(self.cluster.hostname(worker))}
+                       "workers_on_host": hosts.count(self.cluster.hostname(worker)),
+                       **self.cluster.cpus_for(worker)}
             futures.append(self.cluster.client.submit(
                 tasks.load, request, workers=[worker], resources={LOADGEN: 1}, retries=0,
                 pure=False, allow_other_workers=False,
