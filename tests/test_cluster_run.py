@@ -30,7 +30,7 @@ from bench.pipeline import start
 from bench.measure.pinning import Pinning
 from loadgen import stats
 
-from .cluster_helpers import local_dask
+from .cluster_helpers import local_dask, make_tls, openssl_missing, refusal
 
 pytestmark = pytest.mark.slow
 TINY = {"connections": (8,), "scenarios": ("persistent",), "repetitions": 1,
@@ -184,6 +184,16 @@ def test_every_process_of_a_cluster_run_leaves_the_server_core_and_comes_back(tm
     after = cores_of([*dask_procs, psutil.Process()])
     assert {pid: after[pid] for pid in before if pid in after} == \
         {pid: before[pid] for pid in before if pid in after}
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_scheduler_asked_for_tls_is_one_line_and_exit_2(tmp_path, dask):
+    if openssl_missing():
+        pytest.skip(openssl_missing())
+    good, _ = make_tls(tmp_path / "tls")
+    address = dask.address.replace("tcp://", "tls://")
+    line = refusal(address, good.client_env())
+    assert "does not speak TLS" in line and "use tcp://" in line
 
 
 @pytest.mark.timeout(180)

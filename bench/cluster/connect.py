@@ -1,19 +1,20 @@
 """Reaching a Dask scheduler and deciding, within 10 s, whether the bench can run on it:
-the scheduler answers, some worker offers `server=1` and some `loadgen=1`, every host runs
-the same code and versions as this runner, and a lost worker fails its task instead of
-re-running it (allowed-failures 0). Any of these wrong -> `ClusterRefused` with one line
-naming what is wrong. Then each worker's clock offset against this runner's wall clock is
-measured, and every host is described for meta.json."""
+the scheduler answers (over tcp:// or tls://, bench.cluster.reach), some worker offers
+`server=1` and some `loadgen=1`, every host runs the same code and versions as this
+runner, and a lost worker fails its task instead of re-running it (allowed-failures 0).
+Any of these wrong -> `ClusterRefused` with one line naming what is wrong. Then each
+worker's clock offset against this runner's wall clock is measured, and every host is
+described for meta.json."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from . import placement, tasks
+from . import placement, reach, tasks
 
 CHECK_BUDGET_S = 10.0
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = reach.CONNECT_TIMEOUT_S
 CLOCK_PROBES = 5
 SERVER, LOADGEN = "server", "loadgen"
 COMPARED = ("python", "source_digest")
@@ -153,16 +154,11 @@ def measure_offset(client, worker: str, probes: int = CLOCK_PROBES) -> ClockOffs
 
 def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
     """A checked cluster, or ClusterRefused (one line) within `budget_s`."""
-    from distributed import Client
-
     began = time.monotonic()
     try:
-        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterRefused(f"cannot reach the Dask scheduler at {address} within "
-                             f"{CONNECT_TIMEOUT_S:g} s ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else 'no answer'})"
-                             ) from None
+        client = reach.new_client(address, CONNECT_TIMEOUT_S)
+    except reach.Unreachable as exc:
+        raise ClusterRefused(str(exc)) from None
     try:
         cluster = Cluster(address, client, runner_facts())
         _within(budget_s - (time.monotonic() - began), _check, cluster, began, budget_s)
