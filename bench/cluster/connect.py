@@ -84,6 +84,8 @@ class Cluster:
         overlap and every repetition below WINDOW_OVERLAP_MIN_PCT."""
         overlap = merged.get("window_overlap_pct")
         self.windows["repetitions"] += 1
+        self.windows["most_load_hosts"] = max(self.windows.get("most_load_hosts", 0),
+                                              int(merged.get("load_hosts") or 1))
         if overlap is None:
             self.windows["unknown"] = self.windows.get("unknown", 0) + 1
             return

@@ -88,10 +88,14 @@ def _windows_part(windows: dict | None) -> list[str]:
     threshold = windows.get("threshold_pct", 99)
     low = windows.get("min_overlap_pct")
     below = windows.get("below") or []
-    text = (f"Load windows: {windows['repetitions']} repetitions; the load hosts' windows "
-            f"(each host's own, on the runner's clock) overlapped at least "
-            f"{low:.2f} %" if low is not None else
-            f"Load windows: {windows['repetitions']} repetitions; overlap unknown")
+    count = windows["repetitions"]
+    reps = f"{count} repetition{'' if count == 1 else 's'}"
+    if windows.get("most_load_hosts") == 1:
+        return ["", f"Load windows: {reps}, each loaded from one host: its window is the "
+                "window, nothing to line up."]
+    text = (f"Load windows: {reps}; the load hosts' windows (each host's own, on the "
+            f"runner's clock) overlapped at least {low:.2f} %" if low is not None else
+            f"Load windows: {reps}; overlap unknown")
     if below:
         listed = ", ".join(f"{b['point_id']} r{b['repetition']} ({b['overlap_pct']:.1f} %)"
                            for b in below[:12])
@@ -112,7 +116,9 @@ def section(meta: dict) -> str:
     if not cluster:
         return ("One machine: the server, the load generators and this runner shared it "
                 "(see pinning under Environment).")
-    lines = [f"Across hosts on Dask distributed ({cluster.get('scheduler')}; allowed-failures "
+    where = ("On Dask distributed, its hosts on one machine" if shared_machines(meta)
+             else "Across hosts on Dask distributed")
+    lines = [f"{where} ({cluster.get('scheduler')}; allowed-failures "
              f"{cluster.get('allowed_failures')}): {one_line(meta)}. Each host pinned its own "
              "role: the server to its host's first core, each load generator to the other "
              "cores of its host. Server samples were lined up with the load window by wall "
