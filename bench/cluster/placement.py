@@ -232,10 +232,12 @@ def gather(client, runner_facts: dict, workers: dict[str, dict]) -> list[Proc]:
         procs.append(_proc("scheduler", None, (), client.run_on_scheduler(tasks.process_facts)))
     except Exception:  # noqa: BLE001 - a scheduler without the bench: recorded, not moved
         pass
-    own = client.run(tasks.process_facts, workers=list(workers), nanny=False)
+    # a worker that just died (its nanny restarting it) is left out, not fatal
+    own = client.run(tasks.process_facts, workers=list(workers), nanny=False,
+                     on_error="ignore")
     with_nanny = [w for w, info in workers.items() if info.get("nanny")]
-    nannies = client.run(tasks.process_facts, workers=with_nanny, nanny=True) \
-        if with_nanny else {}
+    nannies = client.run(tasks.process_facts, workers=with_nanny, nanny=True,
+                         on_error="ignore") if with_nanny else {}
     for worker in sorted(workers):
         roles = tuple(r for r in (SERVER, LOADGEN)
                       if workers[worker].get("resources", {}).get(r, 0) >= 1)
