@@ -228,10 +228,9 @@ def gather(client, runner_facts: dict, workers: dict[str, dict]) -> list[Proc]:
     from . import tasks
 
     procs = [_proc("runner", None, (), runner_facts)]
-    try:
-        procs.append(_proc("scheduler", None, (), client.run_on_scheduler(tasks.process_facts)))
-    except Exception:  # noqa: BLE001 - a scheduler without the bench: recorded, not moved
-        pass
+    # the scheduler imports the bench already (connect's checks run there); if it cannot,
+    # the plan fails and says why (Cluster.place), rather than leave it out unsaid
+    procs.append(_proc("scheduler", None, (), client.run_on_scheduler(tasks.process_facts)))
     # a worker that just died (its nanny restarting it) is left out, not fatal
     own = client.run(tasks.process_facts, workers=list(workers), nanny=False,
                      on_error="ignore")
