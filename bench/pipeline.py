@@ -180,10 +180,10 @@ def start(profile_name: str, *, root: Path, models: list[str] | None = None,
 
 
 def connect_cluster(address: str, out):
-    """The checked cluster, or SystemExit(2) with the one line saying what is wrong."""
+    """The checked cluster, or SystemExit(2) with the one line saying what is wrong (the
+    only line: nothing is printed before it)."""
     from bench.cluster.connect import ClusterRefused, connect
 
-    print(f"cluster: checking the Dask scheduler at {address} ...", file=out, flush=True)
     try:
         cluster = connect(address)
     except ClusterRefused as exc:

@@ -1,7 +1,8 @@
 """`bench run --cluster`: a tiny bench end to end on a Dask cluster started here (a
-scheduler, one server worker, two loadgen workers, as on real hosts); a cluster that
-cannot be used is refused at the start, within 10 s, with one line; a worker lost mid-point
-fails that point with the reason and the next point runs."""
+scheduler, one server worker, two loadgen workers, as on real hosts; one cluster for the
+module); a cluster that cannot be used is refused at the start, within 10 s, with one
+line; a worker lost mid-point fails that point with the reason and the next point runs;
+every process of the run leaves the server's core while it runs, and is put back."""
 
 from __future__ import annotations
 
@@ -29,20 +30,27 @@ from bench.pipeline import start
 from bench.measure.pinning import Pinning
 from loadgen import stats
 
-from .cluster_helpers import local_dask
+from .cluster_helpers import local_dask, make_tls, openssl_missing, refusal
 
 pytestmark = pytest.mark.slow
 TINY = {"connections": (8,), "scenarios": ("persistent",), "repetitions": 1,
         "duration_s": 0.5, "warmup_s": 0.2, "server_warmup_s": 0.2}
 
 
+@pytest.fixture(scope="module")
+def dask(tmp_path_factory):
+    """One scheduler, one server worker and two loadgen workers for the module's tests
+    (a test that kills a worker leaves it to its nanny to restart)."""
+    with local_dask(tmp_path_factory.mktemp("dask"), loadgen_workers=2) as cluster:
+        yield cluster
+
+
 @pytest.mark.timeout(240)
-def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path):
-    with local_dask(tmp_path, loadgen_workers=2) as dask:
-        out = io.StringIO()
-        run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
-                        overrides=TINY, progress=False, argv=["run", "--cluster", dask.address],
-                        out=out, cluster=dask.address)
+def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path, dask):
+    out = io.StringIO()
+    run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
+                    overrides=TINY, progress=False, argv=["run", "--cluster", dask.address],
+                    out=out, cluster=dask.address)
     frame = run_folder.load_results(run_dir)
     assert sorted(frame["model"]) == ["epoll", "select"], out.getvalue()
     assert list(frame["status"]) == ["ok", "ok"], frame["note"].tolist()
@@ -65,8 +73,21 @@ def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path):
         assert abs(worker["clock"]["offset_ms"]) < 50  # one machine: the same clock
     assert meta["cluster"]["allowed_failures"] == 0
     report = (run_dir / "REPORT.md").read_text()
-    assert "## Placement" in report and "Across hosts on Dask distributed" in report
+    assert "## Placement" in report
+    assert f"On Dask distributed, its hosts on one machine ({dask.address};" in report
     assert "placement: server on" in out.getvalue()
+    # one machine ran every role: meta.json and the report say so, core by core
+    placed = meta["cluster"]["placement"]
+    assert placed["one_machine"] and placed["pinned"]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert "not separate hosts" in placed["shared"][0]
+        assert "**Not separate hosts:**" in report
+        (machine,) = placed["machines"]
+        server_core = machine["server_cores"][0]
+        for proc in placed["processes"]:  # each read its own threads back after moving
+            assert server_core not in proc["found"]["cpus"], proc
+    windows = meta["cluster"]["load_windows"]
+    assert windows["repetitions"] == 2 and windows["min_overlap_pct"] is not None
 
 
 @pytest.mark.timeout(60)
@@ -125,26 +146,76 @@ def test_a_missing_resource_and_silent_reruns_are_refused_at_start(tmp_path):
             proc.wait(10)
 
 
+@pytest.mark.timeout(60)
+def test_every_process_of_a_cluster_run_leaves_the_server_core_and_comes_back(tmp_path,
+                                                                             dask):
+    """While a cluster runner exists, no thread of the scheduler, of a worker or its nanny,
+    or of this runner may run on the server's core (read here, from /proc, not from what
+    the processes said); when the cluster is closed every one is back where it started."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 cores: with one, nothing can move off the server's")
+    dask_procs = [psutil.Process(p.pid) for p in dask.processes]
+    dask_procs += [c for p in dask_procs for c in p.children(recursive=True)]
+
+    def cores_of(procs) -> dict[int, set[int]]:
+        found = {}
+        for proc in procs:
+            try:
+                found[proc.pid] = set().union(*(os.sched_getaffinity(t.id)
+                                                for t in proc.threads()))
+            except (psutil.Error, OSError):
+                continue  # a helper process that ended meanwhile
+        return found
+
+    before = cores_of([*dask_procs, psutil.Process()])
+    cluster = connect(dask.address)
+    try:
+        runner = ClusterPointRunner(tmp_path, PROFILES["quick"], Pinning.per_host(),
+                                    syscall_method="off", cluster=cluster)
+        (machine,) = runner.cluster.plan.machines.values()
+        server_core = machine.server_cores[0]
+        during = cores_of([*dask_procs, psutil.Process()])
+        assert all(server_core not in cores for cores in during.values()), during
+        meta = cluster.as_meta()["placement"]
+        assert "not separate hosts" in meta["shared"][0]
+        assert {p["what"] for p in meta["processes"]} == {"runner", "scheduler", "nanny",
+                                                          "worker"}
+    finally:
+        cluster.close()
+    after = cores_of([*dask_procs, psutil.Process()])
+    assert {pid: after[pid] for pid in before if pid in after} == \
+        {pid: before[pid] for pid in before if pid in after}
+
+
+@pytest.mark.timeout(60)
+def test_a_plain_scheduler_asked_for_tls_is_one_line_and_exit_2(tmp_path, dask):
+    if openssl_missing():
+        pytest.skip(openssl_missing())
+    good, _ = make_tls(tmp_path / "tls")
+    address = dask.address.replace("tcp://", "tls://")
+    line = refusal(address, good.client_env())
+    assert "does not speak TLS" in line and "use tcp://" in line
+
+
 @pytest.mark.timeout(180)
 def test_a_version_mismatch_is_refused_and_a_lost_worker_fails_only_its_point(tmp_path,
-                                                                           monkeypatch):
-    with local_dask(tmp_path) as dask:
-        # the hosts run other code than this runner: refused, naming what differs
-        real = connect_module.runner_facts()
-        monkeypatch.setattr(connect_module, "runner_facts",
-                            lambda: {**real, "source_digest": "0123456789abcdef"})
-        with pytest.raises(ClusterRefused) as refused:
-            connect(dask.address)
-        assert "version mismatch" in str(refused.value)
-        assert "iomodels sources" in str(refused.value)
-        monkeypatch.undo()
+                                                                           monkeypatch, dask):
+    # the hosts run other code than this runner: refused, naming what differs
+    real = connect_module.runner_facts()
+    monkeypatch.setattr(connect_module, "runner_facts",
+                        lambda: {**real, "source_digest": "0123456789abcdef"})
+    with pytest.raises(ClusterRefused) as refused:
+        connect(dask.address)
+    assert "version mismatch" in str(refused.value)
+    assert "iomodels sources" in str(refused.value)
+    monkeypatch.undo()
 
-        cluster = connect(dask.address)
-        try:
-            _checks_run_on_the_server_host(cluster)
-            _lost_worker_fails_its_point(tmp_path, cluster)
-        finally:
-            cluster.close()
+    cluster = connect(dask.address)
+    try:
+        _checks_run_on_the_server_host(cluster)
+        _lost_worker_fails_its_point(tmp_path, cluster)
+    finally:
+        cluster.close()
 
 
 def _checks_run_on_the_server_host(cluster) -> None:

@@ -277,9 +277,16 @@ def test_one_point_runs_across_the_namespaces(lab_up, tmp_path):
     row = frame.iloc[0]
     assert row["requests"] > 0 and row["server_cpu_us_per_req"] > 0
     assert row["sample_offset_ms"] < 100
+    meta = json.loads((run_dir / "meta.json").read_text())
     roles = {w["worker"].split("//")[1].split(":")[0]: w["roles"]
-             for w in json.loads((run_dir / "meta.json").read_text())["cluster"]["workers"]}
+             for w in meta["cluster"]["workers"]}
     assert roles == {namespaces.SERVER_HOST.address: ["server"], namespaces.LOAD_HOST.address: ["loadgen"]}
+    # two "hosts", one kernel: meta.json says the lab is one machine whose roles share cores
+    placed = meta["cluster"]["placement"]
+    assert placed["one_machine"]
+    assert [sorted(m["roles"]) for m in placed["machines"]] == [["loadgen", "server"]]
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert "not separate hosts" in placed["shared"][0]
     for ns in namespaces.NAMESPACES:  # requests one way, answers the other, 64 B payloads each
         assert _sent_bytes(ns) - before[ns] > row["requests"] * 64
 

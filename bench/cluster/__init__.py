@@ -7,9 +7,11 @@ agreed wall-clock instant. Nothing assumes a shared host: what a remote role nee
 in its task's arguments or is installed on its host, and what it measured comes back as
 plain data.
 
-    connect.py  reach the scheduler, check resources and versions, clock offsets, hosts
-    tasks.py    what runs on the hosts: host facts, a served and sampled server, a load
-    point.py    one (point, repetition) measured across the hosts (the runner's side)
-    merge.py    the load generators' results merged exactly into one
-    local.py    a scheduler and two workers on this machine (`bench cluster local`)
+    reach.py      reach the scheduler over tcp:// or tls://, or say in one line why not
+    connect.py    check resources and versions, clock offsets, hosts
+    placement.py  where every process runs: off the cores each machine measures
+    tasks.py      what runs on the hosts: host facts, a served and sampled server, a load
+    point.py      one (point, repetition) measured across the hosts (the runner's side)
+    merge.py      the load generators' results merged into one, their windows compared
+    local.py      a scheduler and two workers on this machine (`bench cluster local`)
 """

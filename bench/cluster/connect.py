@@ -1,19 +1,20 @@
 """Reaching a Dask scheduler and deciding, within 10 s, whether the bench can run on it:
-the scheduler answers, some worker offers `server=1` and some `loadgen=1`, every host runs
-the same code and versions as this runner, and a lost worker fails its task instead of
-re-running it (allowed-failures 0). Any of these wrong -> `ClusterRefused` with one line
-naming what is wrong. Then each worker's clock offset against this runner's wall clock is
-measured, and every host is described for meta.json."""
+the scheduler answers (over tcp:// or tls://, bench.cluster.reach), some worker offers
+`server=1` and some `loadgen=1`, every host runs the same code and versions as this
+runner, and a lost worker fails its task instead of re-running it (allowed-failures 0).
+Any of these wrong -> `ClusterRefused` with one line naming what is wrong. Then each
+worker's clock offset against this runner's wall clock is measured, and every host is
+described for meta.json."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
-from . import tasks
+from . import placement, reach, tasks
 
 CHECK_BUDGET_S = 10.0
-CONNECT_TIMEOUT_S = 5.0
+CONNECT_TIMEOUT_S = reach.CONNECT_TIMEOUT_S
 CLOCK_PROBES = 5
 SERVER, LOADGEN = "server", "loadgen"
 COMPARED = ("python", "source_digest")
@@ -45,6 +46,55 @@ class Cluster:
     hosts: dict[str, dict] = field(default_factory=dict)  # by worker address
     offsets: dict[str, ClockOffset] = field(default_factory=dict)
     allowed_failures: int | None = None
+    plan: placement.Plan | None = None  # where every process runs (`place`)
+    placement_error: str | None = None
+    windows: dict = field(default_factory=lambda: {"repetitions": 0, "min_overlap_pct": None,
+                                                   "below": []})
+
+    def place(self, pin: bool) -> placement.Plan:
+        """Move every process of the run off the cores its machine measures (the runner,
+        the scheduler, each worker and its nanny: bench.cluster.placement) and keep the
+        plan for meta.json and for the tasks (each worker settles there at a task's
+        start). Planned again from the launch CPUs when a worker joined since."""
+        try:
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+            procs = placement.gather(self.client, tasks.process_facts(), info)
+        except Exception as exc:  # noqa: BLE001 - a worker lost meanwhile: said, not fatal
+            self.placement_error = f"{type(exc).__name__}: {exc}"[:200]
+            return self.plan
+        self.plan = placement.make_plan(procs, pin)
+        self.plan.found = placement.apply(self.client, self.plan)
+        return self.plan
+
+    def cpus_for(self, worker: str) -> dict:
+        """A task's `host_cpus` (the worker's launch CPUs, which its role's pinning is
+        decided from) and `home_cpus` (where the worker moves itself at the task's start)."""
+        if self.plan is None:
+            return {}
+        cpus = self.plan.for_worker(worker)
+        if cpus is None:  # a worker that joined after the plan (a nanny restarted it)
+            plan = self.place(self.plan.pin)
+            cpus = plan.for_worker(worker) if plan is not None else None
+        if cpus is None:
+            return {}
+        return {"host_cpus": cpus[0], "home_cpus": cpus[1]}
+
+    def note_windows(self, point_id: str, repetition: int, merged: dict) -> None:
+        """Keep for meta.json how far the load hosts' windows overlapped: the smallest
+        overlap and every repetition below WINDOW_OVERLAP_MIN_PCT."""
+        overlap = merged.get("window_overlap_pct")
+        self.windows["repetitions"] += 1
+        self.windows["most_load_hosts"] = max(self.windows.get("most_load_hosts", 0),
+                                              int(merged.get("load_hosts") or 1))
+        if overlap is None:
+            self.windows["unknown"] = self.windows.get("unknown", 0) + 1
+            return
+        low = self.windows["min_overlap_pct"]
+        self.windows["min_overlap_pct"] = overlap if low is None else min(low, overlap)
+        if not merged.get("window_overlap_ok", True):
+            self.windows["below"].append({"point_id": point_id, "repetition": repetition,
+                                          "overlap_pct": overlap,
+                                          "skew_ms": merged.get("window_skew_ms")})
 
     def workers_with(self, resource: str) -> list[str]:
         """The workers that offer `resource` now (a restarted worker has a new address)."""
@@ -74,10 +124,21 @@ class Cluster:
             workers.append({"worker": address, "roles": roles, **self.hosts.get(address, {}),
                             "clock": self.offsets[address].as_dict()
                             if address in self.offsets else None})
+        from .merge import WINDOW_OVERLAP_MIN_PCT
+
         return {"scheduler": self.address, "allowed_failures": self.allowed_failures,
-                "runner": self.runner, "workers": workers}
+                "runner": self.runner, "workers": workers,
+                "placement": placement.as_meta(self.plan) if self.plan else
+                ({"error": self.placement_error} if self.placement_error else None),
+                "load_windows": {**self.windows, "threshold_pct": WINDOW_OVERLAP_MIN_PCT}}
 
     def close(self) -> None:
+        """Every moved process back where it was started, then the client closed."""
+        try:
+            if self.plan is not None:
+                placement.restore(self.client, self.plan)
+        except Exception:  # noqa: BLE001 - the cluster may be gone by now
+            pass
         self.client.close()
 
 
@@ -95,16 +156,11 @@ def measure_offset(client, worker: str, probes: int = CLOCK_PROBES) -> ClockOffs
 
 def connect(address: str, budget_s: float = CHECK_BUDGET_S) -> Cluster:
     """A checked cluster, or ClusterRefused (one line) within `budget_s`."""
-    from distributed import Client
-
     began = time.monotonic()
     try:
-        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S}s", set_as_default=False)
-    except (OSError, TimeoutError) as exc:
-        raise ClusterRefused(f"cannot reach the Dask scheduler at {address} within "
-                             f"{CONNECT_TIMEOUT_S:g} s ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0][:160] if str(exc) else 'no answer'})"
-                             ) from None
+        client = reach.new_client(address, CONNECT_TIMEOUT_S)
+    except reach.Unreachable as exc:
+        raise ClusterRefused(str(exc)) from None
     try:
         cluster = Cluster(address, client, runner_facts())
         _within(budget_s - (time.monotonic() - began), _check, cluster, began, budget_s)

@@ -20,18 +20,46 @@ READY_TIMEOUT_S = 60.0
 SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"}
 
 
-def scheduler_command(host: str, port: int, python: str = sys.executable) -> list[str]:
+@dataclass(frozen=True)
+class TLSFiles:
+    """A CA and one certificate with its key (PEM files), for the scheduler and workers
+    (`--tls-ca-file`, `--tls-cert`, `--tls-key`) and for a client of theirs."""
+
+    ca_file: str
+    cert: str
+    key: str
+
+    def options(self) -> list[str]:
+        return ["--tls-ca-file", self.ca_file, "--tls-cert", self.cert, "--tls-key", self.key]
+
+    def client_env(self) -> dict[str, str]:
+        """The environment that gives a Dask client (the runner) these files."""
+        return {"DASK_DISTRIBUTED__COMM__TLS__CA_FILE": self.ca_file,
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT": self.cert,
+                "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY": self.key}
+
+    def security(self):
+        from distributed.security import Security
+
+        return Security(tls_ca_file=self.ca_file, tls_client_cert=self.cert,
+                        tls_client_key=self.key, require_encryption=True)
+
+
+def scheduler_command(host: str, port: int, python: str = sys.executable,
+                      tls: TLSFiles | None = None) -> list[str]:
     return [python, "-m", "distributed.cli.dask_scheduler", "--host", host, "--port",
-            str(port), "--no-dashboard"]
+            str(port), "--no-dashboard",
+            *(["--protocol", "tls", *tls.options()] if tls else [])]
 
 
 def worker_command(address: str, role: str, host: str, name: str,
-                   python: str = sys.executable) -> list[str]:
+                   python: str = sys.executable, tls: TLSFiles | None = None) -> list[str]:
     """A worker for `role` (server: 2 threads, so host queries run beside a serve task;
     loadgen: 1 thread), under a nanny that restarts it if it dies."""
     return [python, "-m", "distributed.cli.dask_worker", address, "--name", name,
             "--host", host, "--nworkers", "1", "--nthreads", "2" if role == "server" else "1",
-            "--resources", f"{role}=1", "--no-dashboard", "--memory-limit", "0"]
+            "--resources", f"{role}=1", "--no-dashboard", "--memory-limit", "0",
+            *(tls.options() if tls else [])]
 
 
 def free_port(host: str) -> int:
@@ -77,24 +105,26 @@ class LocalDask:
 
 
 def start_local(host: str = "127.0.0.1", log_dir: Path | None = None,
-                loadgen_workers: int = 1) -> LocalDask:
+                loadgen_workers: int = 1, tls: TLSFiles | None = None) -> LocalDask:
     """Start a scheduler, one `server=1` worker and `loadgen_workers` `loadgen=1` workers
-    on `host`; return once the scheduler lists them all (or raise with their logs)."""
+    on `host` (over TLS with `tls`: tls://); return once the scheduler lists them all (or
+    raise with their logs)."""
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="iomodels-dask-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port(host)
-    address = f"tcp://{host}:{port}"
+    address = f"{'tls' if tls else 'tcp'}://{host}:{port}"
     cluster = LocalDask(address, log_dir=log_dir)
     env = {**os.environ, **SCHEDULER_ENV}
     roles = [("server", "server-host"),
              *[("loadgen", f"load-host-{i}") for i in range(loadgen_workers)]]
     try:
-        cluster.processes.append(_spawn(scheduler_command(host, port), log_dir / "scheduler.log",
-                                        env))
+        cluster.processes.append(_spawn(scheduler_command(host, port, tls=tls),
+                                        log_dir / "scheduler.log", env))
         for role, name in roles:
-            cluster.processes.append(_spawn(worker_command(address, role, host, name),
+            cluster.processes.append(_spawn(worker_command(address, role, host, name, tls=tls),
                                             log_dir / f"{name}.log", env))
-        wait_for_workers(address, {"server": 1, "loadgen": loadgen_workers}, READY_TIMEOUT_S)
+        wait_for_workers(address, {"server": 1, "loadgen": loadgen_workers}, READY_TIMEOUT_S,
+                         security=tls.security() if tls else None)
     except BaseException:
         cluster.stop()
         raise
@@ -107,7 +137,8 @@ def _spawn(cmd: list[str], log: Path, env: dict) -> subprocess.Popen:
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)
 
 
-def wait_for_workers(address: str, wanted: dict[str, int], timeout: float) -> None:
+def wait_for_workers(address: str, wanted: dict[str, int], timeout: float,
+                     security=None) -> None:
     """Until the scheduler at `address` lists `wanted[r]` workers offering each resource r."""
     from distributed import Client
 
@@ -115,7 +146,8 @@ def wait_for_workers(address: str, wanted: dict[str, int], timeout: float) -> No
     last = None
     while time.monotonic() < deadline:
         try:
-            with Client(address, timeout="5s", set_as_default=False) as client:
+            with Client(address, timeout="5s", set_as_default=False,
+                        security=security) as client:
                 while time.monotonic() < deadline:
                     workers = client.scheduler_info(n_workers=-1)["workers"].values()
                     have = {r: sum(1 for w in workers if w.get("resources", {}).get(r, 0) >= 1)

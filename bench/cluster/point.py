@@ -31,7 +31,7 @@ from bench.measure.load import LoadResult
 
 from . import tasks
 from .connect import LOADGEN, SERVER, Cluster
-from .merge import merge_results
+from .merge import WINDOW_OVERLAP_MIN_PCT, merge_results
 
 START_MARGIN_S = 1.5  # from "now" to --start-at: start the subprocess, open the connections
 WORKER_WAIT_S = 20.0  # for a loadgen worker to (re)join before a point fails for want of one
@@ -63,6 +63,12 @@ class RemoteServer:
 class ClusterPointRunner(PointRunner):
     cluster: Cluster | None = None
     pin: bool = True
+
+    def __post_init__(self) -> None:
+        """Before any point: every process of the run off the cores it would disturb
+        (bench.cluster.placement; put back when the cluster is closed)."""
+        if self.cluster is not None:
+            self.cluster.place(self.pin)
 
     # -- the steps of one repetition ------------------------------------------------------
 
@@ -121,7 +127,7 @@ class ClusterPointRunner(PointRunner):
         request = {**self._server_kind(point.model), "scenario": scenario.name,
                    "pin": self.pin, "bind": "worker", "syscalls": self.syscall_method,
                    "reply_queue": replies.name, "command_queue": commands.name,
-                   "deadline_s": budget}
+                   "deadline_s": budget, **self.cluster.cpus_for(workers[0])}
         future = client.submit(tasks.serve, request, key=f"serve-{point.point_id}-{name}",
                                workers=[workers[0]], resources={SERVER: 1}, retries=0,
                                pure=False, allow_other_workers=False)
@@ -223,7 +229,8 @@ class ClusterPointRunner(PointRunner):
                        "duration_s": duration_s, "timeout_ms": self.profile.timing.timeout_ms,
                        "extra": args, "pin": self.pin, "budget_s": budget,
                        "start_at": start + self.cluster.offset(worker),
-                       "workers_on_host": hosts.count(self.cluster.hostname(worker))}
+                       "workers_on_host": hosts.count(self.cluster.hostname(worker)),
+                       **self.cluster.cpus_for(worker)}
             futures.append(self.cluster.client.submit(
                 tasks.load, request, workers=[worker], resources={LOADGEN: 1}, retries=0,
                 pure=False, allow_other_workers=False,
@@ -243,8 +250,9 @@ class ClusterPointRunner(PointRunner):
                 if not future.done():
                     future.cancel()
         offsets = [self.cluster.offset(w) for w in workers]
-        return {"outcomes": outcomes, "offsets": offsets, "workers": workers,
-                "server": server.worker}
+        uncertainties = [self.cluster.offsets[w].round_trip_s / 2 for w in workers]
+        return {"outcomes": outcomes, "offsets": offsets, "uncertainties": uncertainties,
+                "workers": workers, "server": server.worker}
 
     def _warm_up(self, server: RemoteServer, point: Point) -> None:
         timing = self.profile.timing
@@ -292,7 +300,9 @@ class ClusterPointRunner(PointRunner):
             tail = " | ".join(bad["stderr"].strip().splitlines()[-3:])[:300]
             notes.append(f"exit status {bad['returncode']} on {bad['hostname']}: {tail}")
         else:
-            merged = merge_results(results, measured["offsets"])
+            merged = merge_results(results, measured["offsets"], measured.get("uncertainties"))
+            notes += window_notes(merged)
+            self.cluster.note_windows(point.point_id, repetition, merged)
         stderr = "".join(o["stderr"] for o in outcomes)
         if stderr.strip():
             (self.run_dir / LOG_DIR / f"{point.point_id}-r{repetition}.loadgen.log").write_text(
@@ -302,8 +312,8 @@ class ClusterPointRunner(PointRunner):
         window = outcome.get("windows", {}).get("measured")
         edges = window["edges"] if window else []
         summary = sampling.summarize(edges, window["walks"] if window else [],
-                                     (merged or {}).get("rps"), set(outcome["server_cpus"]),
-                                     set())
+                                     (merged or {}).get("rps"),
+                                     set(outcome.get("server_cpus") or ()), set())
         summary.update(window["memory"] if window else {})
         summary.update(_busiest_load_host(outcomes))
         summary["sample_offset_ms"] = _offset_ms(window["edges_unix"] if window else [],
@@ -339,7 +349,7 @@ class ClusterPointRunner(PointRunner):
         if failure is not None or window is None:
             return self._failed_row(point, repetition, f"cluster: {failure or outcome.get('lost') or 'no idle samples'}")
         summary = sampling.summarize(window["edges"], window["walks"], None,
-                                     set(outcome["server_cpus"]), set())
+                                     set(outcome.get("server_cpus") or ()), set())
         summary.update(window["memory"])
         alive = window["alive"]
         row = build_row(point, repetition, LoadResult(None, None, 0.0, 0.0, "", []), summary,
@@ -408,9 +418,27 @@ def _busiest_load_host(outcomes: list[dict]) -> dict:
                                           CLIENT_SATURATED_PCT, resolution)}
 
 
+def window_notes(merged: dict) -> list[str]:
+    """What a row must say about its load hosts' windows: that they overlapped less than
+    WINDOW_OVERLAP_MIN_PCT (the summed figures then come from windows that coincide only
+    in part, and nothing was rescaled), or that their overlap is unknown."""
+    if merged.get("load_hosts", 1) < 2:
+        return []
+    if merged.get("window_overlap_pct") is None:
+        return ["a load host reported no wall-clock window: whether the hosts' windows "
+                "coincided is unknown"]
+    if merged["window_overlap_ok"]:
+        return []
+    return [f"load windows overlap {merged['window_overlap_pct']:.1f} % "
+            f"(< {WINDOW_OVERLAP_MIN_PCT:g} %; starts or ends up to "
+            f"{merged['window_skew_ms']:.0f} ms apart on the runner's clock): requests and "
+            "rps sum each host's own window, not one common window (not rescaled)"]
+
+
 def _offset_ms(samples_unix: list[float], server_offset_s: float, merged: dict | None) -> float:
-    """How far the server's two samples fell from the load window's edges, on the runner's
-    clock (each host's wall clock corrected by its measured offset), worst of the two."""
+    """How far the server's two samples fell from the load window's edges (the hosts'
+    common window), on the runner's clock (each host's wall clock corrected by its
+    measured offset), worst of the two."""
     if not merged or len(samples_unix) < 2 or merged.get("window_start_ref_s") is None:
         return math.nan
     first, last = (t - server_offset_s for t in (samples_unix[0], samples_unix[-1]))

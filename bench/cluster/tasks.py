@@ -57,12 +57,103 @@ def host_facts() -> dict:
         "hostname": socket.gethostname(),
         "cpu_model": environment.cpu_model(),
         "logical_cpus": os.cpu_count(),
-        "usable_cpus": sorted(os.sched_getaffinity(0)),
+        "usable_cpus": launch_cpus(),
         "kernel": f"{uname.system} {uname.release}",
         "python": platform.python_version(),
         "packages": packages,
         "source_digest": source_digest(),
     }
+
+
+_LAUNCH_CPUS: list[int] = []
+
+
+def launch_cpus() -> list[int]:
+    """The CPUs this process was started with, taken the first time it is asked, which
+    is before the bench moves the process anywhere (every move goes through `settle`)."""
+    if not _LAUNCH_CPUS:
+        _LAUNCH_CPUS.extend(sorted(os.sched_getaffinity(0)))
+    return list(_LAUNCH_CPUS)
+
+
+def machine_id() -> str:
+    """What tells machines apart for the cores they share: the kernel's boot id (network
+    namespaces and containers on one kernel share it, and its cores; two hosts never)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return f"host:{socket.gethostname()}"
+
+
+def process_facts(dask_worker=None) -> dict:
+    """This process (a worker, a nanny, the scheduler or the runner): its PID, machine,
+    launch CPUs and whether taskset is here. Run on a nanny, also its worker's PID."""
+    import shutil
+
+    facts = {"pid": os.getpid(), "machine": machine_id(), "hostname": socket.gethostname(),
+             "cpus": launch_cpus(), "taskset": shutil.which("taskset") is not None}
+    worker_pid = getattr(dask_worker, "pid", None)  # a Nanny's is its worker's
+    if worker_pid is not None and worker_pid != os.getpid():
+        facts["worker_pid"] = worker_pid
+    return facts
+
+
+def _threads_of(pid: int) -> list[int]:
+    try:
+        return [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
+
+
+def move_process(pid: int, cpus: list[int]) -> dict:
+    """Every thread of process `pid` onto `cpus` (threads created later inherit it from
+    their creator); what each thread's affinity is afterwards, read back."""
+    error = None
+    for tid in _threads_of(pid):
+        try:
+            os.sched_setaffinity(tid, set(cpus))
+        except ProcessLookupError:
+            continue  # the thread ended meanwhile
+        except OSError as exc:
+            error = f"{type(exc).__name__}: {exc.strerror or exc}"
+    seen = set()
+    threads = 0
+    for tid in _threads_of(pid):
+        try:
+            seen |= os.sched_getaffinity(tid)
+            threads += 1
+        except OSError:
+            continue
+    return {"pid": pid, "threads": threads, "cpus": sorted(seen), "error": error}
+
+
+def settle(cpus: list[int], dask_worker=None) -> dict:
+    """Move this process (all its threads) onto `cpus`; run on a nanny, also its other
+    children (not its worker: the worker moves itself, and the servers and load
+    generators it starts are pinned with taskset). Its launch CPUs are taken first."""
+    launch_cpus()
+    moved = move_process(os.getpid(), cpus)
+    worker_pid = getattr(dask_worker, "pid", None)
+    if worker_pid is not None and worker_pid != os.getpid():
+        import psutil
+
+        try:
+            children = psutil.Process().children()
+        except psutil.Error:
+            children = []
+        for child in children:
+            if child.pid != worker_pid:
+                other = move_process(child.pid, cpus)
+                moved["error"] = moved["error"] or other["error"]
+    return moved
+
+
+def _settle(request: dict) -> dict | None:
+    """At a task's start: this worker's process (all its threads) onto the cores the
+    runner's placement gave it, off the cores its role measures (bench.cluster.placement).
+    Its servers and load generators are pinned with taskset, wherever it runs itself."""
+    home = request.get("home_cpus")
+    return settle(home) if home else None
 
 
 def _my_host() -> str:
@@ -96,10 +187,11 @@ def serve(request: dict) -> dict:
     commands = Queue(request["command_queue"])
     deadline = time.monotonic() + request["deadline_s"]
     spec = _server_spec(request, ServerSpec)
-    pinning = Pinning.detect(request["pin"])
+    placed = _settle(request)
+    pinning = Pinning.detect(request["pin"], request.get("host_cpus"))
     server_cpus = set(pinning.server_cpus or ()) or None
     out: dict = {"windows": {}, "syscalls": None, "alive": False, "answers": None,
-                 "server_cpus": sorted(server_cpus or ())}
+                 "server_cpus": sorted(server_cpus or ()), "placed": placed}
     with tempfile.TemporaryDirectory(prefix="iomodels-serve-") as folder:
         log_path = Path(folder) / "server.log"
         try:
@@ -197,8 +289,9 @@ def load(request: dict) -> dict:
     from bench.measure.load import WINDOW_LINE, loadgen_command, run_loadgen
     from bench.measure.pinning import Pinning
 
-    pinning = Pinning.detect(request["pin"])
-    cpus = set(pinning.client_cpus or ()) or set(os.sched_getaffinity(0))
+    placed = _settle(request)
+    pinning = Pinning.detect(request["pin"], request.get("host_cpus"))
+    cpus = set(pinning.client_cpus or ()) or set(request.get("host_cpus") or launch_cpus())
     cmd = loadgen_command(request["host"], request["port"], request["connections"],
                           request["payload"], request["warmup_s"], request["duration_s"],
                           request["timeout_ms"], tuple(request["extra"]), pinning,
@@ -235,8 +328,8 @@ def load(request: dict) -> dict:
         busy, steal, resolution = share.busy_pct, share.steal_pct, share.resolution_pct
     return {"result": result.result, "returncode": result.returncode,
             "stderr": result.stderr[-20000:], "client_core_busy_pct": busy,
-            "client_core_steal_pct": steal, "client_core_busy_resolution_pct": resolution, "client_cpus": sorted(cpus),
-            "hostname": socket.gethostname()}
+            "client_core_steal_pct": steal, "client_core_busy_resolution_pct": resolution,
+            "client_cpus": sorted(cpus), "hostname": socket.gethostname(), "placed": placed}
 
 
 def build_native() -> str | None:

@@ -117,6 +117,17 @@ def _cpu_change(base: RunView, other: RunView, model: str) -> str:
             f"({test.verdict()})")
 
 
+def _shown(base: RunView, other: RunView, metric: str, model: str) -> str:
+    """'epoll no difference shown at this n (p = 0.095; 0.95×)' or '... shown higher
+    (p = 0.016; 1.19×)': the exact test's reading, with its p and the ratio of medians."""
+    test = compare_runs(other, base, metric, model)
+    if not test.decision.decidable:
+        return f"{model} {test.verdict()}"
+    reading = ("shown " + ("higher" if test.ratio > 1 else "lower") if test.shown
+               else "no difference shown at this n")
+    return f"{model} {reading} (p = {test.p:.3f}; {fmt.num(test.ratio, 2)}×)"
+
+
 def findings(r: Reader) -> str:
     runs = runs_in(r)
     base = next((v for label, v in runs if label == ONE_MACHINE), None)
@@ -130,6 +141,13 @@ def findings(r: Reader) -> str:
         lines.append(f"- {label} against one machine, server CPU per request (medians; the "
                      "exact rank-sum test over the repetitions): "
                      + "; ".join(_cpu_change(base, view, m) for m in models) + ".")
+        if label == CLUSTER:  # what the placement machinery costs: every figure
+            lines.append(f"- {label} against one machine, throughput and p99 (ratio of "
+                         "medians, cluster / one machine; 'no difference shown' is not 'no "
+                         "difference': a few per cent may be beyond this n): throughput "
+                         + "; ".join(_shown(base, view, "rps", m) for m in models)
+                         + "; p99 " + "; ".join(_shown(base, view, "p99_us", m)
+                                                for m in models) + ".")
     lines.append(_bandwidth(runs))
     lines.append(_saturation(runs))
     return "\n".join(line for line in lines if line)
