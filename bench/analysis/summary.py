@@ -88,12 +88,15 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
                "saturated_reps", "uncertain_reps", "client_core_busy_pct", "client_core_steal_pct",
                "client_cpu_pct", "noisy", "rps_spread", "starved_connections", "starved_low",
                "starved_high", "fairness_jain", "errors", "errors_low", "errors_high",
-               "server_refusals", "note"]
+               "server_refusals", "off_rate_reps", "rate_flag", "note"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = with_key_columns(frame)
     grouped = frame.groupby(list(KEY), sort=True)
     status = grouped["status"].agg(worst)
+    rate_flags = frame["rate_flag"].fillna("").astype(str) if "rate_flag" in frame else \
+        pd.Series("", index=frame.index)
+    by_point = [frame[c] for c in KEY]
     worst_count = frame["status"].eq(frame.join(status.rename("worst"), on=list(KEY))["worst"])
     out = pd.DataFrame({
         "status": status,
@@ -109,11 +112,16 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
         "server_refusals": _median_of(grouped, frame, "server_refusals"),
         "note": grouped["note"].agg(lambda s: next((n for n in s if isinstance(n, str) and n),
                                                    "")),
+        # open loop: repetitions whose achieved rate was outside ±5 % of the offered
+        "off_rate_reps": (rate_flags != "").groupby(by_point, sort=True).sum().astype(int),
+        "rate_flag": rate_flags.groupby(by_point, sort=True).agg(
+            lambda s: next((n for n in s if n), "")),
     }).join(_saturation(frame, grouped))
     out["noisy"] = out["rps_spread"] > noisy_spread
     # a saturated client is not flagged point by point: the client's ceiling is drawn as a
     # band on every throughput chart and client-bound figures read "≥ N"
-    flagged = out[(out["status"] != OK) | out["noisy"] | (out["uncertain_reps"] > 0)]
+    flagged = out[(out["status"] != OK) | out["noisy"] | (out["uncertain_reps"] > 0)
+                  | (out["off_rate_reps"] > 0)]
     return flagged.reset_index()[columns]
 
 

@@ -41,12 +41,14 @@ class Matrix:
     profile: Profile
     models: tuple[str, ...]
     points: list[Point] = field(default_factory=list)
+    # points whose scenario (or the profile's leg over it) takes fewer repetitions
+    fewer: dict[Point, int] = field(default_factory=dict)
 
     def repetitions(self, point: Point | None = None) -> range:
-        """Repetition numbers, 1..R (of `point`: its scenario may take fewer)."""
+        """Repetition numbers, 1..R (of `point`: its scenario or leg may take fewer)."""
         count = self.profile.repetitions
         if point is not None:
-            count = SCENARIOS[point.scenario].repetitions_of(count)
+            count = self.fewer.get(point, count)
         return range(1, count + 1)
 
     @property
@@ -85,19 +87,26 @@ class Matrix:
         """The order of measurement: repetitions outermost, points (models innermost)
         within, each (point, repetition) on a fresh server, so a slow stretch of a shared
         machine falls on every model alike instead of on one model's block. Points whose
-        rate comes from other points of the run (open loop) go after all of those."""
+        rate comes from other points of the run (open loop, equal load) go after all of
+        those, and capacity searches last (`Scenario.phase`)."""
         skip = skip or set()
-        first = [p for p in self.points if not SCENARIOS[p.scenario].rate_from]
-        later = [p for p in self.points if SCENARIOS[p.scenario].rate_from]
-        return [(point, rep) for phase in (first, later) for rep in self.repetitions()
-                for point in phase if (point.point_id, rep) not in skip]
+        order = []
+        for phase in sorted({SCENARIOS[p.scenario].phase for p in self.points}):
+            points = [p for p in self.points if SCENARIOS[p.scenario].phase == phase]
+            for rep in self.repetitions():
+                order += [(point, rep) for point in points if rep in self.repetitions(point)
+                          and (point.point_id, rep) not in skip]
+        return order
 
 
-def runs_external(scenario: Scenario, is_leg: bool) -> bool:
+def runs_external(scenario: Scenario, is_leg: bool, name: str) -> bool:
     """Servers started by their own command (`--server`, native-epoll) take no server
-    arguments (--work-us ...) and join no claims leg: only the profile's own scenarios
-    without server arguments, whatever models those scenarios name."""
-    return not is_leg and not scenario.server_args
+    arguments (--work-us ...) and join a leg only where it names them: the profile's own
+    scenarios without server arguments, whatever models those scenarios name, and the
+    legs that list them (native-epoll's equal-load rates are the client's floor)."""
+    if scenario.server_args:
+        return False
+    return not is_leg or (scenario.models is not None and name in scenario.models)
 
 
 def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
@@ -114,8 +123,10 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
     passes += [(leg.apply(), True) for leg in profile.legs]
     points: list[Point] = []
     seen: set[Point] = set()
+    fewer: dict[Point, int] = {}
     for scenario, is_leg in passes:
-        runs = [m for m in chosen if (runs_external(scenario, is_leg) if m in outside
+        count = scenario.repetitions_of(profile.repetitions)
+        runs = [m for m in chosen if (runs_external(scenario, is_leg, m) if m in outside
                                       else scenario.runs_model(m))]
         for payload, connections, idle, fraction, depth, model in product(
                 scenario.payload_sizes(profile.payloads),
@@ -125,8 +136,14 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
             if point not in seen:
                 seen.add(point)
                 points.append(point)
+                if count < profile.repetitions:
+                    fewer[point] = count
+            elif point in fewer:  # a pass that takes more repetitions of it wins
+                fewer[point] = max(fewer[point], count)
+                if fewer[point] >= profile.repetitions:
+                    del fewer[point]
     points += [p for p in ceiling_points(passes, profile, chosen) if p not in seen]
-    return Matrix(profile=profile, models=chosen, points=points)
+    return Matrix(profile=profile, models=chosen, points=points, fewer=fewer)
 
 
 def ceiling_points(passes, profile: Profile, chosen: tuple[str, ...]) -> list[Point]:

@@ -47,7 +47,7 @@ def capacity_table(table: pd.DataFrame) -> list[str]:
 
 def capacity_sentence(row, rungs: pd.DataFrame) -> str:
     """One sentence per model: its capacity, and its p99 at the highest equal-load rate
-    where the server, not the client, set it."""
+    where the server, not the client, set it and the rate offered was achieved."""
     text = f"- **{row.model}**: "
     if row.bound == "server" and row.low_rps == 0:
         text += (f"meets {row.slo_text} at no rate tried: even "
@@ -57,7 +57,7 @@ def capacity_sentence(row, rungs: pd.DataFrame) -> str:
     else:
         text += f"meets {row.slo_text} up to {row.text}"
     mine = rungs[(rungs["model"] == row.model) & ~rungs["client_bound"]
-                 & rungs["p99_us"].notna()]
+                 & (rungs["off_rate_reps"] == 0) & rungs["p99_us"].notna()]
     if row.model != NATIVE and not mine.empty:
         top = mine.sort_values("offered_rps").iloc[-1]
         text += (f"; at {_rate(top.offered_rps)} req/s offered its p99 was "

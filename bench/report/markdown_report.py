@@ -20,7 +20,8 @@ from bench.report import charts, claim_charts, placement, plots
 from bench.report.load_report import load_section
 from bench.report.statements import (demand_lines, pipelined_lines, statements,
                                      uvloop_comparison)
-from bench.report.tables import (OPEN_LOOP_NOTE, claims_table, cpu_agreement_table,
+from bench.report.tables import (OPEN_LOOP_NOTE, busy_connections_table, claims_table,
+                                 cpu_agreement_table,
                                  environment_table, flags_section,
                                  measurement_notes, metric_table, open_loop_table,
                                  peak_table, reproduce_command, rtt_section, syscalls_note)
@@ -132,6 +133,11 @@ def cpu_agreement_section(view: RunView, drawn: Drawn) -> list[str]:
         else []
 
 
+def busy_connections_section(view: RunView, drawn: Drawn) -> list[str]:
+    table = busy_connections_table(view)
+    return ["## Did the client keep its connections busy?", "", *table, ""] if table else []
+
+
 def uvloop_section(view: RunView, drawn: Drawn) -> list[str]:
     return ["## Pure-Python event loops against uvloop", "", *uvloop_comparison(view.frame), ""]
 
@@ -190,7 +196,8 @@ def measurement_section(view: RunView, drawn: Drawn) -> list[str]:
 
 
 SECTIONS = (title_section, answer_section, offered_load_section, placement_section, environment_section, flags_part,
-            numbers_section, ceiling_section, cpu_agreement_section, uvloop_section,
+            numbers_section, ceiling_section, cpu_agreement_section,
+            busy_connections_section, uvloop_section,
             claims_section,
             open_loop_section, charts_section, tables_section, measurement_section)
 

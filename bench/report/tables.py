@@ -269,14 +269,22 @@ def flags_section(view: RunView) -> str:
                  median_range(row["errors"], row["errors_low"], row["errors_high"])]
         if refusals:
             cells.append(num(row["server_refusals"]))
-        cells.append(str(row["note"]).replace("|", "/")[:160])
+        note = str(row["note"])
+        if row.get("off_rate_reps", 0):
+            note = (f"off its rate in {int(row['off_rate_reps'])} of "
+                    f"{int(row['repetitions'])}: {row['rate_flag']}"
+                    + (f"; {note}" if note else ""))
+        cells.append(note.replace("|", "/")[:160])
         lines.append("| " + " | ".join(cells) + " |")
+    off_rate = int((flagged["off_rate_reps"] > 0).sum())
     counts = (f"{int((flagged['uncertain_reps'] > 0).sum())} whose client's saturation was "
               f"uncertain in a repetition, {int(flagged['noisy'].sum())} noisy (throughput "
-              "spread over "
-              f"{status.NOISY_SPREAD:.0%}), {int((flagged['status'] == 'refused').sum())} refused, "
+              f"spread over {status.NOISY_SPREAD:.0%}), "
+              f"{int((flagged['status'] == 'refused').sum())} refused, "
               f"{int((flagged['status'] == 'starved').sum())} starved, "
-              f"{int(flagged['status'].isin(['failed', 'server_died']).sum())} failed.")
+              + (f"{off_rate} off their offered rate (open loop, outside ±5 %), "
+                 if off_rate else "")
+              + f"{int(flagged['status'].isin(['failed', 'server_died']).sum())} failed.")
     floors = floors_sentence(view)
     return (f"{len(flagged)} flagged points: {counts} Counts are medians over the point's "
             "repetitions (min–max in brackets); a status is the worst any repetition had "
@@ -426,6 +434,9 @@ def claims_table(results: list[ClaimResult]) -> str:
 AGREEMENT_LIMIT = 0.20  # own accounting within 20 % of the core's figure at N >= 10
 
 
+BUSY_LIMIT = 0.8  # Little's law: under this many requests in flight per connection, idle
+
+
 def cpu_agreement_table(view) -> list[str]:
     """Server CPU per request two ways, per model and connection count of the persistent
     sweep (medians): from the server's own accounting (its cgroup) and from its core's
@@ -469,3 +480,41 @@ def cpu_agreement_table(view) -> list[str]:
             "(`server_cpu_us_per_req`, the cgroup of its whole tree) and its core's busy time "
             "(`core_busy_us_per_req`, which adds softirq work and anything else that ran on "
             "that core). " + verdict, "", *lines]
+
+
+def busy_connections_table(view) -> list[str]:
+    """Little's law per model and connection count of the persistent sweep: requests in
+    flight (throughput × mean latency) per connection, medians over repetitions. A closed
+    loop keeps each connection's one request outstanding, so 1.00 is the expected value;
+    under 0.8 (⚠) the client left its connections idle between an answer and the next
+    request: the throughput there is the client's, not the server's."""
+    if "littles_law_ratio" not in view.frame:
+        return []
+    ratios = view.points("littles_law_ratio", scenario="persistent")
+    if ratios.empty or ratios["median"].isna().all():
+        return []
+    counts = sorted(ratios["connections"].unique())
+    lines = ["| model | " + " | ".join(f"N={int(n):,}" for n in counts) + " |",
+             "|---|" + "---:|" * len(counts)]
+    idle = []
+    for model in view.models:
+        mine = ratios[ratios["model"] == model]
+        if mine.empty:
+            continue
+        cells = []
+        for n in counts:
+            at = mine[mine["connections"] == n]["median"]
+            value = at.iloc[0] if len(at) else float("nan")
+            mark = " ⚠" if finite(value) and value < BUSY_LIMIT else ""
+            if mark:
+                idle.append(f"{model} at N={int(n):,}")
+            cells.append(num(value, "{:.2f}") + mark)
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    verdict = ("Every connection was kept busy." if not idle else
+               f"Connections idle (⚠, under {BUSY_LIMIT:.1f}): {', '.join(idle)}: the client "
+               "did not send the next request as soon as an answer came, so those "
+               "throughputs are the client's.")
+    return ["Requests in flight per connection (Little's law: throughput × mean latency / "
+            "connections; medians, persistent sweep). A closed loop keeps one request "
+            "outstanding per connection, so 1.00 means the client kept every connection "
+            "busy. " + verdict, "", *lines]

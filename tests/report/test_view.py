@@ -49,7 +49,8 @@ def test_every_chart_drawn_is_in_report_md_and_the_page(tmp_path):
     drawn = {p.stem for p in (run_dir / run_folder.CHARTS).glob("*.png")
              if not p.stem.startswith("claim")}
     assert drawn == {c.id for c in charts.CHARTS
-                     if c.id not in ("open_loop", "pipelined", "time_split")}  # not measured
+                     if c.id not in ("open_loop", "pipelined", "time_split", "capacity",
+                                     "equal_load")}  # not measured
     report = (run_dir / run_folder.REPORT).read_text()
     assert set(re.findall(r"\(charts/(\w+)\.png\)", report)) - {
         m for m in re.findall(r"\(charts/(claim\w+)\.png\)", report)} == drawn
@@ -63,5 +64,5 @@ def test_each_chart_draws_registered_columns():
 
     for chart in charts.CHARTS:
         assert chart.kind in (charts.HEADLINE, charts.TIME_SPLIT, charts.OVERVIEW, charts.METRIC,
-                              charts.SWEEP)
+                              charts.SWEEP, charts.EQUAL_LOAD, charts.CAPACITY)
         assert all(name in BY_NAME and BY_NAME[name].title for name in chart.metrics), chart.id
