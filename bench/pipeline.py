@@ -85,6 +85,19 @@ def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | N
     return own, [NATIVE] if wanted else []
 
 
+def leg_text(leg: Leg) -> str:
+    """'pipelined: pipeline_depths 4, 16, 64, repetitions 3, with servers of their own'."""
+    parts = []
+    for key, value in vars(leg).items():
+        if key in ("scenario", "external") or value is None:
+            continue
+        shown = ", ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        parts.append(f"{key} {shown}")
+    if leg.external:
+        parts.append("with servers of their own (native-epoll, --server)")
+    return f"{leg.scenario}: " + (", ".join(parts) or "every model")
+
+
 def describe(matrix: Matrix, skip: set | None = None) -> str:
     profile = matrix.profile
     t = profile.timing
@@ -93,10 +106,7 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
         f"scenarios ({', '.join(profile.scenarios)}) x connections "
         f"{', '.join(map(str, profile.connections))} x payload "
         f"{', '.join(map(str, profile.payloads))} B x {profile.repetitions} repetitions",
-        *[f"  + {leg.scenario}: " + ", ".join(
-            f"{key} {', '.join(map(str, value))}" for key, value in vars(leg).items()
-            if key != "scenario" and value is not None) or "every model"
-          for leg in profile.legs],
+        *[f"  + {leg_text(leg)}" for leg in profile.legs],
         f"  = {len(matrix.points)} points, {matrix.runs} measurements of "
         f"{t.warmup_s:g} s warmup + {t.duration_s:g} s window, each on a fresh server "
         f"warmed {t.server_warmup_s:g} s; repetitions interleaved across models",

@@ -220,8 +220,8 @@ def _step(bounds: _Bounds, load: _Load, ceiling_rps: float, width: float,
     failing load with nothing passed yet ends it once it is below `lowest_to_step_from`
     (the next step down would pass the floor)."""
     rate = load.rate
-    if load.client_bound:
-        lower = rate if load.passed else (bounds.low or 0.0)
+    if load.client_bound and (load.passed or bounds.low is not None):
+        lower = rate if load.passed else bounds.low
         return bounds, _Done(lower, None, "client", _client_reason(load))
     if load.passed:
         bounds = bounds._replace(low=rate)
@@ -229,9 +229,12 @@ def _step(bounds: _Bounds, load: _Load, ceiling_rps: float, width: float,
             return bounds, _Done(rate, None, "client",
                                  f"passed at {_figure(rate)} req/s, within {width:.0%} of "
                                  f"the client's ceiling {_figure(ceiling_rps)} req/s")
-    elif bounds.low is None:
-        bounds = bounds._replace(high=rate, high_reason=load.reason)
+    elif bounds.low is None:  # nothing passed yet: a failing client says nothing here,
+        bounds = bounds._replace(high=rate, high_reason=load.reason)  # step down either way
         if rate < lowest_to_step_from:
+            if load.client_bound:
+                return bounds, _Done(0.0, None, "client", _client_reason(load)
+                                     + "; it was the lowest rate tried")
             return bounds, _Done(0.0, rate, "server", f"even {_figure(rate)} req/s (the "
                                                       f"lowest rate tried) fails: "
                                                       f"{load.reason}")

@@ -99,14 +99,12 @@ class Matrix:
         return order
 
 
-def runs_external(scenario: Scenario, is_leg: bool, name: str) -> bool:
+def runs_external(scenario: Scenario, joins: bool) -> bool:
     """Servers started by their own command (`--server`, native-epoll) take no server
-    arguments (--work-us ...) and join a leg only where it names them: the profile's own
-    scenarios without server arguments, whatever models those scenarios name, and the
-    legs that list them (native-epoll's equal-load rates are the client's floor)."""
-    if scenario.server_args:
-        return False
-    return not is_leg or (scenario.models is not None and name in scenario.models)
+    arguments (--work-us ...) and join the profile's own scenarios without them, whatever
+    models those name, and the legs that take them (`Leg.external`: the server-ranking
+    legs, pipelined, equal load, capacity), never a claims leg."""
+    return joins and not scenario.server_args
 
 
 def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
@@ -119,14 +117,14 @@ def build_matrix(profile: Profile, models: list[str] | tuple[str, ...],
     chosen = tuple(m for m in models if profile.models is None or m in profile.models)
     chosen += tuple(m for m in external if m not in chosen)
     outside = set(external)
-    passes = [(SCENARIOS[name], False) for name in profile.scenarios]
-    passes += [(leg.apply(), True) for leg in profile.legs]
+    passes = [(SCENARIOS[name], True) for name in profile.scenarios]
+    passes += [(leg.apply(), leg.external) for leg in profile.legs]
     points: list[Point] = []
     seen: set[Point] = set()
     fewer: dict[Point, int] = {}
-    for scenario, is_leg in passes:
+    for scenario, joins in passes:
         count = scenario.repetitions_of(profile.repetitions)
-        runs = [m for m in chosen if (runs_external(scenario, is_leg, m) if m in outside
+        runs = [m for m in chosen if (runs_external(scenario, joins) if m in outside
                                       else scenario.runs_model(m))]
         for payload, connections, idle, fraction, depth, model in product(
                 scenario.payload_sizes(profile.payloads),

@@ -25,10 +25,14 @@ class Leg:
     rate_fractions: tuple[float, ...] | None = None
     pipeline_depths: tuple[int, ...] | None = None
     repetitions: int | None = None  # at most this many of the profile's repetitions
+    # servers with a command of their own (native-epoll, --server) join it too: a leg that
+    # ranks servers, not one that tests a claim about our models
+    external: bool = False
 
     def apply(self) -> Scenario:
         base = SCENARIOS[self.scenario]
-        changes = {k: v for k, v in asdict(self).items() if k != "scenario" and v is not None}
+        changes = {k: v for k, v in asdict(self).items()
+                   if k not in ("scenario", "external") and v is not None}
         for key, value in changes.items():
             changes[key] = value if isinstance(value, int) else tuple(value)
         return replace(base, **changes)
@@ -135,6 +139,21 @@ def log_counts(high: int, per_decade: int = 1) -> tuple[int, ...]:
     return tuple(v for v in values if v <= high)
 
 
+# The textbook's five, the two a Python user would pick instead, raw epoll: the models
+# whose latency at equal load and capacity the default profile measures (native-epoll, a
+# server of its own, joins every leg that takes such servers)
+OFFERED_LOAD_MODELS = ("blocking", "threaded", "nonblocking", "select", "selectors",
+                       "asyncio", "uvloop", "epoll")
+# ... and the forking server's capacity, within the client's reach on two cores
+CAPACITY_MODELS = (*OFFERED_LOAD_MODELS, "forking")
+# the server-ranking legs of the default profile: the headline's pipelined sweep, equal
+# load and capacity; fewer repetitions than the persistent sweep where that costs least
+SERVER_LEGS = (
+    Leg("pipelined", pipeline_depths=(4, 16, 64), repetitions=3, external=True),
+    Leg("equal-load", models=OFFERED_LOAD_MODELS, repetitions=2, external=True),
+    Leg("capacity", models=CAPACITY_MODELS, repetitions=1, external=True),
+)
+
 # The claims subset of the default profile (bench/analysis/claims.py reads these scenarios): small
 # enough to fit in its 15 minutes beside the core sweep of every model.
 DEFAULT_CLAIM_LEGS = (
@@ -149,18 +168,21 @@ DEFAULT_CLAIM_LEGS = (
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
-        description="first look and CI smoke: a few connection counts, one repetition, "
-        "and a tiny claims subset",
-        connections=(1, 10, 100),
+        description="a first look at the headline in about two minutes: every model at 100 "
+        "connections (three repetitions: CPU per request with its spread), pipelined 16 "
+        "deep (two), the capacity at the SLO of threaded, epoll and native-epoll (one "
+        "search each), idle servers; claims that need other points are left inconclusive",
+        connections=(100,),
         payloads=(64,),
         scenarios=("persistent",),
-        repetitions=1,
-        timing=Timing(warmup_s=0.2, duration_s=0.7, server_warmup_s=0.2, idle_sample_s=0.8),
+        repetitions=3,
+        timing=Timing(warmup_s=0.2, duration_s=0.5, server_warmup_s=0.2, idle_sample_s=0.8,
+                      idle_settle_s=0.2),
         native_reference=True,
         legs=(
-            Leg("idle", models=("select", "epoll"), idle_connections=(10, 1000)),
-            Leg("heavy", models=("threaded", "epoll"), connections=(1, 16)),
-            Leg("idle-server", models=("nonblocking", "epoll")),
+            Leg("pipelined", pipeline_depths=(16,), repetitions=2, external=True),
+            Leg("capacity", models=("threaded", "epoll"), repetitions=1, external=True),
+            Leg("idle-server", models=("nonblocking", "epoll"), repetitions=1),
         ),
     ),
     "default": Profile(
@@ -169,27 +191,33 @@ PROFILES: dict[str, Profile] = {
         "connections, five repetitions interleaved across models (a fresh server each), so "
         "that the exact test can reach p < 0.05; plus the claims subset (1,100 connections "
         "for select/epoll/selectors, idle connections, a sleeping handler, idle servers, "
-        "exact syscall counts at 1 connection); sized for under 15 minutes on 2 cores "
-        "(session churn runs in `full`)",
+        "exact syscall counts at 1 connection); the server-ranking legs (pipelined at "
+        "depths 4, 16 and 64 for every model, three repetitions; latency at equal offered "
+        "load, two repetitions, and capacity at the SLO, one search, for the textbook "
+        "models, asyncio, uvloop and epoll, forking's capacity too); sized for under 30 "
+        "minutes on 2 cores (session churn runs in `full`)",
         connections=(1, 10, 100, 1000),
         payloads=(64,),
         scenarios=("persistent",),
         repetitions=5,
         timing=Timing(warmup_s=0.2, duration_s=0.6, server_warmup_s=0.2, idle_sample_s=0.8,
                       idle_settle_s=0.2),
-        legs=DEFAULT_CLAIM_LEGS,
+        legs=(*DEFAULT_CLAIM_LEGS, *SERVER_LEGS),
         native_reference=True,
     ),
     "full": Profile(
         name="full",
         description="up to 10,000 connections, every scenario over its whole range (idle "
         "connections up to 10,000, payloads to 256 KiB, open loop at fractions of each "
-        "model's peak), five repetitions; as long as it takes",
+        "model's peak, pipelined, equal load and capacity for every model), five "
+        "repetitions; as long as it takes",
         connections=log_counts(10_000, per_decade=2),
         payloads=(64,),
         scenarios=("persistent", "sessions", "idle", "heavy", "heavy-cpu", "payload",
-                   "idle-server", "open-loop", "slowloris"),
+                   "idle-server", "open-loop", "slowloris", "pipelined", "equal-load",
+                   "capacity"),
         repetitions=5,
         timing=Timing(warmup_s=1.0, duration_s=3.0, server_warmup_s=1.0, idle_sample_s=2.0),
+        native_reference=True,
     ),
 }

@@ -378,6 +378,8 @@ def sweep_figure(view: RunView, chart: charts.Chart):
     axis = SCENARIOS[scenario].axis
     models = models_in_order(rows)
     names = [c for c in chart.metrics if c in rows and rows[c].notna().any()]
+    if not names:  # measured, but nothing came back (every repetition failed)
+        return None
     fig, axes = plt.subplots(1, len(names), figsize=(5.4 * len(names), 5.2), squeeze=False,
                              layout="constrained")
     shown = set()

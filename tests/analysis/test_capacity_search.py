@@ -271,3 +271,29 @@ def test_row_carries_the_result_columns():
     assert row["capacity_low_rps"] == 100_000 and row["capacity_high_rps"] is None
     assert row["capacity_bound"] == "client"
     assert row["capacity_trials"] == len(result.probes) == 2 * row["capacity_probes"]
+
+
+def test_a_failing_start_where_the_client_was_the_limit_steps_down_instead_of_ending():
+    """The client saturated and failed at the start: that says nothing of the server at
+    lower rates, so the search steps down; once a rate passes, the client's limit above it
+    makes the answer a floor."""
+    calls = []
+
+    def probe(rate):
+        calls.append(rate)
+        saturated = rate > 30_000
+        return Trial(rate, rate, 5_000.0 if saturated else 200.0, 0, client_bound=saturated)
+
+    result = search(probe, start_rps=40_000, ceiling_rps=100_000, floor_rps=1_000)
+    assert calls == [40_000, 20_000, 20_000, 28_300, 28_300, 33_600]  # then bisects
+    assert (result.low_rps, result.high_rps, result.bound) == (28_300, None, "client")
+    assert result.text() == "≥ 28,300 req/s (client-bound)"
+
+
+def test_a_client_that_fails_down_to_the_floor_is_not_called_the_servers_limit():
+    def probe(rate):
+        return Trial(rate, rate, 5_000.0, 0, client_bound=True)
+
+    result = search(probe, start_rps=8_000, ceiling_rps=100_000, floor_rps=1_000)
+    assert result.bound == "client" and result.low_rps == 0.0
+    assert result.text().startswith("not measurable here")

@@ -102,10 +102,12 @@ def test_the_slo_options_reach_the_profile():
     assert PROFILES["quick"].slo_p99_us == 1000.0
 
 
-def test_native_measures_the_floor_in_a_leg_that_names_it_and_no_other():
-    legs = (Leg("equal-load", models=("select", NATIVE)), Leg("idle", models=("select",)))
+def test_servers_of_their_own_join_a_leg_that_takes_them_and_no_other():
+    legs = (Leg("equal-load", models=("select",), external=True),
+            Leg("idle", models=("select",)))
     profile = replace(PROFILES["default"], scenarios=("persistent",), connections=(100,),
                       legs=legs)
-    matrix = build_matrix(profile, ["select"], [NATIVE])
-    assert {p.scenario for p in matrix.points if p.model == NATIVE} == {
-        "persistent", "equal-load"}
+    matrix = build_matrix(profile, ["select"], [NATIVE, "mine"])
+    for name in (NATIVE, "mine"):  # native-epoll: the client's floor; a --server: measured
+        assert {p.scenario for p in matrix.points if p.model == name} == {
+            "persistent", "equal-load"}
