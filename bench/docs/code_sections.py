@@ -66,7 +66,7 @@ def durations(r: Reader) -> str:
         built = every_model_matrix(profile)
         what = _core(profile)
         if profile.legs:
-            what += "; claims subset: " + ", ".join(leg.scenario for leg in profile.legs)
+            what += "; legs: " + ", ".join(leg.scenario for leg in profile.legs)
         rows.append([f"`{MAKE_TARGETS.get(name, f'bench run --profile {name}')}`", f"`{name}`",
                      what, fmt.count(len(built.models), "model"),
                      f"≈ {fmt.seconds(built.expected_seconds())}"])
@@ -83,7 +83,8 @@ def profile_table(r: Reader) -> str:
         rows.append([f"`{name}`", _core(profile), legs,
                      f"{fmt.seconds(built.expected_seconds())} ({len(built.points)} points, "
                      f"{len(built.models)} models)"])
-    return fmt.table(["profile", "core", "legs (claims subset)", "expected (`bench plan`)"],
+    return fmt.table(["profile", "core", "legs (claims subset, server rankings)",
+                      "expected (`bench plan`)"],
                      rows, right=set())
 
 
@@ -93,38 +94,35 @@ def budget(r: Reader, name: str = "default") -> str:
     r.code(profiles, matrix, scenarios)
     profile = profiles.PROFILES[name]
     built = every_model_matrix(profile)
-    t, reps = profile.timing, profile.repetitions
-    load = [p for p in built.points if scenarios.SCENARIOS[p.scenario].kind != "idle-server"]
-    idle = [p for p in built.points if scenarios.SCENARIOS[p.scenario].kind == "idle-server"]
-    held = {p: p.connections + p.idle_connections for p in load}
-    exact = [p for p in load if p.connections in scenarios.SCENARIOS[p.scenario].exact_syscalls_at]
-    separate = [p for p in load if p not in exact]
-    load_s = sum(reps * t.rep_seconds(held[p]) for p in load)
-    exact_s = sum(reps * t.syscall_seconds(held[p], True) for p in exact)
-    separate_s = sum(t.syscall_seconds(held[p], False) for p in separate)
-    idle_s = len(idle) * reps * t.idle_rep_seconds()
-    total = load_s + exact_s + separate_s + idle_s + t.report_s
+    t = profile.timing
+    parts = built.budget()
+    total = sum(seconds for _, seconds in parts.values())
     if abs(total - built.expected_seconds()) > 1e-6:
         raise AssertionError(f"budget {total} != expected_seconds {built.expected_seconds()}")
-    rows = [
-        [f"load repetitions: server start {t.server_start_s:g} + warm-up run "
-         f"({t.loadgen_start_s:g} start + {t.server_warmup_s:g}) + measured run "
-         f"({t.loadgen_start_s:g} start + {t.warmup_s:g} warmup + {t.duration_s:g} window), "
-         f"+ {t.connect_s_per_1000:g} per 1,000 connections held",
-         f"{len(load)} points × {reps}", fmt.num(t.rep_seconds(0), 1), fmt.num(load_s)],
-        [f"syscalls, exact: {t.exact_syscalls_s:g} s of bracketed round trips in every "
-         "repetition", f"{len(exact)} points × {reps}", fmt.num(t.exact_syscalls_s, 1),
-         fmt.num(exact_s)],
-        [f"syscalls, a separate window once per point: {t.loadgen_start_s:g} + "
-         f"{t.syscall_warmup_s:g} + {t.syscall_window_s:g}", f"{len(separate)} points",
-         fmt.num(t.syscall_seconds(0, False), 1), fmt.num(separate_s)],
-        [f"idle-server repetitions: start {t.server_start_s:g} + settle {t.idle_settle_s:g} "
-         f"+ {t.idle_sample_s:g} sampled", f"{len(idle)} points × {reps}",
-         fmt.num(t.idle_rep_seconds(), 1), fmt.num(idle_s)],
-        ["charts and report", "1", fmt.num(t.report_s), fmt.num(t.report_s)],
-        ["**expected**", "", "", f"**≈ {fmt.seconds(total)}**"],
-    ]
-    return fmt.table(["what", "count", "seconds each", "seconds"], rows, right={1, 2, 3})
+    what = {
+        "load": f"load repetitions: server start {t.server_start_s:g} + warm-up run "
+                f"({t.loadgen_start_s:g} start + {t.server_warmup_s:g}) + measured run "
+                f"({t.loadgen_start_s:g} start + {t.warmup_s:g} warmup + {t.duration_s:g} "
+                f"window), + {t.connect_s_per_1000:g} per 1,000 connections held",
+        "longer windows": "open-loop windows beyond the profile's, to hold "
+                          f"{scenarios.WINDOW_REQUESTS:,} requests (rates estimated from a "
+                          f"{t.ceiling_estimate_rps:,.0f} req/s client ceiling)",
+        "capacity": f"capacity searches: a fresh server, then about "
+                    f"{t.capacity_trials_estimate} trials (load windows) each",
+        "exact syscalls": f"syscalls, exact: {t.exact_syscalls_s:g} s of bracketed round "
+                          "trips in every repetition",
+        "separate syscalls": f"syscalls, a separate window once per point: "
+                             f"{t.loadgen_start_s:g} + {t.syscall_warmup_s:g} + "
+                             f"{t.syscall_window_s:g}",
+        "idle": f"idle-server repetitions: start {t.server_start_s:g} + settle "
+                f"{t.idle_settle_s:g} + {t.idle_sample_s:g} sampled",
+        "report": "charts and report",
+    }
+    rows = [[what[name], fmt.num(count), fmt.num(seconds / count, 1) if count else "–",
+             fmt.num(seconds)] for name, (count, seconds) in parts.items() if count]
+    rows.append(["**expected**", "", "", f"**≈ {fmt.seconds(total)}**"])
+    return fmt.table(["what", "measurements", "seconds each (mean)", "seconds"], rows,
+                     right={1, 2, 3})
 
 
 def column_glossary(r: Reader) -> str:

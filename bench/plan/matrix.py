@@ -36,6 +36,11 @@ class Point:
         return text
 
 
+# the parts of a run's expected time (Matrix.budget), in the order a reader meets them
+BUDGET_PARTS = ("load", "longer windows", "capacity", "exact syscalls", "separate syscalls",
+                "idle", "report")
+
+
 @dataclass
 class Matrix:
     profile: Profile
@@ -59,29 +64,47 @@ class Matrix:
                          count_syscalls: bool = True) -> float:
         """Expected wall time, from the same timings the runner uses; `skip` holds the
         (point_id, repetition) pairs already measured (resume)."""
+        return sum(seconds for _, seconds in self.budget(skip, count_syscalls).values())
+
+    def budget(self, skip: set[tuple[str, int]] | None = None,
+               count_syscalls: bool = True) -> dict[str, tuple[int, float]]:
+        """Where the expected time goes: {part: (measurements, seconds)} for BUDGET_PARTS
+        (load repetitions, open-loop windows longer than the profile's, capacity searches,
+        syscall counts exact and separate, idle servers, the report)."""
         timing = self.profile.timing
         skip = skip or set()
-        total = timing.report_s
+        parts = {name: [0, 0.0] for name in BUDGET_PARTS}
+        parts["report"] = [1, timing.report_s]
+
+        def add(name: str, count: int, seconds: float) -> None:
+            parts[name][0] += count
+            parts[name][1] += count * seconds
+
         for point in self.points:
-            todo = [r for r in self.repetitions(point) if (point.point_id, r) not in skip]
+            todo = len([r for r in self.repetitions(point)
+                        if (point.point_id, r) not in skip])
             if not todo:
                 continue
             scenario = SCENARIOS[point.scenario]
-            if scenario.kind == "idle-server":
-                total += len(todo) * timing.idle_rep_seconds()
-                continue
             held = point.connections + point.idle_connections
-            if scenario.kind == "capacity":
-                total += len(todo) * timing.capacity_seconds(scenario, held)
+            if scenario.kind == "idle-server":
+                add("idle", todo, timing.idle_rep_seconds())
                 continue
+            if scenario.kind == "capacity":
+                add("capacity", todo, timing.capacity_seconds(scenario, held))
+                continue
+            add("load", todo, timing.rep_seconds(held))
             rate = (point.rate_fraction * timing.ceiling_estimate_rps
                     if scenario.rate_of == "client" else None)
-            total += len(todo) * timing.rep_seconds(held, scenario.window_s(timing.duration_s,
-                                                                            rate))
+            longer = scenario.window_s(timing.duration_s, rate) - timing.duration_s
+            if longer > 0:
+                add("longer windows", todo, longer)
             if count_syscalls:  # exact counts in every repetition, a separate window once
-                exact = point.connections in scenario.exact_syscalls_at
-                total += (len(todo) if exact else 1) * timing.syscall_seconds(held, exact)
-        return total
+                if point.connections in scenario.exact_syscalls_at:
+                    add("exact syscalls", todo, timing.syscall_seconds(held, True))
+                else:
+                    add("separate syscalls", 1, timing.syscall_seconds(held, False))
+        return {name: (count, seconds) for name, (count, seconds) in parts.items()}
 
     def schedule(self, skip: set[tuple[str, int]] | None = None) -> list[tuple[Point, int]]:
         """The order of measurement: repetitions outermost, points (models innermost)

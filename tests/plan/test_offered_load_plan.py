@@ -17,7 +17,9 @@ from bench.plan.scenarios import CLIENT_CEILING, EQUAL_LOAD_FRACTIONS, SCENARIOS
 
 
 def _matrix(scenarios, models=("select", "threaded"), **changes):
-    profile = PROFILES["quick"].with_overrides(scenarios=tuple(scenarios), **changes)
+    """The scenarios as the profile's own (no legs narrowing them)."""
+    profile = replace(PROFILES["quick"], legs=()).with_overrides(scenarios=tuple(scenarios),
+                                                                  **changes)
     _, native = reference_names(profile, list(models))
     return build_matrix(profile, list(models), native)
 
@@ -30,10 +32,10 @@ def test_the_ladder_doubles_to_80_percent_of_the_ceiling():
 
 
 def test_native_joins_a_run_that_needs_the_client_ceiling_whatever_models_says():
-    profile = PROFILES["quick"].with_overrides(scenarios=("equal-load",))
+    profile = replace(PROFILES["quick"], legs=()).with_overrides(scenarios=("equal-load",))
     assert needs_client_ceiling(profile)
     assert reference_names(profile, ["select"])[1] == [NATIVE]
-    plain = PROFILES["quick"].with_overrides(scenarios=("persistent",))
+    plain = replace(PROFILES["quick"], legs=()).with_overrides(scenarios=("persistent",))
     assert not needs_client_ceiling(plain)
     assert reference_names(plain, ["select"])[1] == []  # --models without it: left out
 
