@@ -26,6 +26,7 @@ from bench.plan.profiles import PROFILES, Leg, Profile, Timing
 from bench.plan.matrix import Matrix, build_matrix, format_duration, needs_client_ceiling
 from bench.plan import models
 from bench.plan.models import NATIVE
+from bench.plan.scenarios import SCENARIOS
 from bench.measure.server_process import ServerSpec, native_spec, specs_from_meta
 from bench.measure.conform import refuse_nonconforming
 from bench.measure.pinning import Pinning
@@ -83,6 +84,24 @@ def reference_names(profile, requested: list[str] | None) -> tuple[list[str] | N
         or needs_client_ceiling(profile)
     own = None if requested is None else [m for m in requested if m != NATIVE]
     return own, [NATIVE] if wanted else []
+
+
+def scenario_names(profile: Profile) -> list[str]:
+    return [*profile.scenarios, *(leg.scenario for leg in profile.legs)]
+
+
+def without_scenarios(profile: Profile, reasons: dict[str, str],
+                      out) -> tuple[Profile, dict[str, str]]:
+    """The profile without the scenarios named in `reasons` (each said on `out`)."""
+    if not reasons:
+        return profile, {}
+    for name, reason in reasons.items():
+        print(f"skipped scenario {name}: {reason}", file=out, flush=True)
+    kept = profile.without(reasons)
+    if kept.empty:
+        raise SystemExit(f"nothing left to measure: scenario(s) {', '.join(reasons)} "
+                         f"skipped: {'; '.join(reasons.values())}")
+    return kept, dict(reasons)
 
 
 def leg_text(leg: Leg) -> str:
@@ -253,6 +272,11 @@ def _created(profile_name: str, *, root, models, overrides, pin, syscalls, serve
     profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
     profile, skipped = lab_scenarios.without_unrunnable(
         profile, hosts.address if hosts is not None else None, out)
+    if hosts is not None:
+        profile, off_cluster = without_scenarios(profile, {
+            name: SCENARIOS[name].not_on_cluster for name in scenario_names(profile)
+            if SCENARIOS[name].not_on_cluster}, out)
+        skipped |= off_cluster
     own, native = reference_names(profile, models)
     chosen, models_meta = resolve_models(own, list_models())
     if hosts is None:

@@ -49,10 +49,15 @@ def dask(tmp_path_factory):
 def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path, dask):
     out = io.StringIO()
     run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
-                    overrides=TINY, progress=False, argv=["run", "--cluster", dask.address],
+                    overrides={**TINY, "scenarios": ("persistent", "capacity")},
+                    progress=False, argv=["run", "--cluster", dask.address],
                     out=out, cluster=dask.address)
     frame = run_folder.load_results(run_dir)
     assert sorted(frame["model"]) == ["epoll", "select"], out.getvalue()
+    # the capacity search runs on one machine only: left out, saying why and what to do
+    assert "skipped scenario capacity: " in out.getvalue()
+    assert "without --cluster" in json.loads((run_dir / "meta.json").read_text())[
+        "skipped_scenarios"]["capacity"]
     assert list(frame["status"]) == ["ok", "ok"], frame["note"].tolist()
     for _, row in frame.iterrows():
         assert row["requests"] > 0 and row["rps"] > 0

@@ -92,7 +92,8 @@ class ClusterPointRunner(PointRunner):
                         self._warm_up(server, point)
                         measured = self._load(server, point, point.connections,
                                               self.profile.timing.warmup_s,
-                                              self.profile.timing.duration_s,
+                                              scenario.window_s(
+                                                  self.profile.timing.duration_s, rate),
                                               self._load_extra(point, scenario, rate),
                                               "window", point.idle_connections)
                         if counting:

@@ -5,7 +5,6 @@ report), never emulated some other way that would change what is measured."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from bench.plan.scenarios import SCENARIOS
 
@@ -44,9 +43,8 @@ def without_unrunnable(profile: Profile, cluster_address: str | None,
         return profile, {}
     for name in names:
         print(f"skipped scenario {name}: {reason}", file=out, flush=True)
-    kept = replace(profile, scenarios=tuple(n for n in profile.scenarios if n not in names),
-                   legs=tuple(leg for leg in profile.legs if leg.scenario not in names))
-    if not kept.scenarios and not kept.legs:
+    kept = profile.without(names)
+    if kept.empty:
         raise SystemExit(f"nothing left to measure: scenario(s) {', '.join(names)} "
                          f"skipped: {reason}")
     return kept, {name: reason for name in names}

@@ -131,6 +131,16 @@ class Profile:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def without(self, names) -> "Profile":
+        """The profile without these scenarios, as its own or as legs."""
+        names = set(names)
+        return replace(self, scenarios=tuple(n for n in self.scenarios if n not in names),
+                       legs=tuple(leg for leg in self.legs if leg.scenario not in names))
+
+    @property
+    def empty(self) -> bool:
+        return not self.scenarios and not self.legs
+
 
 def log_counts(high: int, per_decade: int = 1) -> tuple[int, ...]:
     """1 .. high on a log scale (per_decade steps per factor of ten), high included."""

@@ -43,6 +43,8 @@ class Scenario:
     # profile's window
     min_window_requests: int = 0
     repetitions: int | None = None  # at most this many of the profile's repetitions
+    # why a run on a Dask cluster (--cluster) leaves it out; "" when it runs there too
+    not_on_cluster: str = ""
     exact_syscalls_at: tuple[int, ...] = ()  # counts where syscalls are bracketed exactly
     axis: str = "connections"  # the column the scenario sweeps: tables and charts use it
     # lab only (`bench lab up`, needs the kernel's netem): round-trip time added between
@@ -204,6 +206,8 @@ SCENARIOS: dict[str, Scenario] = {
         rate_of="client",
         min_window_requests=WINDOW_REQUESTS,
         axis="model",
+        not_on_cluster="its search reads every trial's result before choosing the next "
+        "rate, on one machine; measure it without --cluster",
     ),
     "pipelined": Scenario(
         name="pipelined",
