@@ -1,10 +1,13 @@
 # Two commands set everything up on a fresh machine: `make test` and `make bench`.
-# Both create .venv on first use and install the project (with its test extras) into it.
+# Both create .venv on first use and install the project into it; the test targets add
+# its test extras (pytest, Hypothesis, the notebook runner, the browser driver), which a
+# bench run does not need.
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
+TEST_STAMP := $(VENV)/.installed-test-stamp
 BENCH_ARGS ?=
 
 .PHONY: all test faults bench bench-quick bench-full microbench venv clean report compare notebook docs docs-check
@@ -14,19 +17,23 @@ all: test
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
-test: $(STAMP)
+venv: $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
 # The fault suite at full size: 2,000 stalled connections, a 60 s churn soak per model,
 # 200 bad streams per model (`make test` runs the same tests smaller).
 # Each attack test records what it measured in results/faults/faults.json (one sitting:
 # the old file goes first); the README's fault table is generated from it (`make docs`).
-faults: $(STAMP)
+faults: $(TEST_STAMP)
 	rm -f results/faults/faults.json
 	IOMODELS_FAULTS=full $(PY) -m pytest tests/test_faults_*.py
 
@@ -50,10 +57,10 @@ compare: $(STAMP)
 	$(PY) -m bench compare $(A) $(B)
 
 # Execute notebooks/analysis.ipynb in place on the newest run (or the committed reference)
-notebook: $(STAMP)
+notebook: $(TEST_STAMP)
 	$(PY) -m bench.report.notebook
 
-microbench: $(STAMP)
+microbench: $(TEST_STAMP)
 	mkdir -p results/microbench
 	$(PY) -m pytest benchmarks --benchmark-enable --benchmark-only \
 		--benchmark-json=results/microbench/microbench.json -p no:cacheprovider
