@@ -87,10 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", type=Path, default=PROJECT_ROOT / "results",
                      help="where run folders are created (default: results/)")
     run.add_argument("--no-pin", action="store_true", help="do not pin server and client")
-    run.add_argument("--syscalls", choices=SYSCALL_CHOICES, default="auto",
+    run.add_argument("--syscalls", choices=SYSCALL_CHOICES, default=None,
                      help="count the server's syscalls: perf (exact, adds a tracepoint to "
                           "each), proc-io (read/write family only), off; auto = perf if it "
-                          "works here")
+                          "works here (default: the profile's, auto but in quick)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
     run.add_argument("--cluster", metavar="tcp://HOST:PORT",

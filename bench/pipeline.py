@@ -117,7 +117,8 @@ def leg_text(leg: Leg) -> str:
     return f"{leg.scenario}: " + (", ".join(parts) or "every model")
 
 
-def describe(matrix: Matrix, skip: set | None = None) -> str:
+def describe(matrix: Matrix, skip: set | None = None,
+             count_syscalls: bool | None = None) -> str:
     profile = matrix.profile
     t = profile.timing
     lines = [
@@ -131,7 +132,7 @@ def describe(matrix: Matrix, skip: set | None = None) -> str:
         f"warmed {t.server_warmup_s:g} s; repetitions interleaved across models",
         f"  models: {', '.join(matrix.models)}",
     ]
-    expected = matrix.expected_seconds(skip)
+    expected = matrix.expected_seconds(skip, count_syscalls)
     done = len(skip or ())
     lines.append(f"expected duration: {format_duration(expected)}"
                  + (f" ({done} measurements already stored)" if done else ""))
@@ -189,7 +190,7 @@ def execute(run_dir: Path, matrix: Matrix, pinning: Pinning, *, progress: bool =
 def start(profile_name: str, *, root: Path, models: list[str] | None = None,
           overrides: dict | None = None, resume: Path | None = None, pin: bool = True,
           progress: bool = True, report: bool = True, argv: list[str] | None = None,
-          syscalls: str = "auto", out=None,
+          syscalls: str | None = None, out=None,
           servers: list[ServerSpec] | None = None, cluster: str | None = None) -> Path:
     """`python -m bench run`: create (or resume) a run folder, measure, draw, report.
     With `cluster` (a Dask scheduler address) the cluster is checked first and each point
@@ -261,7 +262,7 @@ def _resumed(run_dir: Path, *, hosts, syscalls: str, command: list[str], out) ->
     run_folder.write_meta(run_dir, meta)
     return Plan(run_dir, profile_from_dict(meta["profile"]),
                 [m for m in meta["models"]["measured"] if m not in meta.get("servers", {})],
-                servers, pinning, meta.get("syscall_counting", syscalls))
+                servers, pinning, meta.get("syscall_counting", syscalls or "auto"))
 
 
 def _created(profile_name: str, *, root, models, overrides, pin, syscalls, servers, hosts,
@@ -270,6 +271,7 @@ def _created(profile_name: str, *, root, models, overrides, pin, syscalls, serve
     resolved, the native reference and `--server`s checked (on the server host when on a
     cluster), the environment recorded."""
     profile = PROFILES[profile_name].with_overrides(**(overrides or {}))
+    syscalls = syscalls or profile.syscalls
     profile, skipped = lab_scenarios.without_unrunnable(
         profile, hosts.address if hosts is not None else None, out)
     if hosts is not None:
@@ -307,7 +309,8 @@ def _measure(plan: Plan, *, hosts, progress: bool, out) -> None:
     run_dir = plan.run_dir
     matrix = build_matrix(plan.profile, plan.models, [spec.name for spec in plan.servers])
     skip = run_folder.done_runs(run_dir)
-    print(describe(matrix, skip), file=out)
+    counting = plan.syscalls != "off"
+    print(describe(matrix, skip, counting), file=out)
     if hosts is not None:
         from bench.cluster.point import cluster_overhead_seconds
 
@@ -328,9 +331,9 @@ def _measure(plan: Plan, *, hosts, progress: bool, out) -> None:
         run_folder.update_meta(run_dir, finished_utc=datetime.now(timezone.utc).isoformat(
             timespec="seconds"), complete=completed, elapsed_s=round(elapsed, 1),
             load_average_at_end=list(os.getloadavg()),
-            expected_s=round(matrix.expected_seconds(skip), 1))
+            expected_s=round(matrix.expected_seconds(skip, counting), 1))
         print(f"measured for {format_duration(elapsed)} (expected "
-              f"{format_duration(matrix.expected_seconds(skip))})"
+              f"{format_duration(matrix.expected_seconds(skip, counting))})"
               + ("" if completed else f"; interrupted: python -m bench run --resume {run_dir}"),
               file=out, flush=True)
 

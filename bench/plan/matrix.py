@@ -61,18 +61,20 @@ class Matrix:
         return sum(len(self.repetitions(point)) for point in self.points)
 
     def expected_seconds(self, skip: set[tuple[str, int]] | None = None,
-                         count_syscalls: bool = True) -> float:
+                         count_syscalls: bool | None = None) -> float:
         """Expected wall time, from the same timings the runner uses; `skip` holds the
         (point_id, repetition) pairs already measured (resume)."""
         return sum(seconds for _, seconds in self.budget(skip, count_syscalls).values())
 
     def budget(self, skip: set[tuple[str, int]] | None = None,
-               count_syscalls: bool = True) -> dict[str, tuple[int, float]]:
+               count_syscalls: bool | None = None) -> dict[str, tuple[int, float]]:
         """Where the expected time goes: {part: (measurements, seconds)} for BUDGET_PARTS
         (load repetitions, open-loop windows longer than the profile's, capacity searches,
         syscall counts exact and separate, idle servers, the report)."""
         timing = self.profile.timing
         skip = skip or set()
+        if count_syscalls is None:
+            count_syscalls = self.profile.syscalls != "off"
         parts = {name: [0, 0.0] for name in BUDGET_PARTS}
         parts["report"] = [1, timing.report_s]
 

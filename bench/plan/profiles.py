@@ -114,6 +114,9 @@ class Profile:
     # slo_p99_us, achieved at least 1 - slo_tolerance of the offered rate, no errors
     slo_p99_us: float = 1000.0
     slo_tolerance: float = 0.05
+    # how the server's syscalls are counted unless --syscalls says otherwise (auto: perf
+    # where it works; off: not at all, as quick does to keep to its minutes)
+    syscalls: str = "auto"
 
     def with_overrides(self, **changes) -> "Profile":
         timing_keys = {"warmup_s", "duration_s", "server_warmup_s", "timeout_ms"}
@@ -181,14 +184,16 @@ PROFILES: dict[str, Profile] = {
         description="a first look at the headline in about two minutes: every model at 100 "
         "connections (three repetitions: CPU per request with its spread), pipelined 16 "
         "deep (two), the capacity at the SLO of threaded, epoll and native-epoll (one "
-        "search each), idle servers; claims that need other points are left inconclusive",
+        "search each), idle servers; syscalls not counted (--syscalls auto counts them); "
+        "claims that need other points are left inconclusive",
         connections=(100,),
         payloads=(64,),
         scenarios=("persistent",),
         repetitions=3,
-        timing=Timing(warmup_s=0.2, duration_s=0.5, server_warmup_s=0.2, idle_sample_s=0.8,
+        timing=Timing(warmup_s=0.1, duration_s=0.4, server_warmup_s=0.2, idle_sample_s=0.8,
                       idle_settle_s=0.2),
         native_reference=True,
+        syscalls="off",
         legs=(
             Leg("pipelined", pipeline_depths=(16,), repetitions=2, external=True),
             Leg("capacity", models=("threaded", "epoll"), repetitions=1, external=True),
