@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from bench.docs import code_sections, faults, markers, placements, run_notes, run_tables
+from bench.docs import (code_sections, faults, load_sections, markers, placements, run_notes,
+                        run_tables)
 from bench.docs import side_sections
 from bench.docs.run_common import NoRun
 from bench.docs.sources import Reader, Sources
@@ -50,6 +51,11 @@ SECTIONS: dict[str, Callable[[Reader], str]] = {
     "reference-pipelined": run_notes.pipelined,
     "reference-claims": run_tables.claims,
     "reference-not-in-run": run_notes.not_in_run,
+    "reference-answer": load_sections.answer,
+    "reference-capacity": load_sections.capacity,
+    "reference-equal-load": load_sections.equal_load_table,
+    "reference-cpu-agreement": load_sections.cpu_agreement,
+    "reference-busy-connections": load_sections.busy_connections,
     # docs/results.md, from the side artifacts
     "previous-reference": side_sections.previous,
     "iouring-vs-epoll": side_sections.iouring,

@@ -13,8 +13,8 @@ from bench.analysis import headline
 from bench.analysis.summary import (as_bool, compare_samples,
                                     finite, models_in_order, scenarios_in_order)
 from bench.plan import models
-from bench.report.text import (MIB, client_load, has_values, num, point_label, saturation_phrase,
-                               text_column)
+from bench.report.text import (MIB, client_load, has_values, num, point_label, possessive,
+                               saturation_phrase, text_column)
 from bench.report.view import RunView
 from bench.store import status
 from bench.store.run_folder import KEY, with_key_columns
@@ -371,9 +371,10 @@ def demand_lines(view: RunView) -> list[str]:
         after = ranking[i + 1].model if i + 1 < len(ranking) else None
         versus = ""
         if after is not None:
-            versus = (f"; below {after}'s ({entry.against_next.verdict()})"
+            versus = (f"; below {possessive(after)} ({entry.against_next.verdict()})"
                       if entry.against_next.shown else
-                      f"; no different from {after}'s ({entry.against_next.verdict()})")
+                      f"; not told apart from {possessive(after)} "
+                      f"({entry.against_next.verdict()})")
         lines.append(f"{i + 1}. **{entry.model}: {entry.median:.1f} µs of server CPU per "
                      f"request** at {count:,} connections ({entry.range_text('{:.1f}')}; "
                      f"persistent, its own accounting){versus}.")
@@ -398,7 +399,7 @@ def pipelined_lines(view: RunView) -> list[str]:
         if after is not None:
             versus = (f"; above {after} ({entry.against_next.verdict()})"
                       if entry.against_next.shown else
-                      f"; no different from {after} ({entry.against_next.verdict()})")
+                      f"; not told apart from {after} ({entry.against_next.verdict()})")
         lines.append(f"{i + 1}. **{entry.model}: {_rate(entry.median)} req/s**, pipelined "
                      f"at {where}, server-bound ({entry.range_text('{:,.0f}')}){versus}.")
     for entry in client:

@@ -84,7 +84,7 @@ def _ranked(entry, name: str) -> str:
         text += f" ±{100 * spread / 2:.0f}%"
     text += status.sign(entry.status)
     if entry.against_next is not None and not entry.against_next.shown:
-        text += " ="  # no different from the next one down
+        text += " ="  # not told apart from the next one down
     return text
 
 

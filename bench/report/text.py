@@ -24,6 +24,11 @@ def status_sign(point_status: str) -> str:
     return f" {sign}" if sign else ""
 
 
+def possessive(name: str) -> str:
+    """selectors' figure, epoll's figure."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def num(value: float, fmt: str = "{:,.0f}") -> str:
     return fmt.format(value) if finite(value) else "–"
 
