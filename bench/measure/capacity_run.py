@@ -14,11 +14,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from bench.analysis.capacity import SLO, Capacity, Trial, meets, search
+from bench.analysis.equal_load import FLOOR_FACTOR
 from bench.plan.matrix import Point
+from bench.plan.models import NATIVE
 from bench.store import run_folder, status
 
 FLOOR_SHARE = 1 / 160  # the lowest rate a failing start steps down to, of the ceiling
@@ -42,8 +46,10 @@ class CapacityRun:
     measure: Callable[[float, str], dict]
     failed: Callable[[str], dict]
     rows: list[dict] = field(default_factory=list)  # every trial's row, in order
+    floor: list[tuple[float, float]] | None = None  # (offered, native p99), set by run()
 
     def run(self) -> dict:
+        self.floor = self.client_floor()
         start = self.start_rps()
         result = search(self.trial, start_rps=start, ceiling_rps=self.ceiling_rps,
                         slo=self.slo, width=WIDTH, trials_per_probe=TRIALS_PER_PROBE,
@@ -58,10 +64,41 @@ class CapacityRun:
         self.rows.append(row)
         served = row["status"] != "failed" and row.get("rps") == row.get("rps")
         errors = row.get("errors")
-        return Trial(rate, float(row["rps"]) if served else 0.0,
-                     float(row["p99_us"]) if served else math.nan,
-                     int(errors) if errors == errors and errors is not None else 1,
-                     client_bound=row.get("client_saturation") == "yes")
+        trial = Trial(rate, float(row["rps"]) if served else 0.0,
+                      float(row["p99_us"]) if served else math.nan,
+                      int(errors) if errors == errors and errors is not None else 1)
+        return replace(trial, client_bound=self.client_bound(trial, row))
+
+    def client_bound(self, trial: Trial, row: dict) -> bool:
+        """The client, not the server, was the limit of this trial: its core saturated,
+        or it failed the SLO on a p99 within FLOOR_FACTOR of the client's own latency
+        floor at that rate (native-epoll's p99 at equal load), which no server behind this
+        client could have met either."""
+        if row.get("client_saturation") == "yes":
+            return True
+        floor = self.floor_at(trial.offered_rps)
+        return (floor is not None and not meets(trial, self.slo)
+                and trial.p99_us <= FLOOR_FACTOR * floor)
+
+    def client_floor(self) -> list[tuple[float, float]]:
+        """(offered rate, native-epoll's median p99) of this run's equal-load points."""
+        frame = run_folder.load_results(self.run_dir)
+        if frame.empty:
+            return []
+        native = frame[(frame["model"] == NATIVE) & (frame["scenario"] == "equal-load")
+                       & (frame["payload_bytes"] == self.point.payload_bytes)
+                       & frame["status"].isin(status.SERVED)]
+        medians = native.groupby("offered_rps")["p99_us"].median().dropna()
+        return [(float(rate), float(p99)) for rate, p99 in medians.items()]
+
+    def floor_at(self, rate: float) -> float | None:
+        """The client's p99 floor at `rate`: interpolated on log-log axes between the
+        equal-load rates, the nearest one's outside them; None without equal load."""
+        if not self.floor:
+            return None
+        rates = np.log([r for r, _ in self.floor])
+        p99s = np.log([p for _, p in self.floor])
+        return float(np.exp(np.interp(math.log(rate), rates, p99s)))
 
     def start_rps(self) -> float:
         """The first rate to offer (the module's docstring says how it is chosen)."""

@@ -148,3 +148,39 @@ def test_frames_read_back_keep_the_new_columns(tmp_path):
     assert isinstance(frame, pd.DataFrame)
     assert frame.loc[0, "capacity_low_rps"] == 21_000.0
     assert json.loads(frame.loc[0, "capacity_detail"])[0]["passed"] is True
+
+
+def _native_floor(run_dir, p99_by_rate):
+    for rate, p99 in p99_by_rate.items():
+        run_folder.append_row(run_dir, {
+            **dict.fromkeys(run_folder.COLUMNS, ""), "model": "native-epoll",
+            "scenario": "equal-load", "connections": 100, "payload_bytes": 64,
+            "repetition": 1, "status": "ok", "offered_rps": rate, "rps": rate,
+            "p99_us": p99, "errors": 0})
+
+
+class FlatLatency(Windows):
+    """Serves every rate with the same p99: only the client's floor could explain it."""
+
+    def __init__(self, run_dir, p99_us: float):
+        super().__init__(run_dir, 10_000_000)
+        self.p99_us = p99_us
+
+    def __call__(self, rate, label):
+        row = super().__call__(rate, label)
+        row["p99_us"] = self.p99_us
+        return row
+
+
+def test_a_failure_within_twice_the_clients_floor_is_the_clients_not_the_servers(tmp_path):
+    _native_floor(tmp_path, {4_000: 1_500.0, 64_000: 1_400.0})  # the client's p99 floor
+    row = search(tmp_path, FlatLatency(tmp_path, 1_600.0), ceiling=160_000)
+    assert row["capacity_bound"] == "client"  # 1,600 µs <= 2 x 1,400-1,500 µs
+    assert row["capacity_low_rps"] == 0.0
+    assert "load generator was the limit" in row["capacity_reason"]
+
+
+def test_a_failure_far_above_the_floor_stays_the_servers(tmp_path):
+    _native_floor(tmp_path, {4_000: 100.0, 64_000: 120.0})
+    row = search(tmp_path, FlatLatency(tmp_path, 1_600.0), ceiling=160_000)
+    assert (row["capacity_bound"], row["capacity_low_rps"]) == ("server", 0.0)
