@@ -19,7 +19,7 @@ RETRY_FIRST_NS = 50_000_000  # first reconnect delay after a failed connect
 
 class Conn:
     __slots__ = ("index", "slot", "sock", "fd", "recv", "send", "state", "sent_at",
-                 "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
+                 "sched", "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
                  "backoff", "request", "expected", "req_seq", "exp_seq", "seq",
                  # the queued path (queued.py)
                  "qs", "qd", "pend", "rpos", "ureq", "uexp", "to_send", "dues", "di",
@@ -35,6 +35,7 @@ class Conn:
         self.fd = -1
         self.state = DOWN
         self.sent_at = 0
+        self.sched = 0  # open loop, one outstanding: when the outstanding one was due
         self.due = 0  # open loop: when its next request is due
         self.rbuf = None
         self.wbuf = None
@@ -49,9 +50,11 @@ class Conn:
             self.ureq, self.uexp = tags.batch_units(payload, slot)
         self.rpos = 0  # bytes of `pend` already received
         self.to_send = 0  # sessions: requests this connection still sends
-        self.dues, self.di, self.taken = [], 0, 0  # open loop: arrival block, index, sent
-        self.heap_due = None  # the due time of its entry in the heap, if any
-        self.arrivals = None  # open loop: the iterator of its arrival blocks
+        # open loop (openloop.py): arrivals block, index in it, how many taken; its heap
+        # entry's due time (None: not waiting); the iterator of its arrival blocks
+        self.dues, self.di, self.taken = [], 0, 0
+        self.heap_due = None
+        self.arrivals = None
 
 
 def request_error_kind(exc: OSError) -> str:

@@ -1,4 +1,4 @@
-"""The queued path of a worker: --pipeline D > 1 in every workload, and every open loop.
+"""The queued path of a worker: --pipeline D > 1, in every workload.
 
 Each connection keeps its outstanding requests in order: their send times (`qs`), in
 open loop their due times (`qd`), and the expected replies of all of them as one byte
@@ -11,19 +11,15 @@ as many requests as were answered, in sessions no more than the R of the connect
 open loop every request that is due, at most D in flight. Requests of one batch share
 the send instant.
 
-Open loop: a connection with a free slot waits for its next due time in a heap (one
-entry per connection, `heap_due`); `release_due` sends what is due on each wake-up; a
-connection with D outstanding is not in the heap, and sends what fell due as soon as a
-reply frees a slot (its corrected latency counts from the due time).
+Open loop (openloop.py has the schedule and the heap): a connection with a free slot
+waits in the heap for its next due time; one with D outstanding is not in the heap and
+sends what fell due as soon as a reply frees a slot (its corrected latency counts from
+the due time).
 """
 
 from __future__ import annotations
 
-import heapq
-
-import numpy as np
-
-from . import stats, tags
+from . import tags
 from .conn import EPOLLIN, EPOLLOUT, IDLE, WAITING, request_error_kind
 
 
@@ -87,43 +83,8 @@ class QueuedPath:
             if c.sock is None:
                 return
             free -= len(dues)
-        if free > 0 and c.heap_due != c.due:
-            heapq.heappush(self.heap, (c.due, c.index))
-            c.heap_due = c.due
-
-    def take_due(self, c, now: int, most: int) -> list:
-        """Up to `most` of this connection's arrivals due by `now`, in order; `c.due` is
-        then the next one's time and `c.taken` counts those taken so far."""
-        dues, i = c.dues, c.di
-        out = []
-        while len(out) < most:
-            due = dues[i]
-            if due > now:
-                break
-            out.append(due)
-            i += 1
-            if i == len(dues):
-                dues, i = next(c.arrivals), 0
-                c.dues = dues
-        c.di = i
-        c.due = dues[i]
-        c.taken += len(out)
-        return out
-
-    def release_due(self, now: int) -> None:
-        """Open loop, once per wake-up: every waiting connection with a request due by now
-        sends (all it has due, in one send); stale heap entries at the top are dropped so
-        they cannot cause a wake-up."""
-        heap, conns = self.heap, self.conns
-        while heap and heap[0][0] <= now:
-            due, index = heapq.heappop(heap)
-            c = conns[index]
-            if c.heap_due == due:
-                c.heap_due = None
-                if c.state >= IDLE:
-                    self.send_due(c, now)
-        while heap and conns[heap[0][1]].heap_due != heap[0][0]:
-            heapq.heappop(heap)
+        if free > 0:
+            self.wait_due(c)
 
     def read_queued(self, c, now: int) -> None:
         """A queued connection is readable: check what arrived against the replies
@@ -221,19 +182,3 @@ class QueuedPath:
         c.qd.clear()
         del c.pend[:]
         c.rpos = 0
-
-    def open_loop_tally(self, t_window: int, t_end: int) -> tuple[int, int]:
-        """Open loop: requests due in the window, and those of them never sent by its
-        end; each of the latter goes into the corrected histogram at its age at t_end
-        (a lower bound: it has not even left)."""
-        if not self.open:
-            return 0, 0
-        scheduled = 0
-        ages = []
-        for c in self.conns:
-            due, unsent = self.arrivals_of(c).tally(c.taken, t_window, t_end)
-            scheduled += due
-            ages.append(unsent)
-        unsent = np.concatenate(ages) if ages else np.empty(0, dtype=np.int64)
-        stats.add_latencies_ns(self.hist, unsent)
-        return scheduled, len(unsent)

@@ -9,14 +9,15 @@ Three workloads, each with up to --pipeline D requests in flight per connection:
   total rate / connections); a request is timed from when it was *due* (coordinated
   omission corrected, wrk2-style) and also from when it actually left (uncorrected).
 
-Two paths. The hot path (closed loop at D = 1, one small response per wakeup event) is
-inlined in `run`: one recv, one bytes comparison against this connection's expected
-response (its request's identity tag upper-cased, see tags.py), one array append, the
-next request's tag written in place and one send. The queued path (D > 1, and every
-open loop: queued.py) keeps each connection's outstanding requests in order (send times,
-due times, the expected replies as one byte string): one recv checks every reply it
-holds with one comparison, and the requests owed leave in one send. Everything rarer,
-and everything done once per window, goes through methods.
+The hot path (closed loop at D = 1, one small response per wakeup event) is inlined in
+`run`: one recv, one bytes comparison against this connection's expected response (its
+request's identity tag upper-cased, see tags.py), one array append, the next request's
+tag written in place and one send. The open loop at D = 1 does the same in one method
+(openloop.py: `read_one`), plus its schedule. The queued path (D > 1: queued.py) keeps
+each connection's outstanding requests in order (send times, due times, the expected
+replies as one byte string): one recv checks every reply it holds with one comparison,
+and the requests owed leave in one send. Everything rarer, and everything done once per
+window, goes through methods.
 
 Counting: every worker counts the same window [t_window, t_end) on CLOCK_MONOTONIC, by
 the timestamp of each event (not by when the loop noticed the window had opened or
@@ -47,6 +48,7 @@ from servers.protocol import encode
 from . import schedule, stats, tags
 from .conn import (CONNECTING, DOWN, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, IDLE, READABLE,
                    RETRY_FIRST_NS, WAITING, Conn, request_error_kind)
+from .openloop import PRECISE_NS, OpenLoop, sleep_plan  # noqa: F401 (re-exported)
 from .queued import QueuedPath
 
 CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
@@ -56,7 +58,6 @@ ERROR_KINDS = CONNECT_ERRORS + REQUEST_ERRORS
 FOLD_AT = 4_000_000  # latencies kept raw (32 MB) before folding them into the histogram
 RAMP_IN_FLIGHT = 64  # connects outstanding at once during the ramp: no SYN storm
 HOUSEKEEPING_NS = 20_000_000  # timeouts, reconnects, parent check: every 20 ms at most
-PRECISE_NS = 2_000_000  # open loop: sleep in select (us) when a send is due this soon
 RETRY_MAX_NS = 1_000_000_000
 LINGER_RESET = struct.pack("ii", 1, 0)
 PR_SET_PDEATHSIG = 1
@@ -95,26 +96,7 @@ def connect_error_kind(code: int) -> str:
     return "connect_other"
 
 
-def sleep_plan(heap: list, next_house: int, now: int) -> tuple[float, bool]:
-    """How long the loop may sleep (seconds) and whether that sleep must be precise.
-
-    A send due within PRECISE_NS gets a precise sleep (microseconds, `select`), even
-    when housekeeping comes first: epoll's timeout is in whole milliseconds, rounded up,
-    and every send falling due meanwhile would leave up to 1 ms late. A send due later
-    gets a coarse sleep in epoll that ends at least a millisecond before it (one wait
-    call instead of select + epoll); the last stretch is then precise. With nothing
-    scheduled epoll's rounding is fine: housekeeping may be late, a response wakes the
-    loop anyway."""
-    wake = next_house
-    if heap:
-        due = heap[0][0]
-        if due - now <= PRECISE_NS:
-            return max(0.0, (min(wake, due) - now) / 1e9), True
-        wake = min(wake, due - PRECISE_NS // 2)
-    return max(0.0, (wake - now) / 1e9), False
-
-
-class Worker(QueuedPath):
+class Worker(QueuedPath, OpenLoop):
     """The connections of one process and everything counted about them.
 
     `ramp` connects them, `run` drives the load and returns this worker's share of the
@@ -131,8 +113,9 @@ class Worker(QueuedPath):
         self.recv_size = min(self.frame_len + 1, 65536)
         self.depth = cfg.depth
         self.open = cfg.mode == "open"
-        self.queued = self.open or cfg.depth > 1  # the queued path (queued.py)
+        self.queued = cfg.depth > 1  # the queued path (queued.py)
         self.single = not self.queued and cfg.mode == "closed"  # the inline hot path
+        self.one_open = not self.queued and self.open  # openloop.py's read_one
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
         self.conns = [Conn(i, slot, cfg.payload, self.queued)
@@ -144,6 +127,8 @@ class Worker(QueuedPath):
         self.lat_uncorrected = array("q")  # open loop only
         self.send_lag = array("q")  # open loop: how late each request left, ns
         self.censored = array("q")  # in flight at the end: age at t_end, ns (lower bounds)
+        self.lat_append, self.unc_append = self.lat.append, self.lat_uncorrected.append
+        self.lag_append = self.send_lag.append
         self.hist = stats.new_histogram()
         self.hist_uncorrected = stats.new_histogram()
         self.hist_send_lag = stats.new_histogram()
@@ -268,7 +253,7 @@ class Worker(QueuedPath):
                 self.lost_early += c.sent_at < self.t_window
                 self.timed_out += kind == "timeout"
             elif now >= self.t_end:  # in flight at the end: censored at its age then
-                self.censored.append(self.t_end - c.sent_at)
+                self.censored.append(self.t_end - (c.sched if self.open else c.sent_at))
         self.count_error(kind, now, detail)
         self.drop(c)
         if now - c.started_at >= RETRY_MAX_NS:  # it had been working: reconnect at once
@@ -279,12 +264,14 @@ class Worker(QueuedPath):
             c.retry_at = now + c.backoff
             c.backoff = min(c.backoff * 2, RETRY_MAX_NS)
 
-    # ---- requests: one outstanding (closed and sessions at --pipeline 1) ---------------
+    # ---- requests: one outstanding (--pipeline 1) -------------------------------------
 
     def start(self, c: Conn, now: int) -> None:
         """A connection became idle while requests flow: send now or when due."""
         if self.queued:
             self.start_queued(c, now)
+        elif self.open:
+            self.due_or_wait(c, now)
         else:
             self.send_request(c, now)
 
@@ -355,11 +342,15 @@ class Worker(QueuedPath):
         """A verified response: record it, then the workload decides what comes next."""
         c.state = IDLE
         in_window = self.in_window(now)
+        start = c.sched if self.open else c.sent_at
         if in_window:
             self.counts[c.index] += 1
-            self.lat.append(now - c.sent_at)
+            self.lat.append(now - start)
+            if self.open:
+                self.lat_uncorrected.append(now - c.sent_at)
+                self.send_lag.append(c.sent_at - c.sched)
         elif now >= self.t_end:  # in flight at the end: censored at its age then
-            self.censored.append(self.t_end - c.sent_at)
+            self.censored.append(self.t_end - start)
         if self.cfg.mode == "sessions":
             c.remaining -= 1
             if c.remaining <= 0:
@@ -547,38 +538,33 @@ class Worker(QueuedPath):
         now = self.clock()
         for c in self.conns:
             if self.open:
-                c.arrivals = self.arrivals_of(c).blocks(self.block)
-                c.dues, c.di = next(c.arrivals), 0
-                c.due = c.dues[0]
+                self.start_arrivals(c)
             if c.state == IDLE:
                 self.start(c, now)
             elif c.state == DOWN:
                 c.retry_at = now
 
-    def arrivals_of(self, c: Conn):
-        """Open loop: this connection's arrivals (schedule.py)."""
-        cfg = self.cfg
-        return schedule.arrivals(cfg.arrivals, t_go=self.t_go, slot=c.slot,
-                                 connections=cfg.total_connections, rate=cfg.rate,
-                                 seed=cfg.seed)
-
     def run(self, t_go: int, t_window: int, t_end: int) -> dict:
         """Drive the load until t_end; count what happens in [t_window, t_end)."""
         self.go(t_go, t_window, t_end)
+        return self.finish(self.loop_open_one() if self.one_open else self.loop())
+
+    def loop(self) -> int:
+        """The event loop of the closed loop and sessions at D = 1 (the hot path, inline)
+        and of every workload at D > 1 (queued.py). Returns the hot path's count of
+        requests sent in the window."""
+        t_window, t_end = self.t_window, self.t_end
         clock, poll, by_fd, counts = self.clock, self.ep.poll, self.by_fd, self.counts
         req_len = self.frame_len
         seq_format, seq_mask, recv_size = self.seq_format, self.seq_mask, self.recv_size
         lat_append, censor = self.lat.append, self.censored.append
         single, queued, read_queued = self.single, self.queued, self.read_queued
-        heap, release_due = self.heap, self.release_due
-        control_fd = self.control.fileno()
+        heap, release_due, control_fd = self.heap, self.release_due, self.control.fileno()
         select_, ep_fd = select.select, [self.ep.fileno()]
         fast_sent = next_house = 0
         timeout, precise = 0.0, False
         while True:
-            if precise and timeout > 0:
-                # epoll's timeout is in whole milliseconds (rounded up); select's is in
-                # microseconds, and the epoll descriptor is readable when events are ready.
+            if precise and timeout > 0:  # select: microseconds (sleep_plan), then the events
                 events = poll(0) if select_(ep_fd, (), (), timeout)[0] else ()
             else:
                 events = poll(timeout)
@@ -635,12 +621,10 @@ class Worker(QueuedPath):
                     self.slow_event(c, ev, now)
             if house:
                 next_house = self.housekeeping(now)
-            if heap:  # open loop
+            if heap:  # open loop: send what fell due, then sleep until the next is due
                 release_due(clock())
-                timeout, precise = sleep_plan(heap, next_house, clock())
-            else:
-                timeout, precise = max(0.0, (next_house - clock()) / 1e9), False
-        return self.finish(fast_sent)
+            timeout, precise = sleep_plan(heap, next_house, clock())
+        return fast_sent
 
     def finish(self, fast_sent: int) -> dict:
         """The window is over: CPU, the end-of-window tally, this worker's result."""
@@ -685,7 +669,7 @@ class Worker(QueuedPath):
                     if s < t_end:
                         censor(t_end - d)
             elif c.state == WAITING and c.sent_at < t_end:
-                censor(t_end - c.sent_at)
+                censor(t_end - (c.sched if self.open else c.sent_at))
 
     def result_counts(self, t_window: int, t_end: int) -> dict:
         """The counts and histograms this worker reports (the coordinator merges them)."""
