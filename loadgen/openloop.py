@@ -206,15 +206,18 @@ class OpenLoop:
             if house:
                 next_house = self.housekeeping(now)
             now = clock()
-            while heap and heap[0][0] <= now:  # release what fell due
-                due, index = heappop(heap)
+            while heap:  # release what fell due; drop stale entries (no wake-up for them)
+                due, index = heap[0]
                 c = conns[index]
-                if c.heap_due == due:
-                    c.heap_due = None
-                    if c.state == IDLE and now < t_end:
-                        send_next(c, now)
-            while heap and conns[heap[0][1]].heap_due != heap[0][0]:  # stale: no wake-up
-                heappop(heap)
+                if c.heap_due != due:
+                    heappop(heap)
+                    continue
+                if due > now:
+                    break
+                heappop(heap)  # before the send: a failed one may push anew
+                c.heap_due = None
+                if c.state == IDLE and now < t_end:
+                    send_next(c, now)
             timeout, precise = sleep_plan(heap, next_house, clock())
 
     # ---- the window's tally -----------------------------------------------------------
