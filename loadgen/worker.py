@@ -621,9 +621,11 @@ class Worker(QueuedPath, OpenLoop):
                     self.slow_event(c, ev, now)
             if house:
                 next_house = self.housekeeping(now)
-            if heap:  # open loop: send what fell due, then sleep until the next is due
+            if heap:  # open loop at D > 1: send what fell due, sleep until the next is due
                 release_due(clock())
-            timeout, precise = sleep_plan(heap, next_house, clock())
+                timeout, precise = sleep_plan(heap, next_house, clock())
+            else:
+                timeout, precise = max(0.0, (next_house - clock()) / 1e9), False
         return fast_sent
 
     def finish(self, fast_sent: int) -> dict:
