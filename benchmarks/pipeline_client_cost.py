@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/pipeline_client_cost.py [--rounds 5] [--duration 3]
         [--warmup 1] [--connections 100] [--depths 1 4 16 64] [--server-cpu 0]
         [--client-cpu 1] [--baseline REV]
-        [--quiet-pct 15] [--quiet-wait 60] [--output results/benchmarks/pipeline_client_cost.json]
+        [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3] [--output results/benchmarks/pipeline_client_cost.json]
 
 The native C epoll server (bench/native/epoll_server.c, gcc -O2 into a temporary
 directory; it answers every frame of one read with one send) runs pinned to
@@ -20,8 +20,10 @@ every round, beside the current one: depth 1 must cost no more than before.
 
 The goal: at depth 16 the client's CPU per request is at most 0.4x its cost at depth 1.
 Before each run it waits (at most --quiet-wait seconds) until both cores are at most
---quiet-pct busy: on a shared machine other work weighs on every figure (each run
-records how long it waited and how busy the cores were).
+--quiet-pct busy, and a run during which other programs took more than --noise-pct of
+either core is measured again (at most --retries times; the last is kept): on a shared
+machine other work weighs on every figure. Each run records how long it waited, how busy
+the cores were before it, what others took during it (`others_pct`) and its attempts.
 
 Writes the JSON (every run, the medians, the verdict) to --output and prints a table.
 """
@@ -67,6 +69,10 @@ def main() -> int:
                         "(other work on the machine; default 15)")
     p.add_argument("--quiet-wait", type=float, default=60.0,
                    help="but wait at most this long (seconds, default 60)")
+    p.add_argument("--noise-pct", type=float, default=10.0,
+                   help="measure a run again when other programs took more than this share "
+                        "of either core during it (default 10)")
+    p.add_argument("--retries", type=int, default=3, help="at most this many times (default 3)")
     p.add_argument("--output", type=Path,
                    default=REPO / "results" / "benchmarks" / "pipeline_client_cost.json")
     args = p.parse_args()
@@ -76,7 +82,7 @@ def main() -> int:
     meta = {**machine(), "head": git_head(), "baseline": args.baseline, "args": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
     QUIET.update(cpus=[args.server_cpu, args.client_cpu], busy_pct=args.quiet_pct,
-                 max_wait_s=args.quiet_wait)
+                 max_wait_s=args.quiet_wait, noise_pct=args.noise_pct, retries=args.retries)
     runs: list[dict] = []
     with workdir() as tmp, native_server(tmp, args.server_cpu) as server:
         points = [("current", depth) for depth in args.depths]
@@ -97,14 +103,14 @@ def main() -> int:
                            "rps", "p50_us", "p99_us", "client_cpu_us_per_req",
                            "client_cpu_pct", "client_cpu_user_s", "client_cpu_s", "requests",
                            "errors_total", "balance_ok", "loadavg_1m", "quiet_waited_s",
-                           "busy_before_pct")}}
+                           "busy_before_pct", "others_pct", "attempts")}}
                 row["client_user_us_per_req"] = (r["client_cpu_user_s"] * 1e6 / r["requests"]
                                                  if r["requests"] else None)
                 runs.append(row)
                 print(f"  round {round_} {version:>16} depth {depth:3d}: {r['rps']:9.0f} req/s "
                       f"{r['client_cpu_us_per_req']:6.2f} us/req  client "
-                      f"{r['client_cpu_pct']:5.1f} %  busy before {r['busy_before_pct']} % "
-                      f"(waited {r['quiet_waited_s']} s)", flush=True)
+                      f"{r['client_cpu_pct']:5.1f} %  others {r['others_pct']} % "
+                      f"(attempt {r['attempts']})", flush=True)
     summary = {}
     for version, depth in points:
         rows = [r for r in runs if r["version"] == version and r["depth"] == depth]
