@@ -23,7 +23,7 @@ class Conn:
                  "backoff", "request", "expected", "req_seq", "exp_seq", "seq",
                  # the queued path (queued.py)
                  "qs", "qd", "pend", "rpos", "ureq", "uexp", "to_send", "dues", "di",
-                 "taken", "heap_due", "arrivals")
+                 "heap_due", "arrivals")
 
     def __init__(self, index: int, slot: int, payload: bytes, queued: bool = False) -> None:
         self.index = index
@@ -50,9 +50,9 @@ class Conn:
             self.ureq, self.uexp = tags.batch_units(payload, slot)
         self.rpos = 0  # bytes of `pend` already received
         self.to_send = 0  # sessions: requests this connection still sends
-        # open loop (openloop.py): arrivals block, index in it, how many taken; its heap
-        # entry's due time (None: not waiting); the iterator of its arrival blocks
-        self.dues, self.di, self.taken = [], 0, 0
+        # open loop (openloop.py): arrivals block, index in it; its heap entry's due time
+        # (None: not waiting); the iterator of its arrival blocks
+        self.dues, self.di = [], 0
         self.heap_due = None
         self.arrivals = None
 

@@ -2,8 +2,8 @@
 of connections waiting for their next due time, and the lean path of --pipeline 1.
 
 Each connection reads its due times block by block (`c.dues`, `c.di`; `c.due` is the
-next one, `c.taken` counts those taken so far: sent, or in flight on a connection that
-failed). A connection with a free slot and nothing due waits in the heap: one entry,
+next one; its sequence number `c.seq` counts those taken so far: sent, or outstanding on
+a connection that failed). A connection with a free slot and nothing due waits in the heap: one entry,
 whose due time is `c.heap_due` (an entry that does not match is stale and skipped). On
 every wake-up `release_due` sends what fell due; a connection whose reply frees a slot
 sends what fell due meanwhile at once, its latency counted from the due time.
@@ -66,7 +66,8 @@ class OpenLoop:
 
     def take_due(self, c, now: int, most: int) -> list:
         """Up to `most` of this connection's arrivals due by `now`, in order; `c.due` is
-        then the next one's time."""
+        then the next one's time. (The caller sends them all: in the open loop `c.seq`
+        counts the arrivals taken.)"""
         dues, i = c.dues, c.di
         out = []
         while len(out) < most:
@@ -80,7 +81,6 @@ class OpenLoop:
                 c.dues = dues
         c.di = i
         c.due = dues[i]
-        c.taken += len(out)
         return out
 
     def wait_due(self, c) -> None:
@@ -123,7 +123,6 @@ class OpenLoop:
             dues, i = next(c.arrivals), 0
             c.dues = dues
         c.di, c.due = i, dues[i]
-        c.taken += 1
         seq = c.seq = c.seq + 1
         tag = self.seq_format % (seq & self.seq_mask)
         c.req_seq[:] = tag
@@ -189,18 +188,20 @@ class OpenLoop:
                         self.complete(c, clock())
                     continue
                 t = clock()
+                sched, sent = c.sched, c.sent_at
                 if t_window <= t < t_end:
-                    lat(t - c.sched)
-                    unc(t - c.sent_at)
-                    lag(c.sent_at - c.sched)
+                    lat(t - sched)
+                    unc(t - sent)
+                    lag(sent - sched)
                     counts[c.index] += 1
                 elif t >= t_end:  # in flight at the end: censored at its age then
-                    self.censored.append(t_end - c.sched)
+                    self.censored.append(t_end - sched)
                 c.state = IDLE
-                if c.due > t:
-                    if c.heap_due != c.due:
-                        heappush(heap, (c.due, c.index))
-                        c.heap_due = c.due
+                due = c.due
+                if due > t:
+                    if c.heap_due != due:
+                        heappush(heap, (due, c.index))
+                        c.heap_due = due
                 elif t < t_end:
                     send_next(c, t)
             if house:
@@ -231,7 +232,8 @@ class OpenLoop:
         scheduled = 0
         ages = []
         for c in self.conns:
-            due, unsent = self.arrivals_of(c).tally(c.taken, t_window, t_end)
+            # every request sent (or lost with its connection) took one arrival, in order
+            due, unsent = self.arrivals_of(c).tally(c.seq, t_window, t_end)
             scheduled += due
             ages.append(unsent)
         unsent = np.concatenate(ages) if ages else np.empty(0, dtype=np.int64)
