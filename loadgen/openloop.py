@@ -3,10 +3,10 @@ of connections waiting for their next due time, and the lean path of --pipeline 
 
 Each connection reads its due times block by block (`c.dues`, `c.di`; `c.due` is the
 next one; its sequence number `c.seq` counts those taken so far: sent, or outstanding on
-a connection that failed). A connection with a free slot and nothing due waits in the heap: one entry,
-whose due time is `c.heap_due` (an entry that does not match is stale and skipped). On
-every wake-up `release_due` sends what fell due; a connection whose reply frees a slot
-sends what fell due meanwhile at once, its latency counted from the due time.
+a connection that failed). A connection with a free slot and nothing due waits in the
+heap: one entry, whose due time is `c.heap_due` (an entry that does not match is stale
+and skipped). On every wake-up what fell due is sent; a connection whose reply frees a
+slot sends what fell due meanwhile at once, its latency counted from the due time.
 
 At --pipeline 1 the loop is `loop_open_one`, with its per-event path inline as the
 closed loop's (one recv, one comparison; each request's tag written in place into its
@@ -35,10 +35,10 @@ def sleep_plan(heap: list, next_house: int, now: int) -> tuple[float, bool]:
     and every send falling due meanwhile would leave up to 1 ms late. A send due later
     gets a coarse sleep in epoll that ends at least a millisecond before it (one wait
     call instead of select + epoll; housekeeping due first ends it sooner: rounded up,
-    still before the send); the last stretch is then precise. With nothing
-    scheduled epoll's rounding is fine: housekeeping may be late, a response wakes the
-    loop anyway. A precise sleep is a `select` on the epoll descriptor (readable when events
-    are ready), then a non-blocking epoll call only if it was."""
+    still before the send); the last stretch is then precise. With nothing scheduled
+    epoll's rounding is fine: housekeeping may be late, a response wakes the loop anyway.
+    A precise sleep is a `select` on the epoll descriptor (readable when events are
+    ready), then a non-blocking epoll call only if it was."""
     if heap:
         due = heap[0][0]
         if due - now <= PRECISE_NS:

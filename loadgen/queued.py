@@ -3,9 +3,9 @@
 Each connection keeps its outstanding requests in order: their send times (`qs`), in
 open loop their due times (`qd`), and the expected replies of all of them as one byte
 string (`pend`, of which `rpos` bytes have arrived). A read asks for one byte more than
-is outstanding and checks everything it got with one comparison against `pend` (from
-`rpos`), so a stale, duplicated, reordered, cross-connection, missing or extra byte is a
-`bad_response` whatever the depth; then it counts the replies completed (`rpos` over the
+is outstanding (at most 256 KiB) and checks everything it got with one comparison
+against `pend` (from `rpos`), so a stale, duplicated, reordered, cross-connection,
+missing or extra byte is a `bad_response` whatever the depth; then it counts the replies completed (`rpos` over the
 frame length) and pops their times. What is owed next leaves in one send: in closed loop
 as many requests as were answered, in sessions no more than the R of the connection, in
 open loop every request that is due, at most D in flight. Requests of one batch share
@@ -21,6 +21,8 @@ from __future__ import annotations
 
 from . import tags
 from .conn import EPOLLIN, EPOLLOUT, IDLE, WAITING, request_error_kind
+
+RECV_MAX = 256 * 1024  # bytes one recv asks for at most (a fresh bytes object each time)
 
 
 class QueuedPath:
@@ -90,8 +92,8 @@ class QueuedPath:
         """A queued connection is readable: check what arrived against the replies
         outstanding, record those completed, send what is owed."""
         pend = c.pend
-        try:
-            data = c.recv(len(pend) - c.rpos + 1)
+        try:  # one byte more than is outstanding: an extra byte is caught at once
+            data = c.recv(min(len(pend) - c.rpos + 1, RECV_MAX))
         except BlockingIOError:
             return
         except OSError as exc:

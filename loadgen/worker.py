@@ -219,12 +219,12 @@ class Worker(QueuedPath, OpenLoop):
 
     def drop(self, c: Conn) -> None:
         """Close the socket at once with an RST (no TIME_WAIT left behind)."""
+        c.heap_due = None  # not waiting for a due time any more
         if c.qs is not None:  # nothing outstanding any more (fail counted it)
             c.qs.clear()
             c.qd.clear()
             del c.pend[:]
             c.rpos = 0
-            c.heap_due = None
         if c.sock is None:
             return
         if c.state == CONNECTING:
