@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -176,7 +177,9 @@ def main() -> int:
         for _ in range(3):
             measure("current", None, 0)
         closed_rps = statistics.median(r["rps"] for r in runs)
-        ladder = [LOW_RATE] + sorted({int(round(f * closed_rps, -2)) for f in args.fractions})
+        # rounded up to hundreds: the 80 % point is at or above 80 % of the closed loop
+        ladder = [LOW_RATE] + sorted({int(math.ceil(f * closed_rps / 100) * 100)
+                                      for f in args.fractions})
         print(f"# closed loop (current, median of 3): {closed_rps:.0f} req/s; ladder {ladder}")
         for round_ in range(1, args.rounds + 1):
             order = ladder if round_ % 2 else ladder[::-1]
