@@ -10,10 +10,10 @@ Three workloads, each with up to --pipeline D requests in flight per connection:
   omission corrected, wrk2-style) and also from when it actually left (uncorrected).
 
 The hot path (closed loop at D = 1, one small response per wakeup event) is inlined in
-`run`: one recv, one bytes comparison against this connection's expected response (its
+`loop`: one recv, one bytes comparison against this connection's expected response (its
 request's identity tag upper-cased, see tags.py), one array append, the next request's
-tag written in place and one send. The open loop at D = 1 does the same in one method
-(openloop.py: `read_one`), plus its schedule. The queued path (D > 1: queued.py) keeps
+tag written in place and one send. The open loop at D = 1 has its own loop with the same
+path inline, plus its schedule (openloop.py: `loop_open_one`). The queued path (D > 1: queued.py) keeps
 each connection's outstanding requests in order (send times, due times, the expected
 replies as one byte string): one recv checks every reply it holds with one comparison,
 and the requests owed leave in one send. Everything rarer, and everything done once per
@@ -115,7 +115,7 @@ class Worker(QueuedPath, OpenLoop):
         self.open = cfg.mode == "open"
         self.queued = cfg.depth > 1  # the queued path (queued.py)
         self.single = not self.queued and cfg.mode == "closed"  # the inline hot path
-        self.one_open = not self.queued and self.open  # openloop.py's read_one
+        self.one_open = not self.queued and self.open  # openloop.py: loop_open_one
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
         self.conns = [Conn(i, slot, cfg.payload, self.queued)
@@ -276,7 +276,7 @@ class Worker(QueuedPath, OpenLoop):
             self.send_request(c, now)
 
     def send_request(self, c: Conn, now: int) -> None:
-        """The next request of this connection (its tag, then the send; `run` inlines it)."""
+        """The next request of this connection (its tag, then the send; `loop` inlines it)."""
         seq = c.seq = c.seq + 1
         tag = self.seq_format % (seq & self.seq_mask)
         c.req_seq[:] = tag
