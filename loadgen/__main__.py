@@ -12,9 +12,18 @@ import json
 import os
 import sys
 
+from . import schedule
 from .coordinator import RunSpec, run
 
 MAX_PAYLOAD = 1 << 20
+MAX_PIPELINE = 1024
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr (exit status 2), not the whole usage text."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _cpu_list(text: str) -> list[int]:
@@ -42,17 +51,19 @@ def _ranged(kind, low, high=None):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
         if value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(
-                f"must be >= {low}" + (f" and <= {high}" if high is not None else ""))
+                f"must be >= {low}" + (f" and <= {high}" if high is not None else "")
+                + f", got {text!r}")
         return value
 
     return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m loadgen",
         description="Drive an iomodels server: closed loop (default), sessions "
                     "(--requests-per-conn) or open loop at a fixed rate (--rate).")
@@ -71,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="sessions: R requests per connection, then close and reconnect")
     p.add_argument("--rate", type=_ranged(float, 0.001), default=None,
                    help="open loop: total requests per second, scheduled")
+    p.add_argument("--pipeline", type=_ranged(int, 1, MAX_PIPELINE), default=1, metavar="D",
+                   help=f"requests in flight per connection, 1..{MAX_PIPELINE} (default 1); "
+                        "those owed leave in one send; open loop: a cap, a request due "
+                        "while D are outstanding waits (timed from when it was due)")
+    p.add_argument("--arrivals", choices=schedule.ARRIVALS, default="uniform",
+                   help="open loop: each connection's requests evenly spaced (uniform, the "
+                        "default) or at exponential gaps (poisson), at rate/N each")
+    p.add_argument("--seed", type=_ranged(int, 0), default=schedule.DEFAULT_SEED,
+                   help=f"open loop, poisson: the random generator's seed "
+                        f"(default {schedule.DEFAULT_SEED}: runs are reproducible)")
     p.add_argument("--timeout-ms", type=_ranged(int, 1), default=2000,
                    help="per request and per connect (default 2000)")
     p.add_argument("--cpus", type=_cpu_list, default=None,
@@ -105,13 +126,17 @@ def human(result: dict) -> str:
         f"{r['mode']} loop, {r['connected']}/{r['connections']} connections"
         + (f" (+{r['idle_connected']}/{r['idle_connections']} idle)"
            if r["idle_connections"] else "") + ", "
-        f"{r['processes']} process(es), {r['payload_bytes']} B, {r['duration_s']:.2f} s window",
+        f"{r['processes']} process(es), {r['payload_bytes']} B, "
+        + (f"pipeline {r['pipeline']}, " if r["pipeline"] > 1 else "")
+        + (f"{r['arrivals']} arrivals (seed {r['seed']}), " if r["arrivals"] else "")
+        + f"{r['duration_s']:.2f} s window",
         f"  {r['requests']} ok of {r['sent']} sent: {r['rps']:.0f} req/s"
         + (f" (offered {r['offered_rps']:.0f}: {r['scheduled']} due in the window, "
            f"{r['scheduled_not_sent']} never sent)" if r["offered_rps"] else "")
         + f"; replies checked for {r['reply_check']}",
-        f"  latency us: p50 {r['p50_us']}  p90 {r['p90_us']}  p99 {r['p99_us']}  "
-        f"p99.9 {r['p999_us']}  max {r['max_us']}",
+        f"  latency us: p50 {r['p50_us']}  p90 {r['p90_us']}  p99 {r['p99_us']}"
+        + (" (a lower bound)" if r["p99_is_lower_bound"] else "")
+        + f"  p99.9 {r['p999_us']}  max {r['max_us']}",
     ]
     if r["uncorrected"]:
         u = r["uncorrected"]
@@ -132,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate is not None and args.requests_per_conn is not None:
         parser.error("--rate and --requests-per-conn cannot be combined")
+    if args.rate is None and args.arrivals != "uniform":
+        parser.error("--arrivals applies to the open loop only (give --rate)")
     spec = RunSpec(
         host=args.host, port=args.port, connections=args.connections,
         processes=args.processes or default_processes(args.cpus),
@@ -139,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         requests_per_conn=args.requests_per_conn, rate=args.rate,
         timeout_ms=args.timeout_ms, cpus=args.cpus, interval_s=args.interval,
         idle_connections=args.idle_connections, idle_send_bytes=args.idle_send,
-        start_at_unix_s=args.start_at)
+        start_at_unix_s=args.start_at, pipeline=args.pipeline, arrivals=args.arrivals,
+        seed=args.seed)
     try:
         result = run(spec)
     except OSError as exc:  # e.g. the host does not resolve

@@ -29,7 +29,7 @@ from multiprocessing.connection import wait
 
 from servers.protocol import encode
 
-from . import stats, tags
+from . import schedule, stats, tags
 from .worker import ERROR_KINDS, WorkerConfig, worker_main
 
 READY_GRACE_S = 1.0  # beyond the ramp budget, for process start-up
@@ -58,6 +58,9 @@ class RunSpec:
     idle_connections: int = 0  # opened beside the active ones, never sent on
     idle_send_bytes: int = 0  # header bytes each idle connection sends, then stalls (0-3)
     start_at_unix_s: float | None = None  # load from this wall-clock instant (--start-at)
+    pipeline: int = 1  # requests in flight per connection (--pipeline D)
+    arrivals: str = "uniform"  # open loop: "uniform" | "poisson" (--arrivals)
+    seed: int = schedule.DEFAULT_SEED  # open loop: the Poisson generator's seed (--seed)
 
     @property
     def mode(self) -> str:
@@ -154,7 +157,8 @@ def run(spec: RunSpec, warn=say) -> dict:
                 cpu=spec.cpus[i % len(spec.cpus)] if spec.cpus else None,
                 interval_s=spec.interval_s, parent_pid=os.getpid(),
                 idle_slots=tuple(range(i, spec.idle_connections, k)),
-                idle_send=encode(make_payload(spec.payload_bytes))[:spec.idle_send_bytes])
+                idle_send=encode(make_payload(spec.payload_bytes))[:spec.idle_send_bytes],
+                depth=spec.pipeline, arrivals=spec.arrivals, seed=spec.seed)
             mine, theirs = context.Pipe(duplex=True)
             proc = context.Process(target=worker_main, args=(cfg, theirs), daemon=True,
                                    name=f"loadgen-worker-{i}")
@@ -319,40 +323,14 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
             errors[kind] += n
         for kind, text in r["first_errors"].items():
             first_errors.setdefault(kind, text)
-    if results:
-        # one window for all: [t_window, t_end). An interrupted run ends each worker's
-        # window at its own stop; the span holding them all is then the divisor
-        start = min(r["window_start_ns"] for r in results)
-        end = max(r["window_end_ns"] for r in results)
-        duration = max(0.0, (end - start) / 1e9)
-    else:
-        start = end = 0
-        duration = 0.0
+    start, end, duration = window_span(results)
     counts = [0] * spec.connections
     for r in results:
         for slot, n in zip(r["slots"], r["counts"]):
             counts[slot] = n
     hist = stats.merge_encoded([r["histogram"] for r in results])
-    figures = stats.summary(hist)
-    figures["histogram_count"] = hist.get_total_count()
-    uncorrected = send_lag = None
-    if spec.mode == "open":
-        unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
-        uncorrected = stats.summary(unc)
-        uncorrected.pop("mean_us")
-        lag = stats.summary(stats.merge_encoded([r["histogram_send_lag"] for r in results]))
-        send_lag = {k: lag[k] for k in ("p50_us", "p99_us", "max_us")}
-    sent = sum(r["sent"] for r in results)
-    ok = sum(r["requests"] for r in results)
-    lost = sum(r["lost"] for r in results)
-    in_flight_end = sum(r["in_flight_at_end"] for r in results)
-    cpu_s = sum(r["cpu_s"] for r in results)
-    cores = len(set(spec.cpus[i % len(spec.cpus)] for i in range(k))) if spec.cpus else \
-        min(k, len(os.sched_getaffinity(0)))
-    per_worker = [
-        round(stats.cpu_share(r["cpu_s"], (r["window_end_ns"] - r["window_start_ns"]) / 1e9, 1), 1)
-        for r in results]
-    pct = stats.cpu_share(cpu_s, duration, cores)
+    sent, ok, lost, in_flight_end = (sum(r[key] for r in results) for key in
+                                     ("sent", "requests", "lost", "in_flight_at_end"))
     jain = stats.jain_index(counts)
     return {
         "format": 1,
@@ -366,6 +344,9 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "idle_connected": sum(r["idle_connected"] for r in results),
         "processes": k,
         "payload_bytes": spec.payload_bytes,
+        "pipeline": spec.pipeline,
+        "arrivals": spec.arrivals if spec.mode == "open" else None,
+        "seed": spec.seed if spec.mode == "open" else None,
         "duration_s": round(duration, 6),
         "warmup_s": spec.warmup_s,
         # the window on CLOCK_MONOTONIC (Python's time.monotonic() in any process here)
@@ -375,9 +356,7 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "requests": ok,
         "rps": round(ok / duration, 1) if duration > 0 else 0.0,
         "offered_rps": spec.rate,
-        **figures,
-        "uncorrected": uncorrected,
-        "send_lag": send_lag,
+        **latency_figures(spec, hist, results),
         "errors": errors,
         "errors_total": sum(errors.values()),
         "lost_requests": lost,
@@ -385,11 +364,59 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "in_flight_at_start": sum(r["in_flight_at_start"] for r in results),
         "in_flight_at_end": in_flight_end,
         "scheduled": sum(r["scheduled"] for r in results) if spec.mode == "open" else None,
-        "scheduled_not_sent": sum(r["scheduled_not_sent"] for r in results),
         "reply_check": tags.reply_check(spec.payload_bytes),
         "fairness_jain": round(jain, 4) if jain is not None else None,
         "starved_connections": stats.starved(counts),
         "sessions": sum(r["sessions"] for r in results),
+        **cpu_figures(spec, k, results, duration, ok),
+        "errors_outside_window": outside_window(setup_errors, results),
+        "first_errors": first_errors,
+        "histogram": stats.encode(hist),
+        "exit_reason": "completed",
+    }
+
+
+def window_span(results: list[dict]) -> tuple[int, int, float]:
+    """One window for all: [t_window, t_end). An interrupted run ends each worker's window
+    at its own stop; the span holding them all is then the divisor."""
+    if not results:
+        return 0, 0, 0.0
+    start = min(r["window_start_ns"] for r in results)
+    end = max(r["window_end_ns"] for r in results)
+    return start, end, max(0.0, (end - start) / 1e9)
+
+
+def latency_figures(spec: RunSpec, hist, results: list[dict]) -> dict:
+    """Percentiles of the merged corrected histogram, what it holds, and the open loop's
+    uncorrected and send-lag summaries."""
+    figures = stats.summary(hist)
+    figures["histogram_count"] = hist.get_total_count()
+    uncorrected = send_lag = None
+    if spec.mode == "open":
+        unc = stats.merge_encoded([r["histogram_uncorrected"] for r in results])
+        uncorrected = stats.summary(unc)
+        uncorrected.pop("mean_us")
+        lag = stats.summary(stats.merge_encoded([r["histogram_send_lag"] for r in results]))
+        send_lag = {k: lag[k] for k in ("p50_us", "p99_us", "max_us")}
+    not_sent, timed_out, censored = (sum(r[key] for r in results) for key in (
+        "scheduled_not_sent", "timed_out_in_histogram", "censored_in_flight"))
+    bounds = not_sent + timed_out + censored  # values that are lower bounds (or +inf)
+    return {**figures, "uncorrected": uncorrected, "send_lag": send_lag,
+            "scheduled_not_sent": not_sent, "timed_out_in_histogram": timed_out,
+            "censored_in_flight": censored,
+            "p99_is_lower_bound": bounds * 100 > figures["histogram_count"]}
+
+
+def cpu_figures(spec: RunSpec, k: int, results: list[dict], duration: float, ok: int) -> dict:
+    """The workers' CPU in the window: seconds, share of their cores, per request."""
+    cpu_s = sum(r["cpu_s"] for r in results)
+    cores = len(set(spec.cpus[i % len(spec.cpus)] for i in range(k))) if spec.cpus else \
+        min(k, len(os.sched_getaffinity(0)))
+    per_worker = [
+        round(stats.cpu_share(r["cpu_s"], (r["window_end_ns"] - r["window_start_ns"]) / 1e9, 1), 1)
+        for r in results]
+    pct = stats.cpu_share(cpu_s, duration, cores)
+    return {
         "client_cpu_s": round(cpu_s, 4),
         "client_cpu_user_s": round(sum(r["cpu_user_s"] for r in results), 2),
         "client_cpu_sys_s": round(sum(r["cpu_sys_s"] for r in results), 2),
@@ -398,10 +425,6 @@ def merge(spec: RunSpec, k: int, results: list[dict], setup_errors: dict,
         "client_cpu_us_per_req": round(cpu_s * 1e6 / ok, 2) if ok else None,
         "client_saturated": pct >= SATURATED_PCT or any(p >= SATURATED_PCT for p in per_worker),
         "cpus": sorted(set(spec.cpus)) if spec.cpus else None,
-        "errors_outside_window": outside_window(setup_errors, results),
-        "first_errors": first_errors,
-        "histogram": stats.encode(hist),
-        "exit_reason": "completed",
     }
 
 

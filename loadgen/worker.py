@@ -1,32 +1,39 @@
 """One load-generating process: a non-blocking epoll loop over its share of connections.
 
-Every connection has at most one request outstanding, in all three workloads:
+Three workloads, each with up to --pipeline D requests in flight per connection:
 
-- closed: the next request leaves as soon as the response to the last one is verified;
+- closed: as soon as responses are verified, as many new requests leave (one send);
 - sessions: the same, but after R responses the socket is closed with SO_LINGER 0 (an
   RST, so no TIME_WAIT and no ephemeral-port exhaustion) and reconnected;
-- open: each connection owns a fixed schedule (total rate / connections); a request is
-  timed from when it was *scheduled* (coordinated omission corrected, wrk2-style) and
-  also from when it actually left (the uncorrected figure).
+- open: each connection owns a schedule of arrivals (schedule.py: uniform or Poisson at
+  total rate / connections); a request is timed from when it was *due* (coordinated
+  omission corrected, wrk2-style) and also from when it actually left (uncorrected).
 
-The hot path (closed loop, one small response per wakeup event) is inlined in `run`:
-one recv, one bytes comparison against this connection's expected response (its
+The hot path (closed loop at D = 1, one small response per wakeup event) is inlined in
+`loop`: one recv, one bytes comparison against this connection's expected response (its
 request's identity tag upper-cased, see tags.py), one array append, the next request's
-tag written in place and one send. Everything rarer goes through methods.
+tag written in place and one send. The open loop at D = 1 has its own loop with the same
+path inline, plus its schedule (openloop.py: `loop_open_one`). The queued path (D > 1: queued.py) keeps
+each connection's outstanding requests in order (send times, due times, the expected
+replies as one byte string): one recv checks every reply it holds with one comparison,
+and the requests owed leave in one send. Everything rarer, and everything done once per
+window, goes through methods.
 
 Counting: every worker counts the same window [t_window, t_end) on CLOCK_MONOTONIC, by
 the timestamp of each event (not by when the loop noticed the window had opened or
 closed). A request belongs to the window if it was outstanding at t_window or sent in
-it; each such request ends as ok (completed in the window), as one lost request of an
-error kind (failed in the window), or as in flight at the end (still outstanding at
-t_end, or completed at/after it). So `sent == ok + lost + in_flight_at_end`.
+it; each such request ends as ok (completed in the window), as lost (outstanding on a
+connection that failed in the window), or as in flight at the end (still outstanding at
+t_end, or completed at/after it). So `sent == ok + lost + in_flight_at_end`. The
+corrected histogram holds every ok latency and, as lower bounds, every request in
+flight at the end (its age at t_end: `censored`), every request due in the window but
+never sent (open loop), and, at the histogram's top, every request lost to a timeout.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
-import heapq
 import os
 import select
 import signal
@@ -36,17 +43,13 @@ import time
 from array import array
 from dataclasses import dataclass
 
-import numpy as np
-
 from servers.protocol import encode
 
 from . import schedule, stats, tags
-
-EPOLLIN, EPOLLOUT = select.EPOLLIN, select.EPOLLOUT
-EPOLLERR, EPOLLHUP = select.EPOLLERR, select.EPOLLHUP
-READABLE = EPOLLIN | EPOLLERR | EPOLLHUP
-
-DOWN, CONNECTING, IDLE, WAITING = range(4)
+from .conn import (CONNECTING, DOWN, EPOLLERR, EPOLLHUP, EPOLLIN, EPOLLOUT, IDLE, READABLE,
+                   RETRY_FIRST_NS, WAITING, Conn, request_error_kind)
+from .openloop import PRECISE_NS, OpenLoop, sleep_plan  # noqa: F401 (re-exported)
+from .queued import QueuedPath
 
 CONNECT_ERRORS = ("connect_refused", "connect_timeout", "connect_other")
 REQUEST_ERRORS = ("reset", "timeout", "unexpected_eof", "bad_response")
@@ -55,7 +58,6 @@ ERROR_KINDS = CONNECT_ERRORS + REQUEST_ERRORS
 FOLD_AT = 4_000_000  # latencies kept raw (32 MB) before folding them into the histogram
 RAMP_IN_FLIGHT = 64  # connects outstanding at once during the ramp: no SYN storm
 HOUSEKEEPING_NS = 20_000_000  # timeouts, reconnects, parent check: every 20 ms at most
-RETRY_FIRST_NS = 50_000_000  # first reconnect delay after a failed connect
 RETRY_MAX_NS = 1_000_000_000
 LINGER_RESET = struct.pack("ii", 1, 0)
 PR_SET_PDEATHSIG = 1
@@ -81,37 +83,9 @@ class WorkerConfig:
     parent_pid: int
     idle_slots: tuple = ()  # --idle-connections: opened in the ramp, never sent on
     idle_send: bytes = b""  # --idle-send: the first bytes of a header each idle one sends
-
-
-class Conn:
-    __slots__ = ("index", "slot", "sock", "fd", "recv", "send", "state", "sent_at",
-                 "sched", "due", "rbuf", "wbuf", "remaining", "retry_at", "started_at",
-                 "backoff", "request", "expected", "req_seq", "exp_seq", "seq")
-
-    def __init__(self, index: int, slot: int, payload: bytes) -> None:
-        self.index = index
-        self.slot = slot
-        self.request, self.expected, self.req_seq, self.exp_seq = tags.tagged_frames(
-            payload, slot)
-        self.seq = 0
-        self.sock = None
-        self.fd = -1
-        self.state = DOWN
-        self.sent_at = 0
-        self.sched = 0
-        self.due = 0
-        self.rbuf = None
-        self.wbuf = None
-        self.remaining = 0
-        self.retry_at = 0
-        self.started_at = 0
-        self.backoff = RETRY_FIRST_NS
-
-
-def request_error_kind(exc: OSError) -> str:
-    if exc.errno == errno.ETIMEDOUT:
-        return "timeout"
-    return "reset"  # ECONNRESET, EPIPE, ECONNABORTED and the like: the peer dropped us
+    depth: int = 1  # --pipeline: requests in flight per connection
+    arrivals: str = "uniform"  # open loop: "uniform" | "poisson"
+    seed: int = schedule.DEFAULT_SEED  # open loop, poisson: the generator's seed
 
 
 def connect_error_kind(code: int) -> str:
@@ -122,21 +96,7 @@ def connect_error_kind(code: int) -> str:
     return "connect_other"
 
 
-def sleep_plan(heap: list, next_house: int, now: int) -> tuple[float, bool]:
-    """How long the loop may sleep (seconds) and whether that sleep must be precise.
-
-    While a send is scheduled the sleep is precise (microseconds, `select`) even when
-    housekeeping comes first: epoll would round that short wait up to a whole
-    millisecond, and every send falling due meanwhile would leave up to 1 ms late (in
-    the 5k req/s runs, a 1 ms stall every ~21 ms). Otherwise epoll's rounding is fine:
-    housekeeping may be late, and a response wakes the loop anyway."""
-    wake = next_house
-    if heap:
-        wake = min(wake, heap[0][0])
-    return max(0.0, (wake - now) / 1e9), bool(heap)
-
-
-class Worker:
+class Worker(QueuedPath, OpenLoop):
     """The connections of one process and everything counted about them.
 
     `ramp` connects them, `run` drives the load and returns this worker's share of the
@@ -146,18 +106,29 @@ class Worker:
         self.cfg = cfg
         self.control = control
         self.seq_format, self.seq_mask = tags.seq_format(len(cfg.payload))
+        self.seq_digits = tags.seq_digits(len(cfg.payload))
+        self.frame_len = len(encode(cfg.payload))
         # one byte more than a response: a server that sends extra bytes is caught at once,
         # and a small bytes object is cheaper to allocate than a 64 KiB one
-        self.recv_size = min(len(encode(cfg.payload)) + 1, 65536)
+        self.recv_size = min(self.frame_len + 1, 65536)
+        self.depth = cfg.depth
+        self.open = cfg.mode == "open"
+        self.queued = cfg.depth > 1  # the queued path (queued.py)
+        self.single = not self.queued and cfg.mode == "closed"  # the inline hot path
+        self.one_open = not self.queued and self.open  # openloop.py: loop_open_one
         self.ep = select.epoll()
         self.by_fd: dict[int, Conn] = {}
-        self.conns = [Conn(i, slot, cfg.payload) for i, slot in enumerate(cfg.slots)]
+        self.conns = [Conn(i, slot, cfg.payload, self.queued)
+                      for i, slot in enumerate(cfg.slots)]
         # idle connections: kept out of `conns`, so go/sweep/the hot path never see them
         self.idle = [Conn(-1, slot, b"") for slot in cfg.idle_slots]
         self.counts = [0] * len(self.conns)
         self.lat = array("q")  # window latencies, ns (corrected ones in open loop)
         self.lat_uncorrected = array("q")  # open loop only
         self.send_lag = array("q")  # open loop: how late each request left, ns
+        self.censored = array("q")  # in flight at the end: age at t_end, ns (lower bounds)
+        self.lat_append, self.unc_append = self.lat.append, self.lat_uncorrected.append
+        self.lag_append = self.send_lag.append
         self.hist = stats.new_histogram()
         self.hist_uncorrected = stats.new_histogram()
         self.hist_send_lag = stats.new_histogram()
@@ -166,17 +137,25 @@ class Worker:
         self.first_errors: dict[str, str] = {}  # one example message per kind
         self.sent = 0
         self.lost = 0
-        self.late = 0  # requests of the window that ended at/after t_end: in flight at its end
+        self.lost_early = 0  # of `lost`: requests sent before t_window (in flight at it)
+        self.timed_out = 0  # of `lost`: lost to a timeout (+inf in the histogram)
         self.sessions = 0
         self.t_go = 0
         self.t_window = self.t_end = NEVER  # the window, set by `run`
         self.running = False  # requests flow (after "go")
-        self.heap: list = []
-        self.interval_ns = 0
-        if cfg.mode == "open":
-            self.interval_ns = int(cfg.total_connections * 1e9 / cfg.rate)
+        self.heap: list = []  # open loop: (due, connection index) of idle-capable ones
+        self.block = 0
+        if self.open:
+            self.block = schedule.block_size(cfg.rate / cfg.total_connections)
         self.connecting = 0
         self.clock = time.perf_counter_ns  # CLOCK_MONOTONIC: shared by all processes
+        self.exit_reason = "completed"
+        self.measuring = False  # the loop has seen t_window pass: CPU, snapshot, ticks
+        self.window = {"connected": 0, "in_flight_at_start": 0}
+        self.cpu_start, self.times_start = 0.0, None
+        self.next_sweep = 0
+        self.tick_ns = int(cfg.interval_s * 1e9) if cfg.interval_s else 0
+        self.next_tick = self.tick_from = self.tick_seq = 0
 
     # ---- counting -----------------------------------------------------------------
 
@@ -228,7 +207,7 @@ class Worker:
 
     def connected(self, c: Conn, now: int) -> None:
         c.state = IDLE
-        c.remaining = self.cfg.requests_per_conn
+        c.remaining = c.to_send = self.cfg.requests_per_conn
         if self.running:
             self.start(c, now)
 
@@ -240,6 +219,12 @@ class Worker:
 
     def drop(self, c: Conn) -> None:
         """Close the socket at once with an RST (no TIME_WAIT left behind)."""
+        c.heap_due = None  # not waiting for a due time any more
+        if c.qs is not None:  # nothing outstanding any more (fail counted it)
+            c.qs.clear()
+            c.qd.clear()
+            del c.pend[:]
+            c.rpos = 0
         if c.sock is None:
             return
         if c.state == CONNECTING:
@@ -259,12 +244,16 @@ class Worker:
         c.state = DOWN
 
     def fail(self, c: Conn, kind: str, now: int, detail: str = "") -> None:
-        """A connected socket failed: the outstanding request (if any) is lost."""
-        if c.state == WAITING:
+        """A connected socket failed: every request outstanding on it is lost."""
+        if c.qs:
+            self.lose_queue(c, kind, now)
+        elif c.state == WAITING and c.qs is None:
             if self.in_window(now):
                 self.lost += 1
-            elif now >= self.t_end:
-                self.late += 1
+                self.lost_early += c.sent_at < self.t_window
+                self.timed_out += kind == "timeout"
+            elif now >= self.t_end:  # in flight at the end: censored at its age then
+                self.censored.append(self.t_end - (c.sched if self.open else c.sent_at))
         self.count_error(kind, now, detail)
         self.drop(c)
         if now - c.started_at >= RETRY_MAX_NS:  # it had been working: reconnect at once
@@ -275,25 +264,19 @@ class Worker:
             c.retry_at = now + c.backoff
             c.backoff = min(c.backoff * 2, RETRY_MAX_NS)
 
-    # ---- requests -----------------------------------------------------------------
+    # ---- requests: one outstanding (--pipeline 1) -------------------------------------
 
     def start(self, c: Conn, now: int) -> None:
-        """A connection became idle while requests flow: send now or when scheduled."""
-        if self.interval_ns:
-            if c.due <= now:
-                self.send_scheduled(c, now)
-            else:
-                heapq.heappush(self.heap, (c.due, c.index))
+        """A connection became idle while requests flow: send now or when due."""
+        if self.queued:
+            self.start_queued(c, now)
+        elif self.open:
+            self.due_or_wait(c, now)
         else:
             self.send_request(c, now)
 
-    def send_scheduled(self, c: Conn, now: int) -> None:
-        c.sched = c.due
-        c.due += self.interval_ns
-        self.send_request(c, now)
-
     def send_request(self, c: Conn, now: int) -> None:
-        """The next request of this connection (its tag, then the send; `run` inlines it)."""
+        """The next request of this connection (its tag, then the send; `loop` inlines it)."""
         seq = c.seq = c.seq + 1
         tag = self.seq_format % (seq & self.seq_mask)
         c.req_seq[:] = tag
@@ -359,16 +342,15 @@ class Worker:
         """A verified response: record it, then the workload decides what comes next."""
         c.state = IDLE
         in_window = self.in_window(now)
+        start = c.sched if self.open else c.sent_at
         if in_window:
             self.counts[c.index] += 1
-            if self.interval_ns:
-                self.lat.append(now - c.sched)
+            self.lat.append(now - start)
+            if self.open:
                 self.lat_uncorrected.append(now - c.sent_at)
                 self.send_lag.append(c.sent_at - c.sched)
-            else:
-                self.lat.append(now - c.sent_at)
-        elif now >= self.t_end:
-            self.late += 1
+        elif now >= self.t_end:  # in flight at the end: censored at its age then
+            self.censored.append(self.t_end - start)
         if self.cfg.mode == "sessions":
             c.remaining -= 1
             if c.remaining <= 0:
@@ -390,6 +372,9 @@ class Worker:
                 return
         if not ev & READABLE:
             return
+        if c.qs is not None:
+            self.read_queued(c, now)
+            return
         try:
             data = c.recv(self.recv_size)
         except BlockingIOError:
@@ -410,7 +395,8 @@ class Worker:
         for c in self.conns:
             state = c.state
             if state == WAITING:
-                if now - c.sent_at > timeout:
+                oldest = c.qs[0] if c.qs else c.sent_at
+                if now - oldest > timeout:
                     self.fail(c, "timeout", now, f"no response within {timeout // 1_000_000} ms")
             elif state == CONNECTING:
                 if now - c.started_at > timeout:
@@ -420,14 +406,6 @@ class Worker:
             elif state == DOWN and self.running and now >= c.retry_at:
                 self.connect(c, now)
 
-    def release_due(self, now: int) -> None:
-        heap = self.heap
-        while heap and heap[0][0] <= now:
-            due, index = heapq.heappop(heap)
-            c = self.conns[index]
-            if c.state == IDLE and c.due == due:
-                self.send_scheduled(c, now)
-
     def fold(self) -> None:
         """Move the raw latencies into the histograms (bounded memory on long runs)."""
         for raw, hist in ((self.lat, self.hist), (self.lat_uncorrected, self.hist_uncorrected),
@@ -436,11 +414,58 @@ class Worker:
             del raw[:]
 
     def waiting_since_before(self, t: int) -> int:
-        """Connections whose outstanding request was sent before t."""
+        """Requests outstanding now that were sent before t."""
+        if self.queued:
+            return sum(1 for c in self.conns for s in c.qs if s < t)
         return sum(1 for c in self.conns if c.state == WAITING and c.sent_at < t)
 
     def parent_gone(self) -> bool:
         return os.getppid() != self.cfg.parent_pid
+
+    def open_window(self, now: int) -> None:
+        """Once, at the loop's first look past t_window: CPU and the window's snapshot."""
+        self.measuring = True
+        self.cpu_start = time.process_time()
+        self.times_start = os.times()
+        lowest_up = CONNECTING if self.cfg.mode == "sessions" else IDLE
+        # a sessions connection between close and reconnect still counts as held
+        self.window["connected"] = sum(1 for c in self.conns if c.state >= lowest_up)
+        # outstanding at t_window: still waiting, or completed/failed since (by the
+        # timestamps, counted already). Those completed since were sent before t_window:
+        # they were handled in the one batch during which t_window passed, and a
+        # connection appears once per batch; of those lost, `lost_early` counts the ones
+        # sent before it.
+        self.window["in_flight_at_start"] = (self.waiting_since_before(self.t_window)
+                                             + sum(self.counts) + self.lost_early)
+        self.sent += self.window["in_flight_at_start"]
+        self.next_tick = self.t_window + self.tick_ns
+
+    def housekeeping(self, now: int) -> int:
+        """Timeouts, reconnects, folding, live ticks (after a batch's events: a socket it
+        closes has no event left pending). Returns when it is due next."""
+        if now >= self.next_sweep:
+            self.sweep(now)
+            self.next_sweep = now + HOUSEKEEPING_NS * 5
+            if self.parent_gone():
+                raise SystemExit(1)
+        if len(self.lat) >= FOLD_AT:
+            self.fold()
+            self.tick_from = 0
+        if self.tick_ns and self.measuring and now >= self.next_tick:
+            n = len(self.lat)
+            self.control.send(("tick", self.cfg.index, self.tick_seq, n - self.tick_from,
+                               stats.recent_p99_us(self.lat, self.tick_from)))
+            self.tick_from, self.tick_seq = n, self.tick_seq + 1
+            self.next_tick += self.tick_ns
+        return min(now + HOUSEKEEPING_NS, self.t_end,
+                   self.t_window if not self.measuring else self.t_end)
+
+    def stop_now(self) -> int:
+        """Ctrl-C or SIGTERM reached the coordinator: the window ends here (what was handled
+        before has an earlier timestamp, what comes after a later one)."""
+        self.exit_reason = "interrupted"
+        self.t_end = self.clock()
+        return self.t_end
 
     # ---- phases -------------------------------------------------------------------
 
@@ -504,92 +529,59 @@ class Worker:
                 pass
         return alive
 
-    def go(self, t_go: int) -> None:
+    def go(self, t_go: int, t_window: int, t_end: int) -> None:
+        """Requests flow from now on; the window is [t_window, t_end)."""
+        self.t_window, self.t_end = t_window, t_end
         self.running = True
         self.t_go = t_go
+        self.ep.register(self.control.fileno(), EPOLLIN)
         now = self.clock()
         for c in self.conns:
-            if self.interval_ns:  # spread the first sends over one interval
-                c.due = self.origin(c)
+            if self.open:
+                self.start_arrivals(c)
             if c.state == IDLE:
                 self.start(c, now)
             elif c.state == DOWN:
                 c.retry_at = now
 
-    def origin(self, c: Conn) -> int:
-        """Open loop: when this connection's first request is due."""
-        return self.t_go + self.interval_ns * c.slot // self.cfg.total_connections
-
     def run(self, t_go: int, t_window: int, t_end: int) -> dict:
         """Drive the load until t_end; count what happens in [t_window, t_end)."""
-        self.t_window, self.t_end = t_window, t_end
-        self.go(t_go)
-        clock = self.clock
-        poll = self.ep.poll
-        by_fd = self.by_fd
-        req_len = len(encode(self.cfg.payload))
-        seq_format, seq_mask = self.seq_format, self.seq_mask
-        recv_size = self.recv_size
-        counts = self.counts
-        lat_append = self.lat.append
-        closed = self.cfg.mode == "closed"
-        # a sessions connection between close and reconnect still counts as held
-        lowest_up = CONNECTING if self.cfg.mode == "sessions" else IDLE
-        heap = self.heap
-        control_fd = self.control.fileno()
-        self.ep.register(control_fd, EPOLLIN)
-        measuring = False  # the loop has seen t_window pass: CPU, snapshot, live ticks
-        fast_sent = 0
-        late = 0
-        window = {"connected": 0, "in_flight_at_start": 0}
-        cpu_start = 0.0
-        times_start = None
-        exit_reason = "completed"
-        interval_ns = int(self.cfg.interval_s * 1e9) if self.cfg.interval_s else 0
-        next_tick = t_window + interval_ns
-        tick_from = 0
-        tick_seq = 0
-        next_sweep = 0
-        next_house = 0
-        timeout = 0.0
-        precise = False
-        select_ = select.select
-        ep_fd = [self.ep.fileno()]
+        self.go(t_go, t_window, t_end)
+        return self.finish(self.loop_open_one() if self.one_open else self.loop())
+
+    def loop(self) -> int:
+        """The event loop of the closed loop and sessions at D = 1 (the hot path, inline)
+        and of every workload at D > 1 (queued.py). Returns the hot path's count of
+        requests sent in the window."""
+        t_window, t_end = self.t_window, self.t_end
+        clock, poll, by_fd, counts = self.clock, self.ep.poll, self.by_fd, self.counts
+        req_len = self.frame_len
+        seq_format, seq_mask, recv_size = self.seq_format, self.seq_mask, self.recv_size
+        lat_append, censor = self.lat.append, self.censored.append
+        single, queued, read_queued = self.single, self.queued, self.read_queued
+        heap, release_due, control_fd = self.heap, self.release_due, self.control.fileno()
+        select_, ep_fd = select.select, [self.ep.fileno()]
+        fast_sent = next_house = 0
+        timeout, precise = 0.0, False
         while True:
-            if precise and timeout > 0:
-                # epoll's timeout is in whole milliseconds (rounded up); select's is in
-                # microseconds, and the epoll descriptor is readable when events are ready.
-                select_(ep_fd, (), (), timeout)
-                events = poll(0)
+            if precise and timeout > 0:  # select: microseconds (sleep_plan), then the events
+                events = poll(0) if select_(ep_fd, (), (), timeout)[0] else ()
             else:
                 events = poll(timeout)
             now = clock()
             house = now >= next_house
             if house:
-                if not measuring and now >= t_window:
-                    measuring = True
-                    cpu_start = time.process_time()
-                    times_start = os.times()
-                    window["connected"] = sum(1 for c in self.conns if c.state >= lowest_up)
-                    # outstanding at t_window: still waiting, or completed/failed since
-                    # (by the timestamps, counted already). Those ended since were sent
-                    # before t_window: they were handled in the one batch during which
-                    # t_window passed, and a connection appears once per batch.
-                    window["in_flight_at_start"] = (self.waiting_since_before(t_window)
-                                                    + sum(counts) + self.lost)
-                    self.sent += window["in_flight_at_start"]
+                if not self.measuring and now >= t_window:
+                    self.open_window(now)
                 if now >= t_end:
                     break
             for fd, ev in events:
                 c = by_fd.get(fd)
                 if c is None:
                     if fd == control_fd:
-                        exit_reason = "interrupted"
-                        # the window ends here: what was handled before has an earlier
-                        # timestamp, what comes after a later one
-                        next_house = t_end = self.t_end = clock()
+                        next_house = t_end = self.stop_now()
                     continue
-                if closed and c.state == WAITING and c.wbuf is None and c.rbuf is None:
+                if single and c.state == WAITING and c.wbuf is None and c.rbuf is None:
                     try:
                         data = c.recv(recv_size)
                     except BlockingIOError:
@@ -603,8 +595,8 @@ class Worker:
                             lat_append(t - c.sent_at)
                             counts[c.index] += 1
                             fast_sent += 1  # the next request, sent at t
-                        elif t >= t_end:
-                            late += 1  # in flight at the end; the next is not the window's
+                        elif t >= t_end:  # in flight at the end; the next is not the window's
+                            censor(t_end - c.sent_at)
                         c.sent_at = t
                         seq = c.seq = c.seq + 1
                         tag = seq_format % (seq & seq_mask)
@@ -623,89 +615,87 @@ class Worker:
                             self.partial_send(c, n)
                     elif self.received(c, data, now):
                         self.complete(c, clock())
+                elif queued and c.state >= IDLE and c.wbuf is None:
+                    read_queued(c, now)
                 else:
                     self.slow_event(c, ev, now)
-            if house:  # after the events: a socket it closes has no event left pending
-                if now >= next_sweep:
-                    self.sweep(now)
-                    next_sweep = now + HOUSEKEEPING_NS * 5
-                    if self.parent_gone():
-                        raise SystemExit(1)
-                if len(self.lat) >= FOLD_AT:
-                    self.fold()
-                    tick_from = 0
-                if interval_ns and measuring and now >= next_tick:
-                    n = len(self.lat)
-                    self.control.send(("tick", self.cfg.index, tick_seq, n - tick_from,
-                                       stats.recent_p99_us(self.lat, tick_from)))
-                    tick_from, tick_seq = n, tick_seq + 1
-                    next_tick += interval_ns
-                next_house = min(now + HOUSEKEEPING_NS, t_end,
-                                 t_window if not measuring else t_end)
-            if heap:  # open loop
-                self.release_due(clock())
+            if house:
+                next_house = self.housekeeping(now)
+            if heap:  # open loop at D > 1: send what fell due, sleep until the next is due
+                release_due(clock())
                 timeout, precise = sleep_plan(heap, next_house, clock())
             else:
                 timeout, precise = max(0.0, (next_house - clock()) / 1e9), False
-        cpu_end = time.process_time()
-        times_end = os.times()
-        idle_connected = self.idle_open()
+        return fast_sent
+
+    def finish(self, fast_sent: int) -> dict:
+        """The window is over: CPU, the end-of-window tally, this worker's result."""
+        cpu_end, times_end = time.process_time(), os.times()
         self.sent += fast_sent
-        self.late += late
         self.fold()
-        if not measuring:  # stopped before the window opened: an empty window
-            cpu_start, times_start = cpu_end, times_end
+        t_window, t_end = self.t_window, self.t_end
+        if not self.measuring:  # stopped before the window opened: an empty window
+            self.cpu_start, self.times_start = cpu_end, times_end
             t_window = t_end
-            self.sent = self.late = 0
-        in_flight_end = self.waiting_since_before(t_end) + self.late if measuring else 0
-        scheduled, not_sent = self.open_loop_tally(t_window, t_end) if measuring else (0, 0)
+            self.sent = 0
+            del self.censored[:]
+        else:
+            self.censor_in_flight(t_end)
+        scheduled, not_sent = self.open_loop_tally(t_window, t_end) if self.measuring \
+            else (0, 0)
+        in_flight_end = len(self.censored)
+        stats.add_latencies_ns(self.hist, self.censored)
+        if self.timed_out:  # never answered: +inf, the histogram's highest value
+            self.hist.record_value(stats.HIGHEST_US, self.timed_out)
+        return {
+            **self.result_counts(t_window, t_end),
+            "histogram": stats.encode(self.hist),
+            "in_flight_at_end": in_flight_end,
+            "censored_in_flight": in_flight_end,
+            "timed_out_in_histogram": self.timed_out,
+            "cpu_s": cpu_end - self.cpu_start,
+            "cpu_user_s": times_end.user - self.times_start.user,  # 10 ms ticks: the split only
+            "cpu_sys_s": times_end.system - self.times_start.system,
+            "scheduled": scheduled,
+            "scheduled_not_sent": not_sent,
+        }
+
+    def censor_in_flight(self, t_end: int) -> None:
+        """Every request of the window still outstanding at t_end enters the corrected
+        histogram at its age then (from its send, or its due time in open loop): it took at
+        least that long. Those completed or failed at/after t_end are in already."""
+        censor = self.censored.append
+        for c in self.conns:
+            if c.qs is not None:
+                for s, d in zip(c.qs, c.qd if self.open else c.qs):
+                    if s < t_end:
+                        censor(t_end - d)
+            elif c.state == WAITING and c.sent_at < t_end:
+                censor(t_end - (c.sched if self.open else c.sent_at))
+
+    def result_counts(self, t_window: int, t_end: int) -> dict:
+        """The counts and histograms this worker reports (the coordinator merges them)."""
         return {
             "index": self.cfg.index,
-            "exit_reason": exit_reason,
+            "exit_reason": self.exit_reason,
             "window_start_ns": t_window,
             "window_end_ns": t_end,
-            "connected": window["connected"],
-            "idle_connected": idle_connected,
-            "in_flight_at_start": window["in_flight_at_start"],
-            "in_flight_at_end": in_flight_end,
+            "connected": self.window["connected"],
+            "idle_connected": self.idle_open(),
+            "in_flight_at_start": self.window["in_flight_at_start"],
             "sent": self.sent,
-            "requests": sum(counts),
+            "requests": sum(self.counts),
             "lost": self.lost,
             "errors": self.errors,
             "errors_outside_window": self.errors_outside,
             "first_errors": self.first_errors,
             "sessions": self.sessions,
             "slots": self.cfg.slots,
-            "counts": counts,
-            "cpu_s": cpu_end - cpu_start,
-            "cpu_user_s": times_end.user - times_start.user,  # 10 ms ticks: the split only
-            "cpu_sys_s": times_end.system - times_start.system,
-            "histogram": stats.encode(self.hist),
+            "counts": self.counts,
             "histogram_uncorrected": (stats.encode(self.hist_uncorrected)
-                                      if self.interval_ns else None),
-            "histogram_send_lag": (stats.encode(self.hist_send_lag)
-                                   if self.interval_ns else None),
-            "scheduled": scheduled,
-            "scheduled_not_sent": not_sent,
+                                      if self.open else None),
+            "histogram_send_lag": stats.encode(self.hist_send_lag) if self.open else None,
         }
-
-    def open_loop_tally(self, t_window: int, t_end: int) -> tuple[int, int]:
-        """Open loop: requests due in the window, and those of them never sent by its
-        end; each of the latter goes into the corrected histogram at its age at t_end
-        (a lower bound: it has not even left)."""
-        if not self.interval_ns:
-            return 0, 0
-        interval = self.interval_ns
-        scheduled = 0
-        ages = []
-        for c in self.conns:
-            scheduled += schedule.due_between(self.origin(c), interval, t_window, t_end)
-            # a send after t_end (the loop's last batch) was not sent by t_end either
-            first_unsent = c.sched if c.sent_at >= t_end else c.due
-            ages.append(schedule.unsent_ages_ns(first_unsent, interval, t_window, t_end))
-        unsent = np.concatenate(ages) if ages else np.empty(0, dtype=np.int64)
-        stats.add_latencies_ns(self.hist, unsent)
-        return scheduled, len(unsent)
 
     def close_all(self) -> None:
         for c in self.conns + self.idle:

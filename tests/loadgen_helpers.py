@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -161,3 +162,84 @@ def stalls_once(sock, server) -> None:
 def closes_at_once(sock, server) -> None:
     """Accepts, then drops the connection without a word."""
     sock.close()
+
+
+# ---- servers for pipelined clients (each reads one frame at a time and answers it) -------
+
+def replies_stale(sock, server) -> None:
+    """Correct, except that every `every`-th reply on a connection repeats the reply
+    sent `back` replies earlier on it: right length, right letters, an old request's tag.
+    Under pipelining the stale reply still arrives where the client expects a reply."""
+    every, back = server.state.get("every", 25), server.state.get("back", 3)
+    sent: list[bytes] = []  # the last `back` replies
+    served = 0
+    while (payload := recv_frame(sock)) is not None:
+        served += 1
+        reply = encode(payload.upper())
+        if len(sent) == back and served % every == 0:
+            reply = sent[0]
+        sent = (sent + [reply])[-back:]
+        sock.sendall(reply)
+
+
+def swaps_across_connections(sock, server) -> None:
+    """Correct, except that every `every`-th reply (over all connections) is the reply
+    just sent on another connection (a cross-connection reply of the right shape)."""
+    every = server.state.get("every", 25)
+    while (payload := recv_frame(sock)) is not None:
+        reply = encode(payload.upper())
+        with server.lock:
+            served = server.state["served"] = server.state.get("served", 0) + 1
+            other = server.state.get("last")
+            server.state["last"] = (sock.fileno(), reply)
+        if served % every == 0 and other and other[0] != sock.fileno():
+            reply = other[1]
+        sock.sendall(reply)
+
+
+def drops_at_random(sock, server) -> None:
+    """Correct, but each connection dies after a random number of requests (seeded per
+    connection: `seed`, then the order of accepts): half of the time with a reset, half
+    with a FIN, and half of the time in the middle of a reply."""
+    import random
+    with server.lock:
+        n = server.state["accepted"] = server.state.get("accepted", 0) + 1
+    rng = random.Random(server.state.get("seed", 0) * 100_003 + n)
+    lifetime = rng.randrange(1, server.state.get("max_requests", 400))
+    served = 0
+    while (payload := recv_frame(sock)) is not None:
+        reply = encode(payload.upper())
+        served += 1
+        if served == lifetime:
+            if rng.random() < 0.5:
+                sock.sendall(reply[:rng.randrange(1, len(reply))])
+            if rng.random() < 0.5:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+            with server.lock:
+                server.state["dropped"] = server.state.get("dropped", 0) + 1
+            return
+        sock.sendall(reply)
+
+
+def answers_then_silent(sock, server) -> None:
+    """Answers the first `answer` requests of each connection, then reads and drops
+    everything (the connection stays open): its requests stay outstanding."""
+    answer = server.state.get("answer", 50)
+    served = 0
+    while (payload := recv_frame(sock)) is not None:
+        served += 1
+        if served <= answer:
+            sock.sendall(encode(payload.upper()))
+
+
+def counts_per_connection(sock, server) -> None:
+    """Correct; records how many requests each connection sent before it closed."""
+    served = 0
+    try:
+        while (payload := recv_frame(sock)) is not None:
+            served += 1
+            sock.sendall(encode(payload.upper()))
+    finally:
+        with server.lock:
+            server.state.setdefault("per_connection", []).append(served)

@@ -65,7 +65,13 @@ def test_json_is_the_last_stdout_line_with_every_agreed_key(selectors_server):
         r["duration_s"], abs=1e-5)
     assert r["window_end_monotonic_s"] < time.monotonic()
     assert r["client_cpu_s"] > 0 and isinstance(r["client_saturated"], bool)
-    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"]
+    # every ok response, and (censored at its age at the end) every request in flight then
+    assert r["censored_in_flight"] == r["in_flight_at_end"]
+    assert r["timed_out_in_histogram"] == r["scheduled_not_sent"] == 0
+    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["histogram_count"] \
+        == r["requests"] + r["in_flight_at_end"]
+    assert r["pipeline"] == 1 and r["arrivals"] is None and r["seed"] is None
+    assert r["p99_is_lower_bound"] is False
     assert_balanced(r)
 
 
@@ -226,5 +232,7 @@ def test_every_ok_response_is_in_the_histogram_even_when_folded(selectors_server
         mine.close()
         theirs.close()
     assert r["requests"] > 3000  # folded several times
-    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"]
+    # every ok response, and (censored) each of the 3 requests in flight at the end
+    assert r["censored_in_flight"] == r["in_flight_at_end"] == 3
+    assert HdrHistogram.decode(r["histogram"]).get_total_count() == r["requests"] + 3
     assert r["sent"] == r["requests"] + r["lost"] + r["in_flight_at_end"]

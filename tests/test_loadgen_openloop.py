@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from loadgen.worker import sleep_plan
+from loadgen.worker import PRECISE_NS, sleep_plan
 
 from .loadgen_helpers import correct, run_loadgen, thread_server
 
@@ -56,3 +58,15 @@ def test_against_a_fast_server_at_a_low_rate_sends_leave_on_time():
     assert r["send_lag"]["p50_us"] < 2000
     # corrected latency is uncorrected plus the send lag: it cannot be below it
     assert r["p50_us"] >= r["uncorrected"]["p50_us"]
+
+
+def test_a_send_due_later_gets_a_coarse_sleep_that_ends_before_it():
+    """10 ms away: one epoll wait (whole milliseconds, rounded up) that ends at least a
+    millisecond before the send is due; the last stretch is then precise."""
+    now = 10 * MS
+    timeout, precise = sleep_plan([(now + 10 * MS, 0)], now + 20 * MS, now)
+    assert not precise
+    assert timeout <= (10 * MS - PRECISE_NS // 2) / 1e9
+    assert math.ceil(timeout * 1000) / 1000 <= (10 * MS - MS) / 1e9
+    timeout, precise = sleep_plan([(now + PRECISE_NS, 0)], now + 20 * MS, now)
+    assert precise and timeout == pytest.approx(PRECISE_NS / 1e9)

@@ -36,3 +36,25 @@ def test_a_short_payload_carries_a_truncated_tag_of_the_same_length(size, body, 
     exp_seq[:] = tag.upper()
     assert bytes(request) == encode(written)
     assert bytes(expected) == encode(written.upper())
+
+
+@pytest.mark.parametrize("size", [0, 5, 8, 9, 12, 16, 37, 64, 300])
+@pytest.mark.parametrize("first", [1, 0xFFFF_FFFE])  # and across the sequence's wrap
+def test_a_batch_is_the_requests_the_one_request_path_would_send(size, first):
+    """The queued path's `(unit * k) % seq_args(...)` gives, byte for byte, k consecutive
+    requests and their expected replies as the in-place writes of the hot path do; a
+    length of 37 puts a literal '%' in the header, slot 0x25 one in the tag."""
+    payload = b"%ab%%cd"[:size] + b"q" * max(0, size - 7)
+    unit_req, unit_exp = tags.batch_units(payload, slot=0x25)
+    fmt, mask = tags.seq_format(size)
+    args = tags.seq_args(first, 3, mask, tags.seq_digits(size))
+    request, expected, req_seq, exp_seq = tags.tagged_frames(payload, slot=0x25)
+    want_req, want_exp = b"", b""
+    for seq in range(first, first + 3):
+        tag = fmt % (seq & mask)
+        req_seq[:] = tag
+        exp_seq[:] = tag.upper()
+        want_req += bytes(request)
+        want_exp += bytes(expected)
+    assert (unit_req * 3) % args == want_req
+    assert (unit_exp * 3) % args == want_exp
