@@ -18,7 +18,8 @@ import pytest
 from bench.store import run_folder
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ["--profile", "quick", "--models", "blocking,selectors", "--connections", "1,4",
+TINY = ["--profile", "quick", "--models", "blocking,selectors", "--scenarios", "persistent",
+        "--connections", "1,4",
         "--repetitions", "2", "--duration", "0.4", "--warmup", "0.1", "--server-warmup", "0.2",
         "--no-progress"]
 MINIMAL_COLUMNS = {"model", "scenario", "connections", "payload_bytes", "rps", "p50_us",
@@ -146,7 +147,7 @@ def test_compare_prints_ratios_and_a_significance_verdict(run_dir):
 def test_interrupted_run_keeps_its_rows_and_leaves_no_process(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--profile", "quick", "--models", "threaded",
-         "--connections", "1,2,3,4,5,6", "--duration", "0.5", "--warmup", "0.1",
+         "--scenarios", "persistent", "--connections", "1,2,3,4,5,6", "--duration", "0.5", "--warmup", "0.1",
          "--server-warmup", "0.1", "--results", str(tmp_path), "--no-progress"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     descendants = set()

@@ -237,7 +237,7 @@ def traced_run(tmp_path_factory):
             overrides={"scenarios": ("persistent",), "connections": (1, 10),
                        "repetitions": 2, "duration_s": 0.4, "warmup_s": 0.1,
                        "server_warmup_s": 0.1},
-            argv=["run"], out=open(os.devnull, "w"))
+            argv=["run"], out=open(os.devnull, "w"), syscalls="auto")
     finally:
         mp.undo()
     return run_dir, counters, windows

@@ -51,7 +51,7 @@ def test_a_tiny_bench_runs_on_the_cluster_end_to_end(tmp_path, dask):
     run_dir = start("quick", root=tmp_path / "results", models=["epoll", "select"],
                     overrides={**TINY, "scenarios": ("persistent", "capacity")},
                     progress=False, argv=["run", "--cluster", dask.address],
-                    out=out, cluster=dask.address)
+                    out=out, cluster=dask.address, syscalls="auto")
     frame = run_folder.load_results(run_dir)
     assert sorted(frame["model"]) == ["epoll", "select"], out.getvalue()
     # the capacity search runs on one machine only: left out, saying why and what to do

@@ -42,7 +42,7 @@ from loadgen import stats
 SUMMED = ("connections", "connected", "idle_connections", "idle_connected", "sent",
           "requests", "lost_requests", "in_flight_at_start", "in_flight_at_end",
           "scheduled_not_sent", "sessions", "starved_connections", "errors_total",
-          "processes")
+          "processes", "censored_in_flight", "timed_out_in_histogram")
 SUMMED_FLOATS = ("client_cpu_s", "client_cpu_user_s", "client_cpu_sys_s")
 WINDOW_OVERLAP_MIN_PCT = 99.0
 
@@ -104,6 +104,11 @@ def merge_results(results: list[dict], offsets_s: list[float],
     merged.update(stats.summary(histogram))
     merged["histogram"] = stats.encode(histogram)
     merged["histogram_count"] = histogram.get_total_count()
+    # the loadgen's rule, on the merged counts: over 1 % of the histogram not completed
+    unfinished = sum(int(merged.get(k) or 0) for k in ("scheduled_not_sent",
+                                                       "timed_out_in_histogram",
+                                                       "censored_in_flight"))
+    merged["p99_is_lower_bound"] = unfinished > 0.01 * max(1, merged["histogram_count"])
     merged["duration_s"] = round(sum(float(r.get("duration_s") or 0) for r in results)
                                  / len(results), 6)
     merged["fairness_jain"] = combined_jain(results)

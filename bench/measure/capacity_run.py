@@ -25,7 +25,7 @@ from bench.plan.matrix import Point
 from bench.plan.models import NATIVE
 from bench.store import run_folder, status
 
-FLOOR_SHARE = 1 / 160  # the lowest rate a failing start steps down to, of the ceiling
+FLOOR_SHARE = 1 / 64  # the lowest rate a failing start steps down to, of the ceiling
 TRIALS_PER_PROBE = 2
 MAX_PROBES = 12
 WIDTH = 0.05

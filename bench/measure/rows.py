@@ -123,6 +123,8 @@ def rate_and_flow_checks(row: dict, scenario: Scenario) -> dict:
     if offered == offered and offered:
         checks["achieved_share"] = row["rps"] / offered
         checks["rate_flag"] = achieved_flag(offered, row["rps"])
+    elif row.get("timed_out_in_histogram"):  # their +inf latencies make the mean no mean
+        checks["littles_law_flag"] = ""
     elif scenario.kind == "load" and "--requests-per-conn" not in scenario.loadgen_args:
         law = littles_law(int(row["connections"]) * int(row.get("pipeline_depth") or 1),
                           row["rps"], row.get("mean_us", math.nan))
@@ -170,7 +172,11 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
         "p99_uncorrected_us": _nan((r.get("uncorrected") or {}).get("p99_us")),
         "scheduled": r.get("scheduled") if open_loop else None,
         "scheduled_not_sent": r.get("scheduled_not_sent") if open_loop else None,
-        "histogram_count": r.get("histogram_count") if open_loop else None,
+        "histogram_count": r.get("histogram_count"),
+        "censored_in_flight": r.get("censored_in_flight"),
+        "timed_out_in_histogram": r.get("timed_out_in_histogram"),
+        "p99_is_lower_bound": bool(r.get("p99_is_lower_bound", False)),
+        "arrivals": (r.get("arrivals") or "") if open_loop else "",
         "reply_check": r.get("reply_check", ""),
         "fairness_jain": _nan(r.get("fairness_jain")),
         "starved_connections": r.get("starved_connections"),

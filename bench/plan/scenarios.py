@@ -40,7 +40,8 @@ class Scenario:
     rate_of: str = "model"
     # open loop: the window lasts long enough for this many requests at the offered rate
     # (a p99 with a confidence interval needs a few thousand), never shorter than the
-    # profile's window
+    # profile's window, nor longer than MAX_WINDOW_S (at very low rates a p99 interval from
+    # fewer requests is still bounded: 368 values give one at 95 %)
     min_window_requests: int = 0
     repetitions: int | None = None  # at most this many of the profile's repetitions
     # why a run on a Dask cluster (--cluster) leaves it out; "" when it runs there too
@@ -86,7 +87,7 @@ class Scenario:
         `min_window_requests` in it."""
         if not self.min_window_requests or not rate:
             return duration_s
-        return max(duration_s, round(self.min_window_requests / rate, 2))
+        return max(duration_s, min(MAX_WINDOW_S, round(self.min_window_requests / rate, 2)))
 
     def repetitions_of(self, profile_repetitions: int) -> int:
         return min(profile_repetitions, self.repetitions or profile_repetitions)
@@ -115,6 +116,7 @@ CLIENT_CEILING = ("persistent", 100)
 # 160,000 req/s ceiling: 4,000 to 128,000 req/s)
 EQUAL_LOAD_FRACTIONS = (0.025, 0.05, 0.1, 0.2, 0.4, 0.8)
 WINDOW_REQUESTS = 5000  # in an equal-load window or a capacity trial: a p99 with an interval
+MAX_WINDOW_S = 3.0  # ... but no window longer than this
 
 SCENARIOS: dict[str, Scenario] = {
     "persistent": Scenario(

@@ -146,8 +146,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("scheduled", "count", "open loop: requests due in the window"),
     Column("scheduled_not_sent", "count", "open loop: requests due in the window but never "
            "sent by its end (in the corrected histogram at their age then, a lower bound)"),
-    Column("histogram_count", "count", "open loop: values in the corrected histogram "
-           "(completed + never sent)"),
+    Column("histogram_count", "count", "values in the latency histogram: completed, never "
+           "sent (open loop), timed out and in flight at the window's end"),
+    Column("censored_in_flight", "count", "requests still in flight at the window's end: "
+           "in the latency histogram at their age then (they took at least that long)"),
+    Column("timed_out_in_histogram", "count", "requests lost to a timeout in the window: in "
+           "the latency histogram at its top (+inf: they never finished)"),
+    Column("p99_is_lower_bound", "", "censored, never-sent and timed-out requests make up "
+           "more than 1 % of the histogram: the p99 reads as 'at least'", kind=FLAG),
+    Column("arrivals", "", "open loop: uniform (fixed intervals) or poisson (exponential "
+           "gaps, seeded)", kind=TEXT),
     Column("p99_ci_low_us", "µs", "the p99's 95 % confidence interval, lower end: order "
            "statistics of this repetition's histogram (distribution-free; empty when too "
            "few values)"),

@@ -81,6 +81,7 @@ def test_an_open_loop_window_holds_the_requests_a_p99_interval_needs():
     assert equal.window_s(0.6, 100_000.0) == 0.6  # 60,000 requests already
     assert equal.window_s(0.6, 2_000.0) == pytest.approx(2.5)  # 5,000 at 2,000 req/s
     assert SCENARIOS["open-loop"].window_s(0.6, 2_000.0) == 0.6
+    assert equal.window_s(0.6, 500.0) == 3.0  # at most 3 s: 1,500 requests still bound a p99
 
 
 def test_fractional_rates_name_their_points_apart():
