@@ -51,7 +51,7 @@ def test_every_model_meets_the_same_rates_from_the_ceiling_measured_first(run_di
     assert (equal["client_ceiling_rps"] == ceiling["rps"].iloc[0]).all()
     for _, row in equal.iterrows():  # a window for the p99 interval: 5,000 requests or 3 s
         assert row["histogram_count"] >= min(5000, 3 * row["offered_rps"]) * 0.95
-    assert equal["achieved_share"].notna().all() and equal["p99_ci_high_us"].notna().any()
+    assert equal["achieved_share"].notna().all()
 
 
 @pytest.mark.timeout(300)

@@ -7,7 +7,7 @@ figure honest:
 - its p99's confidence interval: order statistics of the point's merged histogram, widened
   to the repetitions' min-max where that is wider (bench.analysis.quantiles);
 - the achieved rate: a repetition outside ±5 % of the offered rate is flagged (kept; its
-  latency belongs to another load than its label says);
+  latency belongs to another load than its label says; bench.analysis.flow);
 - the client's latency floor: native-epoll's p99 at the same rate, the least any server can
   show through this client. A model whose p99 is within FLOOR_FACTOR of it is client-bound
   there: the difference is the client's noise, not the server's.
@@ -22,15 +22,16 @@ import math
 
 import pandas as pd
 
-from bench.analysis.capacity import SLO, Capacity
+from bench.analysis.flow import achieved_flag
 from bench.analysis.quantiles import histogram_percentile_ci, widest
 from bench.analysis.summary import as_bool, models_in_order
 from bench.plan.models import NATIVE
+from bench.plan.slo import CLIENT_FLOOR_FACTOR, SLO, Capacity
 from bench.store import run_folder, status
 
 EQUAL_LOAD = "equal-load"
 CAPACITY = "capacity"
-FLOOR_FACTOR = 2.0  # a p99 within this factor of the client's floor is client-bound
+FLOOR_FACTOR = CLIENT_FLOOR_FACTOR  # a p99 within this factor of the floor: client-bound
 
 LADDER_COLUMNS = ["model", "payload_bytes", "rate_fraction", "offered_rps", "achieved_share",
                   "p50_us", "p99_us", "p99_low_us", "p99_high_us", "p99_n", "repetitions",
@@ -68,8 +69,8 @@ def _rung(model, payload, fraction, group: pd.DataFrame, run_dir) -> list:
     served = group[group["status"].isin(status.SERVED)]
     p99s = served["p99_us"].dropna()
     low, high, n = _p99_interval(served, run_dir)
-    flags = served["rate_flag"].fillna("").astype(str) if "rate_flag" in served else \
-        pd.Series(dtype=str)
+    flags = pd.Series([achieved_flag(o, a) if o == o and a == a else "" for o, a in
+                       zip(served.get("offered_rps", []), served.get("rps", []))], dtype=str)
     flagged = flags[flags != ""]
     saturated = as_bool(served["client_saturated"]) if "client_saturated" in served else \
         pd.Series(dtype=bool)
@@ -91,7 +92,7 @@ def _median(frame: pd.DataFrame, column: str) -> float:
 def _p99_interval(served: pd.DataFrame, run_dir) -> tuple[float, float, int]:
     """(low, high, values) of the p99's 95 % interval: the merged histogram of the
     repetitions read by order statistics, widened to their p99s' min-max; without the
-    histograms, the repetitions' own intervals and p99s. NaN for an unbounded end."""
+    histograms, the p99s' min-max alone (0 values). NaN for an unbounded end."""
     p99s = served["p99_us"].dropna()
     hist = None
     if run_dir is not None and len(served):
@@ -100,10 +101,8 @@ def _p99_interval(served: pd.DataFrame, run_dir) -> tuple[float, float, int]:
         ci = widest(histogram_percentile_ci(hist, 99.0), p99s)
         return (math.nan if ci.low is None else ci.low,
                 math.nan if ci.high is None else ci.high, ci.n)
-    lows = pd.concat([served.get("p99_ci_low_us", pd.Series(dtype=float)), p99s]).dropna()
-    highs = pd.concat([served.get("p99_ci_high_us", pd.Series(dtype=float)), p99s]).dropna()
-    return (float(lows.min()) if len(lows) else math.nan,
-            float(highs.max()) if len(highs) else math.nan, 0)
+    return (float(p99s.min()) if len(p99s) else math.nan,
+            float(p99s.max()) if len(p99s) else math.nan, 0)
 
 
 def _merged(run_dir, served: pd.DataFrame):

@@ -6,11 +6,13 @@ when it held in most of its repetitions."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from bench.analysis.flow import achieved_flag
 from bench.analysis.significance import ALPHA, Decision, decide
 from bench.store.run_folder import KEY, with_key_columns
 from bench.store.status import NOISY_SPREAD, OK, worst
@@ -94,8 +96,10 @@ def flags(frame: pd.DataFrame, noisy_spread: float = NOISY_SPREAD) -> pd.DataFra
     frame = with_key_columns(frame)
     grouped = frame.groupby(list(KEY), sort=True)
     status = grouped["status"].agg(worst)
-    rate_flags = frame["rate_flag"].fillna("").astype(str) if "rate_flag" in frame else \
-        pd.Series("", index=frame.index)
+    rate_flags = pd.Series([achieved_flag(o, a) if o == o and a == a and o else "" for o, a in
+                            zip(frame.get("offered_rps", pd.Series(math.nan, index=frame.index)),
+                                frame.get("rps", pd.Series(math.nan, index=frame.index)))],
+                           index=frame.index, dtype=str)
     by_point = [frame[c] for c in KEY]
     worst_count = frame["status"].eq(frame.join(status.rename("worst"), on=list(KEY))["worst"])
     out = pd.DataFrame({

@@ -1,4 +1,4 @@
-"""One capacity search on one fresh server: the search (bench.analysis.capacity) picks the
+"""One capacity search on one fresh server: the search (capacity_search.py) picks the
 offered rates, each trial is one open-loop load window on the running server, and the
 repetition's row is the highest passing trial's with the search's answer beside it.
 
@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.analysis.capacity import SLO, Capacity, Trial, meets, search
-from bench.analysis.equal_load import FLOOR_FACTOR
+from bench.measure.capacity_search import search
 from bench.plan.matrix import Point
 from bench.plan.models import NATIVE
+from bench.plan.slo import CLIENT_FLOOR_FACTOR, SLO, Capacity, Trial, meets
 from bench.store import run_folder, status
 
 FLOOR_SHARE = 1 / 64  # the lowest rate a failing start steps down to, of the ceiling
@@ -71,14 +71,14 @@ class CapacityRun:
 
     def client_bound(self, trial: Trial, row: dict) -> bool:
         """The client, not the server, was the limit of this trial: its core saturated,
-        or it failed the SLO on a p99 within FLOOR_FACTOR of the client's own latency
+        or it failed the SLO on a p99 within CLIENT_FLOOR_FACTOR of the client's own latency
         floor at that rate (native-epoll's p99 at equal load), which no server behind this
         client could have met either."""
         if row.get("client_saturation") == "yes":
             return True
         floor = self.floor_at(trial.offered_rps)
         return (floor is not None and not meets(trial, self.slo)
-                and trial.p99_us <= FLOOR_FACTOR * floor)
+                and trial.p99_us <= CLIENT_FLOOR_FACTOR * floor)
 
     def client_floor(self) -> list[tuple[float, float]]:
         """(offered rate, native-epoll's median p99) of this run's equal-load points."""

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import psutil
 
-from bench.analysis import capacity
 from bench.measure import probe, sampling, syscalls
 from bench.measure.capacity_run import CapacityRun
 from bench.measure.load import WINDOW_LINE, LoadResult, loadgen_command, run_loadgen
 from bench.measure.pinning import Pinning
 from bench.measure.rows import (NO_SYSCALLS, SyscallFigure, build_row, classify,
-                                rate_and_flow_checks, refusals, sample_offset_ms,
+                                flow_columns, refusals, sample_offset_ms,
                                 server_events)
 from bench.measure.server_process import RunningServer, ServerFailed, ServerSpec, running_server
 from bench.measure.syscall_window import (EXACT_SYSCALL_REQUESTS, WindowSyscalls,
                                           choose_syscall_method)
 from bench.plan.matrix import Point
 from bench.plan.profiles import Profile
+from bench.plan import slo
 from bench.plan.models import NATIVE
 from bench.plan.scenarios import CLIENT_CEILING, SCENARIOS, Scenario
 from bench.store import run_folder, status
@@ -172,7 +172,7 @@ class PointRunner:
         row["work_kind"] = scenario.server_option("work-kind", "cpu") if row["work_us"] else ""
         row["client_ceiling_rps"] = (self.client_ceiling_rps(row["payload_bytes"])
                                      if scenario.rate_of == "client" else math.nan)
-        row.update(rate_and_flow_checks(row, scenario))
+        row.update(flow_columns(row, scenario))
         return row
 
     def rate_basis(self, point: Point, scenario: Scenario) -> tuple[float | None, str]:
@@ -228,9 +228,9 @@ class PointRunner:
     def _capacity_rep(self, server: RunningServer, point: Point, scenario: Scenario,
                       repetition: int, ceiling_rps: float) -> dict:
         """The capacity search on this server: its trials are load windows here."""
-        slo = capacity.SLO.from_options(self.profile.slo_p99_us, self.profile.slo_tolerance)
+        objective = slo.SLO.from_options(self.profile.slo_p99_us, self.profile.slo_tolerance)
         return CapacityRun(
-            self.run_dir, point, repetition, slo, ceiling_rps,
+            self.run_dir, point, repetition, objective, ceiling_rps,
             measure=lambda rate, label: self._one_rep(server, point, scenario, repetition,
                                                       rate, label),
             failed=lambda note: self._failed_row(point, repetition, note)).run()
@@ -382,6 +382,6 @@ def scenario_kind(point: Point) -> str:
 def offered_rate(rate: float) -> float:
     """An offered rate as the load generator gets it: 3 significant figures (4,080
     req/s), at least 1."""
-    return max(1.0, capacity.round_rate(rate))
+    return max(1.0, slo.round_rate(rate))
 
 

@@ -9,8 +9,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from bench.analysis.capacity import achieved_flag, littles_law
-from bench.analysis.quantiles import histogram_percentile_ci
 from bench.measure.load import LoadResult
 from bench.plan.matrix import Point
 from bench.plan.scenarios import Scenario
@@ -90,47 +88,26 @@ NO_CAPACITY = {"capacity_low_rps": math.nan, "capacity_high_rps": math.nan,
                "capacity_detail": ""}
 
 
-def p99_interval(encoded: str | None) -> dict:
-    """The p99's 95 % confidence interval from this repetition's histogram (order
-    statistics, distribution-free; bench.analysis.quantiles): NaN where the histogram is
-    missing or holds too few values for that end."""
-    low = high = math.nan
-    if encoded:
-        from hdrh.histogram import HdrHistogram
-
-        try:
-            ci = histogram_percentile_ci(HdrHistogram.decode(encoded), 99.0)
-        except (ValueError, TypeError):  # a histogram that does not decode: no interval
-            ci = None
-        if ci is not None:
-            low = math.nan if ci.low is None else ci.low
-            high = math.nan if ci.high is None else ci.high
-    return {"p99_ci_low_us": low, "p99_ci_high_us": high}
-
-
-def rate_and_flow_checks(row: dict, scenario: Scenario) -> dict:
-    """Open loop: the achieved share of the offered rate, flagged outside ±5 % (the point
-    is kept: its latency belongs to another load than its label says). A closed loop of
-    persistent connections: Little's law, requests in flight (throughput × mean latency)
-    against connections × depth, flagged where the client left its connections idle."""
-    checks = {"achieved_share": math.nan, "rate_flag": "", "littles_law_ratio": math.nan,
-              "littles_law_flag": ""}
-    served = row.get("status") not in ("failed", "server_died") and row.get("rps") == row.get(
-        "rps") and row.get("rps") is not None
+def flow_columns(row: dict, scenario: Scenario) -> dict:
+    """What says whether the load ran as labelled, as measured ratios (bench.analysis.flow
+    reads them): open loop, the achieved share of the offered rate; a closed loop of
+    persistent connections, requests in flight (throughput × mean latency, Little's law)
+    per connection × depth, 1 when the client kept every connection busy."""
+    columns = {"achieved_share": math.nan, "littles_law_ratio": math.nan}
+    rps = row.get("rps")
+    if row.get("status") in ("failed", "server_died") or rps is None or rps != rps:
+        return columns
     offered = row.get("offered_rps")
-    if not served:
-        return checks
     if offered == offered and offered:
-        checks["achieved_share"] = row["rps"] / offered
-        checks["rate_flag"] = achieved_flag(offered, row["rps"])
-    elif row.get("timed_out_in_histogram"):  # their +inf latencies make the mean no mean
-        checks["littles_law_flag"] = ""
+        columns["achieved_share"] = rps / offered
+    elif row.get("timed_out_in_histogram"):
+        pass  # their +inf latencies make the mean no mean
     elif scenario.kind == "load" and "--requests-per-conn" not in scenario.loadgen_args:
-        law = littles_law(int(row["connections"]) * int(row.get("pipeline_depth") or 1),
-                          row["rps"], row.get("mean_us", math.nan))
-        checks["littles_law_ratio"] = law.ratio
-        checks["littles_law_flag"] = "" if law.flag.startswith("no throughput") else law.flag
-    return checks
+        mean = row.get("mean_us")
+        held = int(row["connections"]) * int(row.get("pipeline_depth") or 1)
+        if held and mean == mean and mean:
+            columns["littles_law_ratio"] = rps * mean / 1e6 / held
+    return columns
 
 
 def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, status: str,
@@ -184,7 +161,6 @@ def build_row(point: Point, repetition: int, load: LoadResult, summary: dict, st
         # measured after the window where it ran (memory) or from its samples: NaN until then
         "uss_bytes": math.nan, "pss_bytes": math.nan, "sample_offset_ms": math.nan,
         "histogram": histogram_path,
-        **p99_interval(r.get("histogram")),
         **NO_CAPACITY,
         "note": "; ".join(notes),
         "measured_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

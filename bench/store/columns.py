@@ -156,22 +156,14 @@ COLUMNS: tuple[Column, ...] = (
            "more than 1 % of the histogram: the p99 reads as 'at least'", kind=FLAG),
     Column("arrivals", "", "open loop: uniform (fixed intervals) or poisson (exponential "
            "gaps, seeded)", kind=TEXT),
-    Column("p99_ci_low_us", "µs", "the p99's 95 % confidence interval, lower end: order "
-           "statistics of this repetition's histogram (distribution-free; empty when too "
-           "few values)"),
-    Column("p99_ci_high_us", "µs", "the p99's 95 % confidence interval, upper end"),
     Column("client_ceiling_rps", "req/s", "equal load and capacity: the client's ceiling "
            "their rates are fractions of (native-epoll's median closed-loop throughput at "
            "100 connections in this run)"),
-    Column("achieved_share", "ratio", "open loop: achieved / offered rate", fmt="{:.1%}"),
-    Column("rate_flag", "", "open loop: why the achieved rate is outside ±5 % of the "
-           "offered (kept, not dropped; empty when within)", kind=TEXT),
+    Column("achieved_share", "ratio", "open loop: achieved / offered rate (outside ±5 %: "
+           "flagged when read, kept)", fmt="{:.1%}"),
     Column("littles_law_ratio", "ratio", "closed loop of persistent connections: requests in "
            "flight (throughput x mean latency) per connection x depth; 1 when the client "
            "keeps every connection busy", fmt="{:.2f}"),
-    Column("littles_law_flag", "", "why the closed loop did not keep its connections busy "
-           "(ratio under 0.8: the throughput is the client's), or disagreed with itself "
-           "(over 1.2); empty when it did", kind=TEXT),
     Column("capacity_low_rps", "req/s", "capacity: the highest offered rate every trial "
            "of which met the SLO (0 when even the lowest tried failed)",
            title="Capacity at the SLO", axis="offered rate meeting the SLO (requests/s)"),

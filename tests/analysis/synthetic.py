@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bench.analysis.capacity import SLO, Trial, meets
+from bench.plan.slo import SLO, Trial, meets
 
 LN_100 = math.log(100.0)
 

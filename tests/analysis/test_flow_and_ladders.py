@@ -1,5 +1,5 @@
-"""The equal-load pieces of bench.analysis.capacity: the rate ladder (log-spaced, round,
-distinct, both ends kept), the ladder drawn from a client's ceiling, the ±5 % achieved
+"""The equal-load pieces (bench.plan.slo's ladders, bench.analysis.flow's checks): the rate
+ladder (log-spaced, round, distinct, both ends kept), the ladder drawn from a client's ceiling, the ±5 % achieved
 flag and the Little's-law check of a closed loop."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.analysis.capacity import (LittlesLaw, achieved_flag, ceiling_ladder,
-                                     littles_law, rate_ladder)
+from bench.analysis.flow import LittlesLaw, achieved_flag, littles_law
+from bench.plan.slo import ceiling_ladder, rate_ladder
 
 
 def significant_figures(value: float) -> int:

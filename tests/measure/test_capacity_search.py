@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.analysis.capacity import SLO, Capacity, Trial, meets, search
+from bench.measure.capacity_search import search
+from bench.plan.slo import SLO, Capacity, Trial, meets
 from tests.analysis.synthetic import LN_100, FlatServer, MD1Server, MM1Server
 
 FAR_CEILING = 10_000_000.0  # a client far faster than any synthetic server here
