@@ -1,6 +1,7 @@
-"""A real bench run on a tiny matrix, end to end through the command line: the stored
-CSV, meta.json, histograms, charts and REPORT.md; resume after rows are lost; an
-interrupted run that keeps what it measured and leaves no process behind; compare."""
+"""A real bench run on a tiny matrix, end to end through the command line (the session's
+`tiny_run`, tests/helpers/tiny_run.py): the stored CSV, meta.json, histograms, charts and
+REPORT.md; resume after rows are lost; an interrupted run that keeps what it measured and
+leaves no process behind; compare."""
 
 import csv
 import json
@@ -17,9 +18,6 @@ import pytest
 from bench import PROJECT_ROOT as ROOT
 from bench.store import run_folder
 
-TINY = ["--profile", "quick", "--models", "blocking,selectors", "--connections", "1,4",
-        "--repetitions", "2", "--duration", "0.4", "--warmup", "0.1", "--server-warmup", "0.2",
-        "--no-progress"]
 MINIMAL_COLUMNS = {"model", "scenario", "connections", "payload_bytes", "rps", "p50_us",
                    "p99_us", "server_cpu_pct", "errors"}
 
@@ -35,12 +33,8 @@ def rows(run_dir):
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("results")
-    done = bench("run", *TINY, "--results", str(root))
-    assert done.returncode == 0, done.stderr[-2000:]
-    (found,) = [p for p in root.iterdir() if p.is_dir()]
-    return found
+def run_dir(tiny_run):
+    return tiny_run
 
 
 @pytest.mark.timeout(120)
