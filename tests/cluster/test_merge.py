@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.cluster.merge import combined_jain, merge_results
@@ -24,6 +24,7 @@ def _host(latencies_us: list[int], counts: list[int], start: float) -> dict:
             "window_end_unix_s": start + 1.0, "client_cpu_s": 0.5, "exit_reason": "completed"}
 
 
+@settings(max_examples=30)  # each example encodes and decodes histograms: 75 ms
 @given(st.lists(st.integers(1, 5_000_000), min_size=1, max_size=300),
        st.lists(st.integers(1, 5_000_000), min_size=1, max_size=300))
 def test_two_hosts_histograms_merge_into_the_histogram_of_all_values(a, b):
