@@ -35,7 +35,7 @@ test: $(TEST_STAMP)
 # the old file goes first); the README's fault table is generated from it (`make docs`).
 faults: $(TEST_STAMP)
 	rm -f results/faults/faults.json
-	IOMODELS_FAULTS=full $(PY) -m pytest tests/test_faults_*.py
+	IOMODELS_FAULTS=full $(PY) -m pytest tests/faults/
 
 bench: $(STAMP)
 	$(PY) -m bench run --profile default $(BENCH_ARGS)

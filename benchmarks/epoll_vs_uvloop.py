@@ -35,7 +35,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.serverproc import running_server  # noqa: E402
+from tests.helpers.serverproc import running_server  # noqa: E402
 
 
 def cpu_seconds(proc: psutil.Process) -> float:

@@ -44,7 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks import artifact  # noqa: E402
-from tests.serverproc import running_server  # noqa: E402
+from tests.helpers.serverproc import running_server  # noqa: E402
 
 OLD_REF = "37195c8f83f0667f3fb1c54e7f32290e682b2e81"  # iouring before multishot
 WINDOW = re.compile(r"loadgen: window start=([\d.]+) end=([\d.]+)")

@@ -39,7 +39,7 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.serverproc import running_server  # noqa: E402
+from tests.helpers.serverproc import running_server  # noqa: E402
 
 WARMUP_S = 1.5
 SAMPLE_MARGIN_S = 0.5  # the sample starts this long after the window opens, ends before

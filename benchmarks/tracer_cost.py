@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.measure import syscalls  # noqa: E402
 from benchmarks import artifact  # noqa: E402
-from tests.serverproc import running_server  # noqa: E402
+from tests.helpers.serverproc import running_server  # noqa: E402
 
 
 KEPT = ("rps", "p99_us", "errors_total", "server_us_per_req", "syscalls")

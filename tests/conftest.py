@@ -1,14 +1,21 @@
 """Shared test settings: Hypothesis without per-example deadlines (the machine is shared
-and noisy, and no test asserts on speed), the models under test in the header, and a
-session-end check that no process a test started is still running."""
+and noisy, and no test asserts on speed), the models under test in the header, a check
+that the tests run against the code of their own checkout (they find the repository
+through bench.PROJECT_ROOT), the session's tiny real run (`tiny_run`, made once for the
+tests that read one), and a session-end check that no process a test started is still
+running."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+import bench
 import servers
-from tests.leftovers import Tracker
+from tests.helpers import tiny_run as tiny
+from tests.helpers.leftovers import Tracker
 
 settings.register_profile(
     "iomodels",
@@ -23,6 +30,21 @@ _tracker = Tracker()
 def pytest_report_header(config):
     return "server models under test (python -m servers --list): " + ", ".join(
         servers.available_models())
+
+
+def pytest_configure(config):
+    checkout = Path(__file__).resolve().parent.parent
+    if bench.PROJECT_ROOT != checkout:
+        raise pytest.UsageError(
+            f"the tests in {checkout} would run against the bench of {bench.PROJECT_ROOT}: "
+            f"run pytest from {checkout} (or with PYTHONPATH={checkout})")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real run of a tiny matrix through `python -m bench run` (tests/helpers/tiny_run.py),
+    made once for the session; read it, never change it."""
+    return tiny.make(tmp_path_factory.mktemp("tiny-run"))
 
 
 def pytest_sessionstart(session):

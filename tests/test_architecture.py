@@ -3,7 +3,8 @@
 every import arrow in bench/ points down the layers (CLI -> pipeline -> plan / measure /
 store / analysis / report), at most 12 modules directly in bench/, no function over 100
 lines, a codec that imports nothing of the project, models that never import each other,
-and a load generator that needs only the codec.
+a load generator that needs only the codec, and tests that mirror the code (every package
+of bench/ has its folder in tests/; only whole-project tests sit at the top of tests/).
 
 Run it alone for a list of what breaks a rule: python tests/test_architecture.py
 """
@@ -147,6 +148,32 @@ def flat_bench_modules() -> list[str]:
     return sorted(p.name for p in (ROOT / "bench").glob("*.py"))
 
 
+# bench packages whose tests are a whole-project module instead of a folder
+TESTED_AT_TOP = {"docs": "test_docs.py"}  # the docs as a whole: generated, traced, current
+# what may sit at the top of tests/: whole-project checks; and the load generator's tests
+# until they move to tests/loadgen/ (they are being changed on another branch)
+TOP_TESTS = {"test_architecture.py", "test_repository_standalone.py", "test_docs.py"}
+TOP_PENDING = "test_loadgen"
+
+
+def unmirrored() -> list[str]:
+    """bench's packages without their tests/ folder, and test modules left at the top of
+    tests/ that belong in a folder."""
+    tests = ROOT / "tests"
+    bad = []
+    for package in sorted(p.parent.name for p in (ROOT / "bench").glob("*/__init__.py")):
+        if package in TESTED_AT_TOP:
+            if not (tests / TESTED_AT_TOP[package]).is_file():
+                bad.append(f"bench/{package}/: no tests/{TESTED_AT_TOP[package]}")
+        elif not list((tests / package).glob("test_*.py")) or \
+                not (tests / package / "__init__.py").is_file():
+            bad.append(f"bench/{package}/: no tests/{package}/ package with tests in it")
+    for path in sorted(tests.glob("test_*.py")):
+        if path.name not in TOP_TESTS and not path.name.startswith(TOP_PENDING):
+            bad.append(f"tests/{path.name}: belongs in the folder of what it tests")
+    return bad
+
+
 def test_no_import_circle():
     assert cycles(graph()) == []
 
@@ -161,6 +188,10 @@ def test_bench_has_few_modules_at_its_top():
 
 def test_no_function_is_longer_than_a_screen_and_a_half():
     assert long_functions() == []
+
+
+def test_tests_mirror_the_code():
+    assert unmirrored() == []
 
 
 def test_the_codec_models_and_load_generator_keep_to_themselves():
@@ -183,7 +214,7 @@ def test_the_codec_models_and_load_generator_keep_to_themselves():
 if __name__ == "__main__":
     edges = graph()
     problems = ([f"import circle: {' <-> '.join(group)}" for group in cycles(edges)]
-                + layer_violations(edges) + long_functions())
+                + layer_violations(edges) + long_functions() + unmirrored())
     if len(flat_bench_modules()) > MAX_FLAT_MODULES:
         problems.append(f"{len(flat_bench_modules())} modules directly in bench/")
     print("\n".join(problems) or "the house keeps its rules")

@@ -224,7 +224,7 @@ def test_no_reference_run_at_all_is_said_not_crashed(tmp_path, sources):
 
 
 def test_the_fault_suite_summary_renders_into_the_readme_table(tmp_path, monkeypatch, sources):
-    from tests import faults_summary
+    from tests.helpers import faults_summary
 
     target = tmp_path / "faults.json"
     monkeypatch.setattr(faults_summary, "FULL", False)

@@ -1,5 +1,5 @@
 """The README's fault table, from the fault suite's summary (`make faults` writes
-results/faults/faults.json; tests/faults_summary.py says what is in it). A model a test
+results/faults/faults.json; tests/helpers/faults_summary.py says what is in it). A model a test
 did not run reads "not in the suite"; a file that is not there reads "not measured yet"."""
 
 from __future__ import annotations

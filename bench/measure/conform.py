@@ -6,9 +6,10 @@ options), so it works for any server that speaks the protocol, in any language.
 why`, `SKIP name: why`) and `N passed, N failed[, N skipped]`; it exits 0 only when every
 gating check passed. Checks some correct designs cannot pass (the iterative model serves
 one connection at a time; models that block in send cannot hold megabytes of answers for
-a peer that stopped writing) are reported but do not gate. tests/test_conformance.py runs
-the same checks for every model of `python -m servers`; `bench run --server` runs them
-before measuring and refuses a server that fails a gating one.
+a peer that stopped writing) are reported but do not gate.
+tests/servers/test_conformance.py runs the same checks for every model of `python -m
+servers`; `bench run --server` runs them before measuring and refuses a server that fails a
+gating one.
 """
 
 from __future__ import annotations

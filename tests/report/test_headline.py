@@ -14,7 +14,7 @@ from bench.report import markdown_report, plots, statements, tables, terminal
 from bench.report.view import RunView
 from bench.store.columns import column
 
-from ..report_frames import frame, point, write_run
+from tests.helpers.report_frames import frame, point, write_run
 
 FIVE = 5
 

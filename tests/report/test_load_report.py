@@ -10,7 +10,7 @@ import json
 from bench.report import load_report, markdown_report
 from bench.report.view import RunView
 
-from ..report_frames import frame, point, write_run
+from tests.helpers.report_frames import frame, point, write_run
 
 FRACTIONS = (0.1, 0.2, 0.4, 0.8)
 CEILING = 100_000.0

@@ -11,7 +11,7 @@ from bench.analysis import claims
 from bench.report import charts
 from bench.store import run_folder
 
-from ..report_frames import frame, point, write_run
+from tests.helpers.report_frames import frame, point, write_run
 
 
 def _run(tmp_path):
