@@ -13,9 +13,9 @@ The hot path (closed loop at D = 1, one small response per wakeup event) is inli
 `loop`: one recv, one bytes comparison against this connection's expected response (its
 request's identity tag upper-cased, see tags.py), one array append, the next request's
 tag written in place and one send. The open loop at D = 1 has its own loop with the same
-path inline, plus its schedule (openloop.py: `loop_open_one`). The queued path (D > 1: queued.py) keeps
-each connection's outstanding requests in order (send times, due times, the expected
-replies as one byte string): one recv checks every reply it holds with one comparison,
+path inline, plus its schedule (openloop.py: `loop_open_one`). The queued path (D > 1:
+queued.py) keeps each connection's outstanding requests in order (send times, due times,
+the expected replies as one byte string): one recv checks every reply it holds with one comparison,
 and the requests owed leave in one send. Everything rarer, and everything done once per
 window, goes through methods.
 
@@ -732,6 +732,7 @@ def worker_main(cfg: WorkerConfig, control) -> None:
     if cfg.mode == "open":
         _fine_timers()
     worker = Worker(cfg, control)
+    stats.warm_up()  # NumPy's first calls are slow: never inside the window
     try:
         connected = worker.ramp()
         control.send(("ready", cfg.index, connected, worker.errors_outside,
