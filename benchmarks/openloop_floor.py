@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/openloop_floor.py [--rounds 3] [--duration 4] [--warmup 1]
         [--connections 100] [--server-cpu 0] [--client-cpu 1] [--pipeline 1]
         [--fractions 0.25 0.5 0.65 0.8 0.9] [--baseline REV]
-        [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3] [--output results/benchmarks/openloop_floor.json]
+        [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3]
+        [--output results/benchmarks/openloop_floor.json]
 
 The native C epoll server (bench/native/epoll_server.c, compiled with gcc -O2 into a
 temporary directory) runs pinned to --server-cpu, `python -m loadgen` (one worker) to

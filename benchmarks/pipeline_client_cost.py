@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/pipeline_client_cost.py [--rounds 5] [--duration 3]
         [--warmup 1] [--connections 100] [--depths 1 4 16 64] [--server-cpu 0]
         [--client-cpu 1] [--baseline REV]
-        [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3] [--output results/benchmarks/pipeline_client_cost.json]
+        [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3]
+        [--output results/benchmarks/pipeline_client_cost.json]
 
 The native C epoll server (bench/native/epoll_server.c, gcc -O2 into a temporary
 directory; it answers every frame of one read with one send) runs pinned to

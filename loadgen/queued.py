@@ -5,10 +5,11 @@ open loop their due times (`qd`), and the expected replies of all of them as one
 string (`pend`, of which `rpos` bytes have arrived). A read asks for one byte more than
 is outstanding (at most 256 KiB) and checks everything it got with one comparison
 against `pend` (from `rpos`), so a stale, duplicated, reordered, cross-connection,
-missing or extra byte is a `bad_response` whatever the depth; then it counts the replies completed (`rpos` over the
-frame length) and pops their times. What is owed next leaves in one send: in closed loop
-as many requests as were answered, in sessions no more than the R of the connection, in
-open loop every request that is due, at most D in flight. Requests of one batch share
+missing or extra byte is a `bad_response` whatever the depth; then it counts the
+replies completed (`rpos` over the frame length) and pops their times. What is owed
+next leaves in one send: in closed loop as many requests as were answered, in sessions
+no more than the R of the connection, in open loop every request that is due, at most D
+in flight. Requests of one batch share
 the send instant.
 
 Open loop (openloop.py has the schedule and the heap): a connection with a free slot

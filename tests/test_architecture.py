@@ -150,10 +150,9 @@ def flat_bench_modules() -> list[str]:
 
 # bench packages whose tests are a whole-project module instead of a folder
 TESTED_AT_TOP = {"docs": "test_docs.py"}  # the docs as a whole: generated, traced, current
-# what may sit at the top of tests/: whole-project checks; and the load generator's tests
-# until they move to tests/loadgen/ (they are being changed on another branch)
-TOP_TESTS = {"test_architecture.py", "test_repository_standalone.py", "test_docs.py"}
-TOP_PENDING = "test_loadgen"
+# what may sit at the top of tests/: whole-project checks only
+TOP_TESTS = {"test_architecture.py", "test_repository_standalone.py", "test_docs.py",
+             "test_lint.py"}
 
 
 def unmirrored() -> list[str]:
@@ -169,7 +168,7 @@ def unmirrored() -> list[str]:
                 not (tests / package / "__init__.py").is_file():
             bad.append(f"bench/{package}/: no tests/{package}/ package with tests in it")
     for path in sorted(tests.glob("test_*.py")):
-        if path.name not in TOP_TESTS and not path.name.startswith(TOP_PENDING):
+        if path.name not in TOP_TESTS:
             bad.append(f"tests/{path.name}: belongs in the folder of what it tests")
     return bad
 

@@ -215,7 +215,8 @@ class Claim:
     limits: dict          # the thresholds, used by `rule` and by `evaluate`
     rule: str             # the verdict rule; formatted with `limits` and alpha
     evaluate: Callable[[pd.DataFrame, dict], Evidence]
-    chart: str            # bench.report.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
+    # bench.report.claim_charts.chart_<chart> draws it, as claim<n>_<chart>.png
+    chart: str
     keeps_failed_rows: bool = False  # claim 4: a server that died served no one
     why: str = ""         # what the rule needs at every N, and why its margins are what they are
 

@@ -109,7 +109,8 @@ def advantage_is_scale(df: pd.DataFrame, limits: dict) -> Evidence:
     if 1 not in both or both[-1] < limits["min_large_n"]:
         return Evidence()
     ev, parts, sides = Evidence(), [], []
-    bests = [best_model(df, "persistent", EPOLL_FAMILY, "rps", connections=n) for n in (1, both[-1])]
+    bests = [best_model(df, "persistent", EPOLL_FAMILY, "rps", connections=n)
+             for n in (1, both[-1])]
     if None in bests:
         return ev
     for n, best in zip((1, both[-1]), bests):

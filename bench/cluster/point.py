@@ -348,7 +348,8 @@ class ClusterPointRunner(PointRunner):
                   failure: str | None) -> dict:
         window = outcome.get("windows", {}).get("measured")
         if failure is not None or window is None:
-            return self._failed_row(point, repetition, f"cluster: {failure or outcome.get('lost') or 'no idle samples'}")
+            reason = failure or outcome.get('lost') or 'no idle samples'
+            return self._failed_row(point, repetition, f"cluster: {reason}")
         summary = sampling.summarize(window["edges"], window["walks"], None,
                                      set(outcome.get("server_cpus") or ()), set())
         summary.update(window["memory"])

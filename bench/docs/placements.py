@@ -107,7 +107,8 @@ def table(r: Reader) -> str:
               "sample offset ms"]
     return ("Runs, in the order measured: " + ", ".join(f"`{v.run_dir.name}` ({label})"
                                                          for label, v in runs)
-            + f". Each: {settings(runs[0][1])}.\n\n" + fmt.table(header, rows, right=set(range(2, 9))))
+            + f". Each: {settings(runs[0][1])}.\n\n"
+            + fmt.table(header, rows, right=set(range(2, 9))))
 
 
 def _cpu_change(base: RunView, other: RunView, model: str) -> str:

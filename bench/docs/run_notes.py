@@ -142,7 +142,7 @@ def claims_sentence(view: RunView) -> str:
     for c in view.claims:
         by.setdefault(c.verdict, []).append(str(c.number))
     parts = [f"{verdict} {fmt.names(numbers)}" for verdict, numbers in by.items()]
-    return (f"**The lecture notes' claims**, judged by today's rules on this run: "
+    return ("**The lecture notes' claims**, judged by today's rules on this run: "
             + "; ".join(parts) + " (table below).")
 
 
@@ -194,8 +194,9 @@ def client_busy(r: Reader) -> str:
     above = busy[busy >= status.CLIENT_SATURATED_PCT]
     steal = view.frame["client_core_steal_pct"].max() if has(view, "client_core_steal_pct") \
         else math.nan
-    text = (f"At {fmt.num(at)} connections the client cores were {fmt.span(above.min(), above.max())}"
-            " % busy (median per point, steal excluded) for every model"
+    text = (f"At {fmt.num(at)} connections the client cores were "
+            f"{fmt.span(above.min(), above.max())} % busy (median per point, steal excluded) "
+            "for every model"
             + (" but " + fmt.names([f"{m} ({fmt.pct(v)})" for m, v in below.sort_values().items()])
                if not below.empty else ""))
     text += (f"; steal reached at most {fmt.pct(steal, 1)} in any repetition of the run."
@@ -251,8 +252,9 @@ def threads_cpu(r: Reader) -> str:
 def pipelined(r: Reader) -> str:
     view = reference(r)
     if headline.PIPELINED not in view.scenarios:
+        what = scenarios.SCENARIOS[headline.PIPELINED].description
         return (f"{fmt.NOT_IN_RUN.capitalize()}: it has no `{headline.PIPELINED}` points; a run of "
-                f"`make bench` measures them ({scenarios.SCENARIOS[headline.PIPELINED].description}).")
+                f"`make bench` measures them ({what}).")
     depth, server, client = headline.pipelined_ranking(view)
     held = ", ".join(fmt.num(c) for c in
                      view.frame.loc[view.frame["scenario"] == headline.PIPELINED, "connections"]

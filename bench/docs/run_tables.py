@@ -61,9 +61,9 @@ def environment(r: Reader) -> str:
                f" GiB; Linux {meta.get('kernel', {}).get('release', '?')}; "
                f"{meta.get('python', {}).get('implementation', '')} "
                f"{meta.get('python', {}).get('version', '?')}")
-    pinning = (f"server on CPU {', '.join(map(str, pin.get('server_cpus', [])))}; load "
-               f"generator, runner and sampler on CPU {', '.join(map(str, pin.get('client_cpus', [])))}"
-               f" ({pin.get('method', '?')})" if pin else "not pinned")
+    cpus = {side: ", ".join(map(str, pin.get(f"{side}_cpus", []))) for side in ("server", "client")}
+    pinning = (f"server on CPU {cpus['server']}; load generator, runner and sampler on CPU "
+               f"{cpus['client']} ({pin.get('method', '?')})" if pin else "not pinned")
     windows = sorted(set(frame.get("syscalls_window", []).dropna()) - {""}) \
         if "syscalls_window" in frame else []
     rows = [
@@ -188,9 +188,9 @@ def demand(r: Reader) -> str:
         cells = []
         for n in counts:
             row = one(rows, model=model, connections=n)
+            sign = "" if row is None else status.sign(row["status"])
             cells.append("" if row is None else fmt.median_range(
-                row["median"], row["low"], row["high"], 2) + (f" {status.sign(row['status'])}"
-                                                               if status.sign(row["status"]) else ""))
+                row["median"], row["low"], row["high"], 2) + (f" {sign}" if sign else ""))
         times = multiples.loc[model, at] if model in multiples.index and at in multiples \
             else (1.0 if registry.model(model).reference and not multiples.empty else None)
         table_rows.append([label(model), *cells, fmt.ratio(times) if times is not None else "–",

@@ -114,8 +114,7 @@ def tracer(r: Reader) -> str:
              f"{fmt.num(doc['host']['loadavg_at_start'][0], 2)} before and "
              f"{fmt.num(doc['host']['loadavg_at_end'][0], 2)} after.", ""]
     rows = [[model, fmt.num(f["untraced_rps_median"]),
-             f"{fmt.ratio(f['rps_ratio_median'], 3)} ({fmt.span(f['rps_ratio_min'], f['rps_ratio_max'], 3)})",
-             f"{fmt.ratio(f['cpu_ratio_median'], 3)} ({fmt.span(f['cpu_ratio_min'], f['cpu_ratio_max'], 3)})",
+             ratio_with_span(f, "rps"), ratio_with_span(f, "cpu"),
              fmt.num(f["syscalls_per_req_traced"], 2)]
             for model, f in doc["models"].items()]
     lines.append(fmt.table(["model", "req/s untraced, median",
@@ -146,3 +145,9 @@ def compare_runs(a: RunView, b: RunView, metric: str, model: str) -> summary.Com
         rows = view.frame[(view.frame["model"] == model) & (view.frame["scenario"] == PERSISTENT)]
         return rows[metric].dropna() if metric in rows else rows["rps"].iloc[:0]
     return summary.compare_samples(values(a), values(b))
+
+
+def ratio_with_span(figures: dict, key: str) -> str:
+    """'median (min–max)' of one ratio of the tracer's benchmark JSON."""
+    return (f"{fmt.ratio(figures[f'{key}_ratio_median'], 3)} "
+            f"({fmt.span(figures[f'{key}_ratio_min'], figures[f'{key}_ratio_max'], 3)})")

@@ -22,7 +22,7 @@ class Sources:
 
     root: Path
     reference: Path     # the reference run folder (results.csv, meta.json, charts/)
-    previous: Path      # the previous reference run (results.csv, meta.json)
+    previous: Path      # the previous reference run, the newest under results/archive/
     placements: Path    # a folder of run folders: one point, several placements
     microbench: Path    # pytest-benchmark JSON (make microbench)
     benchmarks: Path    # folder of the side-by-side benchmark scripts' JSON
@@ -31,10 +31,11 @@ class Sources:
     @classmethod
     def default(cls, root: Path | str) -> "Sources":
         root = Path(root).resolve()
+        archived = runs.archived_runs(root / "results")
         return cls(
             root=root,
             reference=runs.newest_run(root / "results" / runs.REFERENCE),
-            previous=root / "tests" / "data" / "format1-default",
+            previous=archived[-1] if archived else root / "results" / runs.ARCHIVE,
             placements=root / "results" / runs.REFERENCE / "three-placements",
             microbench=root / "results" / "microbench" / "microbench.json",
             benchmarks=root / "results" / "benchmarks",

@@ -87,8 +87,8 @@ class TreeUsage:
     precise up to `cpu_lag_ns`: how far it may be from the truth at this read (a cgroup
     may trail by one tick per CPU running a task of the tree, not the reader's; psutil's
     fallback has two USER_HZ roundings per process). user_ns / system_ns: the
-    tick-sampled split (None when not available). memory_bytes: what the kernel charges to the group now:
-    anonymous memory, page cache the group's tasks brought in, and kernel memory
+    tick-sampled split (None when not available). memory_bytes: what the kernel charges
+    to the group now: anonymous memory, page cache the group's tasks brought in, and kernel memory
     (slab, page tables, stacks; socket buffers on v2, on v1 only with kmem.tcp
     accounting) -- not USS or PSS: shared file pages are charged once, to the group that
     first touched them, and memory charged before a task joined stays with its old

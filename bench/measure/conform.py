@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from bench.measure.server_process import (LISTEN_TIMEOUT_S, ServerFailed, ServerSpec, read_listening_line, stop_process)
+from bench.measure.server_process import (LISTEN_TIMEOUT_S, ServerFailed, ServerSpec,
+                                          read_listening_line, stop_process)
 
 HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 1 << 20

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from bench import PROJECT_ROOT
 
-FORMAT_VERSION = 2  # 2: one fresh server per repetition, window-edge samples, syscalls apart, new columns
+# 2: one fresh server per repetition, window-edge samples, syscalls apart, new columns
+FORMAT_VERSION = 2
 PACKAGES = ("psutil", "pandas", "numpy", "matplotlib", "hdrhistogram", "scipy", "tqdm",
             "uvloop", "iomodels")
 SYSCTLS = ("net/core/somaxconn", "net/ipv4/tcp_max_syn_backlog", "net/ipv4/ip_local_port_range",

@@ -64,7 +64,8 @@ class SyscallCount:
         return self.total / requests if requests else None
 
     def as_row(self, requests: int | None = None) -> dict:
-        """The results.csv fields bench.analysis.claims reads: syscalls_per_req and syscalls_method."""
+        """The results.csv fields bench.analysis.claims reads: syscalls_per_req and
+        syscalls_method."""
         per_req = self.per_request(requests)
         return {"syscalls_per_req": float("nan") if per_req is None else per_req,
                 "syscalls_method": self.method}

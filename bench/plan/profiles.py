@@ -184,8 +184,9 @@ PROFILES: dict[str, Profile] = {
         description="a first look at the headline in about two minutes: every model at 100 "
         "connections (three repetitions: CPU per request with its spread), pipelined 16 "
         "deep (two), the capacity at the SLO of threaded, epoll and native-epoll (one "
-        "search each, the client's latency floor measured first), idle servers; syscalls not counted (--syscalls auto counts them); "
-        "claims that need other points are left inconclusive",
+        "search each, the client's latency floor measured first), idle servers; syscalls not "
+        "counted (--syscalls auto counts them); claims that need other points are left "
+        "inconclusive",
         connections=(100,),
         payloads=(64,),
         scenarios=("persistent",),

@@ -153,7 +153,8 @@ def chart_select_fd_limit(df: pd.DataFrame, claim: claims.Claim):
     rows = df[(df["scenario"] == "persistent") & df["model"].isin([SELECT, *EPOLL_FAMILY])]
     if rows.empty or rows["connections"].max() < claim.limits["min_n"]:
         return None
-    rows = rows.assign(served_pct=100 * claims.served_connections(rows) / rows["connections"].astype(float))
+    served = claims.served_connections(rows)
+    rows = rows.assign(served_pct=100 * served / rows["connections"].astype(float))
     refusals = claims.fd_refusals(rows)
     fig, (ax, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     if refusals is not None:

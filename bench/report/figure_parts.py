@@ -102,9 +102,10 @@ def subtitle(meta: dict) -> str:
     profile = meta.get("profile", {})
     timing = profile.get("timing", {})
     cpu = meta.get("cpu", {})
+    plural = "" if profile.get("repetitions") == 1 else "s"
     return (f"{meta.get('started_utc', '?')} · profile {profile.get('name', '?')} · "
             f"{profile.get('repetitions', '?')} repetition"
-            f"{'' if profile.get('repetitions') == 1 else 's'} × {timing.get('duration_s', '?')} s, "
+            f"{plural} × {timing.get('duration_s', '?')} s, "
             f"median with min–max · {cpu.get('model', '?')}, {cpu.get('logical_cpus', '?')} CPUs"
             f" · payload {', '.join(map(str, profile.get('payloads', [])))} B")
 

@@ -246,7 +246,8 @@ async function drawCharts(){
   }
   document.body.dataset.rendered=String(drawn);
 }
-drawCharts().catch(e=>{console.error('charts not drawn: '+e);document.body.dataset.rendered='error';});
+drawCharts().catch(e=>{console.error('charts not drawn: '+e);
+  document.body.dataset.rendered='error';});
 """
 
 

@@ -195,7 +195,8 @@ def measurement_section(view: RunView, drawn: Drawn) -> list[str]:
     return ["## How these were measured", "", *measurement_notes(view.frame), ""]
 
 
-SECTIONS = (title_section, answer_section, offered_load_section, placement_section, environment_section, flags_part,
+SECTIONS = (title_section, answer_section, offered_load_section, placement_section,
+            environment_section, flags_part,
             numbers_section, ceiling_section, cpu_agreement_section,
             busy_connections_section, uvloop_section,
             claims_section,

@@ -378,10 +378,11 @@ def measurement_notes(frame: pd.DataFrame) -> list[str]:
         checks = text_column(frame, "reply_check")
         shape = frame[checks == "shape"]
         sizes = ", ".join(f"{v:,.0f} B" for v in sorted(shape["payload_bytes"].dropna().unique()))
-        replies = (f"- Replies: at {points_phrase(count_points(frame[checks == 'identity']))} every "
+        identity = points_phrase(count_points(frame[checks == "identity"]))
+        replies = (f"- Replies: at {identity} every "
                    "reply was compared with its own request's tagged payload (identity)"
-                   + (f"; at {points_phrase(count_points(shape))} only its shape (payload too small "
-                      f"to carry the tag: {sizes})" if len(shape) else "") + ".")
+                   + (f"; at {points_phrase(count_points(shape))} only its shape (payload too "
+                      f"small to carry the tag: {sizes})" if len(shape) else "") + ".")
     else:
         replies = "- Replies: this run predates `reply_check` (how replies were checked)."
     steal = (" Busy time excludes time stolen by the hypervisor (`core_steal_pct`, "

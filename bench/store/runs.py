@@ -9,6 +9,7 @@ from pathlib import Path
 from bench.store import run_folder
 
 REFERENCE = "reference"
+ARCHIVE = "archive"  # reference runs that a newer one replaced, kept for comparison
 
 
 def _runs(folder: Path) -> list[Path]:
@@ -26,3 +27,8 @@ def newest_run(results: Path) -> Path:
         raise FileNotFoundError(f"no run with {run_folder.RESULTS} under {results}; "
                                 "run `make bench-quick`")
     return runs[-1]
+
+
+def archived_runs(results: Path) -> list[Path]:
+    """Earlier reference runs under results/archive/, oldest first (by name)."""
+    return _runs(Path(results) / ARCHIVE)

@@ -1,6 +1,6 @@
 """The equal-load pieces (bench.plan.slo's ladders, bench.analysis.flow's checks): the rate
-ladder (log-spaced, round, distinct, both ends kept), the ladder drawn from a client's ceiling, the ±5 % achieved
-flag and the Little's-law check of a closed loop."""
+ladder (log-spaced, round, distinct, both ends kept), the ladder drawn from a client's
+ceiling, the ±5 % achieved flag and the Little's-law check of a closed loop."""
 
 from __future__ import annotations
 

@@ -142,7 +142,8 @@ def test_compare_prints_ratios_and_a_significance_verdict(run_dir):
 def test_interrupted_run_keeps_its_rows_and_leaves_no_process(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--profile", "quick", "--models", "threaded",
-         "--scenarios", "persistent", "--connections", "1,2,3,4,5,6", "--duration", "0.5", "--warmup", "0.1",
+         "--scenarios", "persistent", "--connections", "1,2,3,4,5,6", "--duration", "0.5",
+         "--warmup", "0.1",
          "--server-warmup", "0.1", "--results", str(tmp_path), "--no-progress"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     descendants = set()

@@ -96,7 +96,8 @@ def test_tbf_and_netem_arguments():
     assert namespaces.delay_commands(200, has_tbf=False) == [
         ["qdisc", "replace", "dev", "eth0", "root", "handle", "10:", "netem", "delay",
          "100us"]]
-    assert namespaces.delay_commands(200, has_tbf=True)[0][4:8] == ["parent", "1:1", "handle", "10:"]
+    command = namespaces.delay_commands(200, has_tbf=True)[0]
+    assert command[4:8] == ["parent", "1:1", "handle", "10:"]
     assert namespaces.delay_commands(0, has_tbf=False)[0][1] == "del"
 
 
@@ -178,8 +179,8 @@ def lab_up(tmp_path_factory):
     try:
         out = _cli("up", "--rate-mbit", "1000", "--state-dir", str(state_dir))
         assert out.returncode == 0, out.stderr
-        yield out.stdout.splitlines()[-1], json.loads((state_dir / namespaces.STATE_FILE).read_text()), \
-            state_dir
+        state = json.loads((state_dir / namespaces.STATE_FILE).read_text())
+        yield out.stdout.splitlines()[-1], state, state_dir
     finally:
         _down(state_dir)
 
@@ -280,7 +281,8 @@ def test_one_point_runs_across_the_namespaces(lab_up, tmp_path):
     meta = json.loads((run_dir / "meta.json").read_text())
     roles = {w["worker"].split("//")[1].split(":")[0]: w["roles"]
              for w in meta["cluster"]["workers"]}
-    assert roles == {namespaces.SERVER_HOST.address: ["server"], namespaces.LOAD_HOST.address: ["loadgen"]}
+    assert roles == {namespaces.SERVER_HOST.address: ["server"],
+                     namespaces.LOAD_HOST.address: ["loadgen"]}
     # two "hosts", one kernel: meta.json says the lab is one machine whose roles share cores
     placed = meta["cluster"]["placement"]
     assert placed["one_machine"]

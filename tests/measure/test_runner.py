@@ -315,7 +315,6 @@ def test_each_repetition_runs_on_a_fresh_server_in_interleaved_order(traced_run)
     order = list(zip(frame["repetition"], frame["model"], frame["connections"]))
     assert order == [(1, "select", 1), (1, "epoll", 1), (1, "select", 10), (1, "epoll", 10),
                      (2, "select", 1), (2, "epoll", 1), (2, "select", 10), (2, "epoll", 10)]
-    logs = run_dir / "logs"
     meta = run_folder.read_meta(run_dir)
     assert meta["format_version"] >= 2
 

@@ -1,5 +1,5 @@
-"""bench.measure.syscalls counts what a real process does: at least the syscalls it was told to make,
-and not absurdly more, through every method available on this machine."""
+"""bench.measure.syscalls counts what a real process does: at least the syscalls it was
+told to make, and not absurdly more, through every method available on this machine."""
 
 from __future__ import annotations
 

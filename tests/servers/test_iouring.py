@@ -2,8 +2,8 @@
 accept, one multishot receive per connection, buffers from a shared provided-buffer ring
 (so idle connections hold no receive buffer), one io_uring_enter per loop turn; and it
 stays correct where those change the code paths: a pipelined burst from many connections
-at once (more receives than the ring has buffers), a stop and continue (EINTR) and a reply larger than
-a socket buffer.
+at once (more receives than the ring has buffers), a stop and continue (EINTR) and a reply
+larger than a socket buffer.
 
 The counting shim is a prelude run in the server process before `python -m servers`: it
 wraps the binding's calls with counters and writes them to a file when the server exits.

@@ -50,7 +50,8 @@ def reference_decode(data: bytes, max_frame: int) -> tuple[list[bytes], bool]:
     return frames, False
 
 
-def feed_all(decoder: FrameDecoder, chunks: list[bytes]) -> tuple[list[bytes], ProtocolError | None]:
+def feed_all(decoder: FrameDecoder,
+             chunks: list[bytes]) -> tuple[list[bytes], ProtocolError | None]:
     frames: list[bytes] = []
     for chunk in chunks:
         try:

@@ -42,7 +42,8 @@ def test_every_kind_of_row_has_exactly_the_registered_columns(runner, tmp_path):
     measured.update({"_result": RESULT, "_alive": True, "_notes": []})
     failed = runner._failed_row(point, 2, "the server had exited", "server_died")
     idle = runner._failed_row(Point("epoll", "idle-server", 0, 0), 1, "gone")
-    for row, at in ((measured, point), (failed, point), (idle, Point("epoll", "idle-server", 0, 0))):
+    idle_point = Point("epoll", "idle-server", 0, 0)
+    for row, at in ((measured, point), (failed, point), (idle, idle_point)):
         finished = _finished(runner, row, at, tmp_path)
         assert set(finished) == set(columns.NAMES)
 
