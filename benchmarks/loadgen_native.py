@@ -186,6 +186,12 @@ def wait_quiet(cpus: list[int], busy_pct: float, max_wait_s: float) -> tuple[flo
             return round(waited, 1), round(busy, 1)
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C: the server is stopped and the temporary directory
+    removed on the way out."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def machine() -> dict:
     return {"cores": len(os.sched_getaffinity(0)), "loadavg_start": os.getloadavg(),
             "python": sys.version.split()[0], "started_unix_s": round(time.time(), 1)}

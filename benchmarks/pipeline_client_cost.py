@@ -44,6 +44,7 @@ from loadgen_native import (  # noqa: E402
     QUIET,
     REPO,
     checkout_loadgen,
+    exit_on_sigterm,
     git_head,
     machine,
     native_server,
@@ -77,6 +78,7 @@ def main() -> int:
     p.add_argument("--output", type=Path,
                    default=REPO / "results" / "benchmarks" / "pipeline_client_cost.json")
     args = p.parse_args()
+    exit_on_sigterm()
     if len(os.sched_getaffinity(0)) < 2:
         print("needs two cores: one for the server, one for the load generator")
         return 1
