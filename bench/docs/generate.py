@@ -60,6 +60,7 @@ SECTIONS: dict[str, Callable[[Reader], str]] = {
     "previous-reference": side_sections.previous,
     "iouring-vs-epoll": side_sections.iouring,
     "tracer-cost": side_sections.tracer,
+    "openloop-floor": side_sections.openloop_floor,
     "three-placements": placements.table,
     "three-placements-findings": placements.findings,
     "microbench": side_sections.microbench,

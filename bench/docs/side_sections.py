@@ -12,6 +12,7 @@ from bench.report.view import RunView
 
 IOURING = "iouring_vs_epoll.json"
 TRACER = "tracer_cost.json"
+OPENLOOP = "openloop_floor.json"
 
 
 def missing(r: Reader, path, command: str) -> str:
@@ -151,3 +152,40 @@ def ratio_with_span(figures: dict, key: str) -> str:
     """'median (min–max)' of one ratio of the tracer's benchmark JSON."""
     return (f"{fmt.ratio(figures[f'{key}_ratio_median'], 3)} "
             f"({fmt.span(figures[f'{key}_ratio_min'], figures[f'{key}_ratio_max'], 3)})")
+
+
+def openloop_floor(r: Reader) -> str:
+    """The open loop against the cheapest server: its own latency and cost per offered
+    rate, and whether it meets its goal (benchmarks/openloop_floor.py)."""
+    path = r.sources.benchmarks / OPENLOOP
+    doc = r.json(path)
+    if doc is None:
+        return missing(r, path, ".venv/bin/python benchmarks/openloop_floor.py")
+    meta, args = doc["meta"], doc["meta"]["args"]
+    current = doc["summary"]["current"]
+    goal = doc["verdict"]["current"]
+    lines = [f"`benchmarks/openloop_floor.py`: native-epoll on core {args['server_cpu']}, one "
+             f"load process on core {args['client_cpu']}, {args['connections']} connections, "
+             f"{args['rounds']} rounds of {fmt.num(args['duration'], 1)} s windows per rate "
+             f"(medians over the rounds), commit {meta['head']}, load average "
+             f"{fmt.num(meta['loadavg_start'][0], 2)} at the start. The closed loop reached "
+             f"{fmt.num(doc['closed_rps_reference'])} req/s (median of three).", ""]
+    rows = []
+    for key in ["closed", *map(str, doc["ladder"])]:
+        m = current[key]
+        rows.append(["closed loop" if key == "closed" else fmt.num(int(key)), fmt.num(m["rps"]),
+                     fmt.num(m["p50_us"]), fmt.num(m["p99_us"]),
+                     fmt.num(m["client_cpu_pct"]), fmt.num(m["client_cpu_us_per_req"], 1),
+                     fmt.num(m["scheduled_not_sent"])])
+    lines.append(fmt.table(["offered req/s", "achieved req/s", "p50 µs", "p99 µs",
+                            "client core %", "client CPU µs/req", "never sent"], rows,
+                           right=set(range(7))))
+    lines.append("")
+    lines.append(
+        f"The goal ({doc['goal']}) is **{'met' if goal['met'] else 'not met'}**: at "
+        f"{fmt.num(goal['rate'])} req/s ({fmt.pct(100 * goal['fraction_of_closed'])} of the "
+        f"closed loop) the p99 was {fmt.num(goal['p99_at_rate_us'])} µs, "
+        f"{fmt.num(goal['p99_ratio'], 1)}× the {fmt.num(goal['p99_at_5k_us'])} µs at "
+        f"5,000 req/s, and the achieved rate {fmt.pct(100 * goal['achieved_over_offered'], 1)} "
+        "of the offered.")
+    return "\n".join(lines)
