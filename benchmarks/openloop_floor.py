@@ -6,13 +6,13 @@
         [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3]
         [--output results/benchmarks/openloop_floor.json]
 
-The native C epoll server (bench/native/epoll_server.c, compiled with gcc -O2 into a
+The native C epoll server (bench/measure/native/epoll_server.c, compiled with gcc -O2 into a
 temporary directory) runs pinned to --server-cpu, `python -m loadgen` (one worker) to
 --client-cpu; 100 connections, 64 B. First the closed loop's throughput C (the best of
 three runs: other work only lowers it): the ceiling of this client against this server.
 Then the open loop at a ladder of offered rates, 5,000 req/s and the --fractions of C, in
---rounds rounds (the ladder walked up on even rounds, down on odd ones, so drift of a noisy machine spreads
-over all rates), each point reporting the corrected p50/p99, the uncorrected p99 and
+--rounds rounds (the ladder walked up on even rounds, down on odd ones, so drift of a
+noisy machine spreads over all rates), each point reporting the corrected p50/p99, the uncorrected p99 and
 send-lag p99, the achieved rate, and the client's CPU (share of its core, us per request).
 
 With --baseline REV (a git revision, e.g. the commit before a change) the load generator

@@ -7,7 +7,7 @@
         [--quiet-pct 15] [--quiet-wait 60] [--noise-pct 10] [--retries 3]
         [--output results/benchmarks/pipeline_client_cost.json]
 
-The native C epoll server (bench/native/epoll_server.c, gcc -O2 into a temporary
+The native C epoll server (bench/measure/native/epoll_server.c, gcc -O2 into a temporary
 directory; it answers every frame of one read with one send) runs pinned to
 --server-cpu, `python -m loadgen` (one worker) to --client-cpu, closed loop, 100
 connections, 64 B, at each --pipeline depth; the depths are alternated within each round
