@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SERVER_SOURCE = REPO / "bench" / "native" / "epoll_server.c"
+SERVER_SOURCE = REPO / "bench" / "measure" / "native" / "epoll_server.c"
 LISTENING = re.compile(r"listening on ([\d.]+):(\d+)")
 
 

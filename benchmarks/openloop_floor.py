@@ -12,8 +12,9 @@ temporary directory) runs pinned to --server-cpu, `python -m loadgen` (one worke
 three runs: other work only lowers it): the ceiling of this client against this server.
 Then the open loop at a ladder of offered rates, 5,000 req/s and the --fractions of C, in
 --rounds rounds (the ladder walked up on even rounds, down on odd ones, so drift of a
-noisy machine spreads over all rates), each point reporting the corrected p50/p99, the uncorrected p99 and
-send-lag p99, the achieved rate, and the client's CPU (share of its core, us per request).
+noisy machine spreads over all rates), each point reporting the corrected p50/p99, the
+uncorrected p99 and send-lag p99, the achieved rate, and the client's CPU (share of its
+core, us per request).
 
 With --baseline REV (a git revision, e.g. the commit before a change) the load generator
 of that revision (`git archive REV loadgen`) runs each point too, right before or after
