@@ -12,20 +12,25 @@ started inside its own cgroup (bench.measure.cgroup), warmed up unmeasured, then
 connections, closed loop). At the two instants the load generator announces as its
 window (`loadgen: window start=S end=E`) this process (pinned to core 1) reads:
 
-* psutil over the server's live tree plus its reaped children: bench.sampling.take_sample,
-  today's way (it also gives today's tick-based core figures);
+* psutil over the server's live tree plus its reaped children
+  (bench.measure.cgroup.PsutilTree, the runner's fallback where no cgroup can be made),
+  then the runner's walk over the server's processes and threads
+  (bench.measure.sampling.walk_tree: threads, processes, context switches, ...);
 * the cheap sample: a hop onto core 0 reading core 0's cpuidle residency, the server's
   cgroup (cpuacct.usage, precise: the server is switched out while we are on its core)
   and, for attribution only, the root cgroup's per-CPU usage (every task on core 0); then
-  core 1's cpuidle (we are there already) and /proc/stat once.
+  core 1's cpuidle (we are there already) and /proc/stat once (its busy ticks give the
+  tick-based core figures, the runner's before cpuidle).
 
-At both edges the cheap sample runs first, at the instant, and the walk right after it
-(where today's runner would start it). So the start edge's walk runs on core 1 inside
-the cheap sample's window: its CPU time (this thread's, measured) is reported and
-subtracted from the client core's busy time in `client.cpuidle_busy_pct_minus_walk`.
+At both edges the cheap sample runs first, at the instant, and psutil's reading and the
+walk right after it (the runner itself walks just before the window and just after it).
+So the start edge's psutil reading and walk run on core 1 inside the cheap sample's
+window: their CPU time (this thread's, measured) is reported and subtracted from the
+client core's busy time in `client.cpuidle_busy_pct_minus_walk`. `runner` holds what the
+runner's own summary (bench.measure.sampling.summarize) makes of the same readings.
 
 Reported per window, in µs of CPU per request (rps from the load generator's window):
-psutil, cgroup, core 0 busy from cpuidle (on-core) and from /proc/stat idle, today's
+psutil, cgroup, core 0 busy from cpuidle (on-core) and from /proc/stat idle, the
 tick-based core figure, each core figure with its resolution; and core 0's busy time split
 into the server's cgroup, other tasks (this machine is shared: other sessions' processes
 run on core 0 too) and time in no task at all (interrupts and softirqs in idle context,
@@ -62,9 +67,9 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import sampling  # noqa: E402
-from bench.measure import cpu_time  # noqa: E402
-from bench.measure.cgroup import ServerCgroup  # noqa: E402
+from bench.measure import cpu_time, sampling  # noqa: E402
+from bench.measure.cgroup import PsutilTree, ServerCgroup  # noqa: E402
+from bench.measure.native import SOURCE as NATIVE_SOURCE  # noqa: E402
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -75,9 +80,8 @@ ROOT_PERCPU = "/sys/fs/cgroup/cpuacct/cpuacct.usage_percpu"
 
 
 def build_native(directory: Path) -> Path:
-    source = REPO / "bench" / "native" / "epoll_server.c"
     target = directory / "epoll_server"
-    subprocess.run(["gcc", "-O2", "-std=gnu11", "-Wall", "-o", str(target), str(source)],
+    subprocess.run(["gcc", "-O2", "-std=gnu11", "-Wall", "-o", str(target), str(NATIVE_SOURCE)],
                    check=True, timeout=120)
     return target
 
@@ -178,6 +182,9 @@ class EdgeSampler(threading.Thread):
     def __init__(self, pid: int, cg: ServerCgroup, cores: cpu_time.CoreSampler) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
+        # psutil's CPU of the tree, live and reaped: what the runner reads where it has no
+        # cgroup (here one is made, so this is only the comparison)
+        self.psutil_tree = PsutilTree(pid, "psutil beside the cgroup, for comparison")
         self.cg = cg
         self.cores = cores
         self.window: tuple[float, float] | None = None
@@ -200,9 +207,12 @@ class EdgeSampler(threading.Thread):
                 percpu(str(self.cg.dirs["cpu"] / "cpuacct.usage_percpu")))
 
     def _walk(self):
+        """psutil's CPU of the tree, then the runner's walk (None when the server is gone),
+        with what the two took together."""
         t0, c0 = time.monotonic(), time.thread_time()
-        sample = sampling.take_sample(self.process, {SERVER_CPU}, self.threads, {CLIENT_CPU})
-        return sample, time.monotonic() - t0, time.thread_time() - c0
+        usage = self.psutil_tree.read()
+        walk = sampling.walk_tree(self.process, self.threads)
+        return usage, walk, time.monotonic() - t0, time.thread_time() - c0
 
     def _cheap(self, first: bool, target: float):
         t0, c0 = time.monotonic(), time.thread_time()
@@ -220,10 +230,13 @@ class EdgeSampler(threading.Thread):
                 if self.cancel.is_set():
                     return
                 snap, cheap_s, cheap_cpu_s = self._cheap(index == 0, target)
-                walk, walk_s, walk_cpu_s = self._walk()
-                self.edges.append({"target": target, "walk": walk, "walk_s": walk_s,
-                                   "walk_cpu_s": walk_cpu_s, "snap": snap, "cheap_s": cheap_s,
-                                   "cheap_cpu_s": cheap_cpu_s})
+                usage, walk, walk_s, walk_cpu_s = self._walk()
+                if walk is None:
+                    self.error = "the server was gone at the walk"
+                    return
+                self.edges.append({"target": target, "psutil": usage, "walk": walk,
+                                   "walk_s": walk_s, "walk_cpu_s": walk_cpu_s, "snap": snap,
+                                   "cheap_s": cheap_s, "cheap_cpu_s": cheap_cpu_s})
         except Exception as exc:  # noqa: BLE001 - reported in the row
             self.error = f"{type(exc).__name__}: {exc}"
 
@@ -246,6 +259,37 @@ def core_figures(share: cpu_time.CoreShare, rps: float) -> dict:
             "source": share.source, "window_s": window, "idle_entries": share.idle_entries,
             "idle_entries_per_req": (share.idle_entries / window / rps
                                      if share.idle_entries is not None and rps else None)}
+
+
+def psutil_figures(a: dict, b: dict, rps: float, server_idle: dict,
+                   client_share: cpu_time.CoreShare) -> dict:
+    """psutil over the live tree plus the reaped children at the two edges, what reading it
+    and walking the tree cost, and the tick-based core figures (/proc/stat busy ticks, the
+    runner's before cpuidle; the "today_" key names are kept for --summarize-only over
+    older files)."""
+    pa, pb, wa, wb = a["psutil"], b["psutil"], a["walk"], b["walk"]
+    span = pb.t_monotonic - pa.t_monotonic
+    cpu = (pb.cpu_ns - pa.cpu_ns) / 1e9
+    ticks_pct = server_idle["ticks_busy_pct"]
+    return {"cpu_s": cpu, "span_s": span, "us_per_req": per_req(cpu, span, rps),
+            "walk_ms": [1000 * a["walk_s"], 1000 * b["walk_s"]],
+            "walk_cpu_ms": [1000 * a["walk_cpu_s"], 1000 * b["walk_cpu_s"]],
+            "processes": [wa.processes, wb.processes], "threads": [wa.threads, wb.threads],
+            "today_core_busy_pct_ticks": ticks_pct,
+            "today_core_us_per_req_ticks": ticks_pct / 100 * 1e6 / rps if rps
+            else float("nan"),
+            "today_client_core_busy_pct_ticks": client_share.ticks_busy_pct}
+
+
+def runner_summary(a: dict, b: dict, rps: float) -> dict:
+    """What the runner's own summary makes of the same readings: its edges (cores, the
+    cgroup, other tasks' time on the server's core) and the two walks."""
+    edges = []
+    for edge in (a, b):
+        usage, root, ours = edge["snap"].also
+        edges.append(sampling.Edge(usage.t_monotonic, edge["snap"].cores, usage,
+                                   root[SERVER_CPU] - ours[SERVER_CPU]))
+    return sampling.summarize(edges, [a["walk"], b["walk"]], rps, {SERVER_CPU}, {CLIENT_CPU})
 
 
 def measure_window(model: str, connections: int, rep: int, args, native: Path | None) -> dict:
@@ -284,11 +328,6 @@ def measure_window(model: str, connections: int, rep: int, args, native: Path | 
         return {**row, "error": sampler.error or f"no result/edges: {stderr.strip()[-300:]}"}
     rps = result["rps"]
     a, b = sampler.edges
-    # psutil, today's way
-    wa, wb = a["walk"], b["walk"]
-    walk_span = wb.t - wa.t
-    psutil_cpu = (wb.cpu_user_s + wb.cpu_system_s) - (wa.cpu_user_s + wa.cpu_system_s)
-    today = sampling.summarize([wa, wb], rps)
     # the cgroup, read on core 0
     (ua, roota, cga), (ub, rootb, cgb) = a["snap"].also, b["snap"].also
     cg_span = ub.t_monotonic - ua.t_monotonic
@@ -311,14 +350,8 @@ def measure_window(model: str, connections: int, rep: int, args, native: Path | 
         "rps": rps, "requests": result["requests"], "window_s": result["duration_s"],
         "starved_connections": result.get("starved_connections"),
         "server_alive": alive,
-        "psutil": {"cpu_s": psutil_cpu, "span_s": walk_span,
-                   "us_per_req": per_req(psutil_cpu, walk_span, rps),
-                   "walk_ms": [1000 * a["walk_s"], 1000 * b["walk_s"]],
-                   "walk_cpu_ms": [1000 * a["walk_cpu_s"], 1000 * b["walk_cpu_s"]],
-                   "processes": [wa.processes, wb.processes], "threads": [wa.threads, wb.threads],
-                   "today_core_busy_pct_ticks": today["core_busy_pct"],
-                   "today_core_us_per_req_ticks": today["core_busy_us_per_req"],
-                   "today_client_core_busy_pct_ticks": today["client_core_busy_pct"]},
+        "psutil": psutil_figures(a, b, rps, server_idle, client_share),
+        "runner": runner_summary(a, b, rps),
         "cgroup": {"cpu_s": cg_cpu, "span_s": cg_span,
                    "us_per_req": per_req(cg_cpu, cg_span, rps),
                    "resolution_us_per_req": per_req(cg_res, cg_span, rps),

@@ -18,12 +18,15 @@ Needs root (cgroups) and two cores; this process runs on core 1, the "server cor
 2. Off-core staleness: core 0's cpuidle residency read from core 1, then at once from
    core 0; the difference is the ongoing idle period the off-core read missed.
 3. Long-window agreement: windows of `--long-window-s` seconds, core 0 and core 1 busy %
-   from cpuidle (on-core), from /proc/stat idle and from /proc/stat ticks (today's), with
-   the machine as it is (shared) and with a process on core 0 that alternates 0.25 ms of
-   work and 0.25 ms of sleep (many idle entries). The difference cpuidle - /proc/stat is
-   also given per idle entry (cpuidle `usage` counters).
-4. Sample cost with 1,000 threads in the tree: the cheap sample and today's
-   bench.sampling.take_sample walk, on a process with 1,000 threads (and with 1).
+   from cpuidle (on-core), from /proc/stat idle and from /proc/stat ticks (the runner's
+   figure before cpuidle), with the machine as it is (shared) and with a process on
+   core 0 that alternates 0.25 ms of work and 0.25 ms of sleep (many idle entries). The
+   difference cpuidle - /proc/stat is also given per idle entry (cpuidle `usage` counters).
+4. Sample cost with 1,000 threads in the tree: the cheap sample, the runner's psutil walk
+   over the server's processes and threads (bench.measure.sampling.walk_tree, just before
+   and just after each window) and psutil's CPU of the tree (bench.measure.cgroup.PsutilTree,
+   read at the window's edges where no cgroup can be made), on a process with 1,000 threads
+   (and with 1).
 5. Short windows (0.6 s, the runner's window): core 1's busy % resolution from cpuidle
    and from /proc/stat, and how often "client saturated" (>= 85 %) is then uncertain.
 """
@@ -48,9 +51,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import sampling  # noqa: E402
-from bench.measure import cpu_time  # noqa: E402
-from bench.measure.cgroup import ServerCgroup  # noqa: E402
+from bench.measure import cpu_time, sampling  # noqa: E402
+from bench.measure.cgroup import PsutilTree, ServerCgroup  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
 SYS_CPU = "/sys/devices/system/cpu"
@@ -322,7 +324,8 @@ def _stat_only(r: cpu_time.CoreReading) -> cpu_time.CoreReading:
 
 
 def sample_cost(threads: int, cheap_n: int = 300, walk_n: int = 20) -> dict:
-    """Section 4: the cheap sample and today's walk on a tree with `threads` threads."""
+    """Section 4: the cheap sample, the runner's walk and psutil's CPU read (its fallback
+    where no cgroup can be made) on a tree with `threads` threads."""
     cg = ServerCgroup.create(f"threads{threads}")
     try:
         with process(THREADS.format(n=threads), SERVER_CPU, cg) as proc, \
@@ -340,13 +343,19 @@ def sample_cost(threads: int, cheap_n: int = 300, walk_n: int = 20) -> dict:
                 cg.read()
                 cg_wall.append(time.monotonic() - t0)
                 time.sleep(0.002)
-            walk_wall, walk_cpu = [], []
+            walk_wall, walk_cpu, psutil_wall, psutil_cpu = [], [], [], []
             seen: dict = {}
+            fallback = PsutilTree(proc.pid, "timed beside the cgroup")
             for _ in range(walk_n):
                 t0, c0 = time.monotonic(), time.thread_time()
-                sampling.take_sample(ps, {SERVER_CPU}, seen, {CLIENT_CPU})
+                walk = sampling.walk_tree(ps, seen)
                 walk_wall.append(time.monotonic() - t0)
                 walk_cpu.append(time.thread_time() - c0)
+                assert walk is not None and walk.threads >= threads
+                t0, c0 = time.monotonic(), time.thread_time()
+                fallback.read()
+                psutil_wall.append(time.monotonic() - t0)
+                psutil_cpu.append(time.thread_time() - c0)
                 time.sleep(0.01)
     finally:
         cg.close()
@@ -354,8 +363,10 @@ def sample_cost(threads: int, cheap_n: int = 300, walk_n: int = 20) -> dict:
             "cheap_sample_wall_us": stats([1e6 * v for v in cheap_wall]),
             "cheap_sample_cpu_us": stats([1e6 * v for v in cheap_cpu]),
             "cgroup_read_alone_wall_us": stats([1e6 * v for v in cg_wall]),
-            "today_take_sample_wall_us": stats([1e6 * v for v in walk_wall]),
-            "today_take_sample_cpu_us": stats([1e6 * v for v in walk_cpu])}
+            "walk_tree_wall_us": stats([1e6 * v for v in walk_wall]),
+            "walk_tree_cpu_us": stats([1e6 * v for v in walk_cpu]),
+            "psutil_tree_read_wall_us": stats([1e6 * v for v in psutil_wall]),
+            "psutil_tree_read_cpu_us": stats([1e6 * v for v in psutil_cpu])}
 
 
 def main(argv=None) -> int:

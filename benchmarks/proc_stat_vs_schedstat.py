@@ -9,8 +9,11 @@ persistent connections (core 1): one child per connection, each using a few ms o
 second. Over consecutive windows, the CPU of the whole tree four ways: the cgroup
 (cpuacct.usage, ns), the sum over its processes of /proc/PID/schedstat (ns on CPU, the
 same scheduler clock), the sum of /proc/PID/stat utime + stime (USER_HZ units, what psutil
-reads), and bench.sampling.take_sample (psutil's walk, today's way). No child exits during
-the windows (the connections stay open), so any difference is not lost exited children.
+reads), and psutil over the live tree plus the reaped children
+(bench.measure.cgroup.PsutilTree, the runner's fallback where no cgroup can be made; the
+processes it saw from the runner's walk, bench.measure.sampling.walk_tree). No child exits
+during the windows (the connections stay open), so any difference is not lost exited
+children.
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import sampling  # noqa: E402
-from bench.measure.cgroup import ServerCgroup  # noqa: E402
+from bench.measure import sampling  # noqa: E402
+from bench.measure.cgroup import PsutilTree, ServerCgroup  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -82,15 +85,20 @@ def main(argv=None) -> int:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO)
         time.sleep(2.0)  # connected, every child forked, in the load generator's warmup
         root = psutil.Process(server.pid)
+        fallback = PsutilTree(server.pid, "psutil beside the cgroup, for comparison")
+        seen_threads: dict = {}
 
         def reading():
             pids = cg.pids()
             usage = cg.read()
             stat, sched, n = per_process(pids)
-            walk = sampling.take_sample(root, None)
+            by_psutil = fallback.read()
+            walk = sampling.walk_tree(root, seen_threads)
+            if walk is None:
+                raise SystemExit("the forking server is gone")
             return {"t": time.monotonic(), "cgroup_s": usage.cpu_ns / 1e9, "stat_s": stat,
                     "schedstat_s": sched, "processes": n,
-                    "psutil_s": walk.cpu_user_s + walk.cpu_system_s,
+                    "psutil_s": by_psutil.cpu_ns / 1e9,
                     "psutil_processes": walk.processes}
 
         a = reading()
