@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "works here (default: the profile's, auto but in quick)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
-    run.add_argument("--cluster", metavar="tcp://HOST:PORT",
+    run.add_argument("--cluster", metavar="tcp://HOST:PORT", type=cli_checks.scheduler_address,
                      help="run each point on a Dask cluster: its server on the worker with "
                           "the resource server=1, its load on the workers with loadgen=1 "
                           "(bench/README.md, 'Running across machines')")

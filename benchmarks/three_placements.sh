@@ -52,7 +52,10 @@ for RATE in 1000 200; do
     $PY -m bench lab down
 done
 echo "== lab, 200 us added round trip"
-if ADDR=$($PY -m bench lab up --delay-us 200 | tail -1); then
+# the lab's exit status decides (through a pipe to tail it would be tail's, always 0, and
+# an empty --cluster would measure on one machine under the lab's name)
+if UP=$($PY -m bench lab up --delay-us 200); then
+    ADDR=$(tail -1 <<<"$UP")
     touch "$STAMP"; $PY -m bench run "${ARGS[@]}" --cluster "$ADDR" 2>&1 | tail -2
     record lab delay_us=200
     $PY -m bench lab down

@@ -6,6 +6,7 @@ every figure."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -62,11 +63,15 @@ def style_log_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(log_minor))
 
 
-def legend(fig, models: list[str], statuses: set[str], note: str, extra=()) -> None:
-    """The models' styles, then the marks the figure used (`statuses`), then `extra`
-    handles of its own, under the figure."""
+def legend(fig, models: list[str], statuses: set[str], note: str, extra=(),
+           drawn=None) -> None:
+    """The models' styles (of those `drawn`, when given: styles stay those of `models`),
+    then the marks the figure used (`statuses`), then `extra` handles of its own, under
+    the figure."""
     handles = []
     for m in models:
+        if drawn is not None and m not in drawn:
+            continue
         if model_record(m).reference:
             handles.append(Line2D([], [], color="black", linestyle="--", linewidth=1.4,
                                   label=f"{m} (C reference)"))
@@ -96,6 +101,12 @@ def legend(fig, models: list[str], statuses: set[str], note: str, extra=()) -> N
     legend = fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=8,
                         ncols=columns, title=note, title_fontsize=8)
     legend.get_title().set_color("0.35")
+
+
+def footnote(fig, text: str, width: int = 160) -> None:
+    """A small grey note under the axes. A figure-level x label, so that the constrained
+    layout makes room for it: text placed with fig.text lands on the axis labels."""
+    fig.supxlabel(textwrap.fill(text, width), x=0.01, ha="left", fontsize=7, color="0.35")
 
 
 def subtitle(meta: dict) -> str:

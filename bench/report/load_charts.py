@@ -5,7 +5,6 @@ client's ceiling as a band, and never draw a client-bound figure as the server's
 from __future__ import annotations
 
 import math
-import textwrap
 
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -14,7 +13,8 @@ from matplotlib.ticker import FuncFormatter
 from bench.analysis import equal_load
 from bench.analysis.summary import models_in_order
 from bench.plan.models import NATIVE
-from bench.report.figure_parts import (BAND_COLOUR, legend, plt, style_log_axis, subtitle,
+from bench.report.figure_parts import (BAND_COLOUR, footnote, legend, plt, style_log_axis,
+                                       subtitle,
                                        thousands)
 from bench.report.styles import model_style
 
@@ -66,7 +66,13 @@ def equal_load_figure(view, chart):
                     markeredgecolor="0.4", label="achieved outside ±5 % of offered")]
     if band is not None:
         extra.append(Patch(color=BAND_COLOUR, alpha=0.6, label="the client's ceiling"))
-    legend(fig, models, set(), subtitle(view.meta), extra=extra)
+    measured = table[table["p99_us"].notna() | table["p50_us"].notna()]
+    drawn = set(measured["model"])
+    absent = [m for m in models_in_order(table) if m not in drawn]
+    if absent:
+        extra.append(Patch(color="none", label="not drawn (no latency: no response in the "
+                           "window): " + ", ".join(absent)))
+    legend(fig, models, set(), subtitle(view.meta), extra=extra, drawn=drawn)
     return fig
 
 
@@ -141,8 +147,7 @@ def capacity_figure(view, chart):
     if band is not None:
         handles.append(Patch(color=BAND_COLOUR, alpha=0.6, label="the client's ceiling"))
     ax.legend(handles=handles, fontsize=8, loc="lower right")
-    fig.text(0.01, 0.0, textwrap.fill(subtitle(view.meta), 140), fontsize=7, color="0.35",
-             va="bottom")
+    footnote(fig, subtitle(view.meta))
     return fig
 
 

@@ -11,7 +11,6 @@ come from there.
 from __future__ import annotations
 
 import math
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from bench.report.figure_parts import (BAND, BAND_COLOUR, CLIENT_BOUND_MARKER, HOLLOW,
-                                       SATURATED, STATUS_MARKS, legend, plt, save,
+                                       SATURATED, STATUS_MARKS, footnote, legend, plt, save,
                                        style_log_axis, subtitle, thousands, unit_scale)
 from bench.analysis import ceiling, headline
 from bench.analysis.summary import models_in_order
@@ -261,8 +260,7 @@ def headline_figure(view: RunView, chart: charts.Chart):
         _pipelined_panel(axes[0][1], view, depth, server, client, models)
     fig.suptitle("Servers ranked by their own work: median, min–max whiskers over repetitions",
                  fontsize=11)
-    fig.text(0.5, 0.0, textwrap.fill(subtitle(view.meta), 120), ha="center", va="bottom",
-             fontsize=7, color="0.35")
+    footnote(fig, subtitle(view.meta))
     return fig
 
 
@@ -325,11 +323,10 @@ def time_split_figure(view: RunView, chart: charts.Chart):
     ax.grid(True, axis="x", alpha=0.25)
     count = headline.demand_count(view)
     ax.set_title(f"{chart.heading}, {count:,} connections (persistent)", fontsize=10)
-    fig.text(0.01, 0.0, textwrap.fill(
-        "On loopback the receiver's protocol work runs in the sender's context: softirq for "
-        "one side can land on the other side's core. The user/kernel split and softirq are "
-        "tick-sampled; the rest is the core's busy time outside both (interrupts, the idle "
-        "loop around each wait, other tasks).", 130), fontsize=7, color="0.35", va="bottom")
+    footnote(fig, "On loopback the receiver's protocol work runs in the sender's context: "
+             "softirq for one side can land on the other side's core. The user/kernel split "
+             "and softirq are tick-sampled; the rest is the core's busy time outside both "
+             "(interrupts, the idle loop around each wait, other tasks).", 130)
     return fig
 
 

@@ -81,6 +81,9 @@ def test_loadgen_refuses_bad_arguments(args, words):
     (("plan", "--connections", "-3"), ("--connections", ">= 1")),
     (("run", "--results", "/proc/iomodels-nowhere"), ("--results", "cannot create")),
     (("run", "--resume", "/proc/iomodels-nowhere"), ("--resume", "no such folder")),
+    # an empty address (a script's failed lookup) must not measure on one machine instead
+    (("run", "--cluster", ""), ("--cluster", "tcp://HOST:PORT")),
+    (("run", "--cluster", "127.0.0.1:8786"), ("--cluster", "not a scheduler address")),
 ])
 def test_bench_refuses_bad_arguments(args, words):
     assert_refused(cli("bench", *args, timeout=20), *words)

@@ -94,3 +94,30 @@ def test_the_section_follows_the_answer_and_both_charts_are_drawn_and_inlined(tm
 def test_a_run_without_either_scenario_has_no_such_section(tmp_path):
     run_dir = write_run(tmp_path, frame(point("select"), point("epoll")))
     assert load_report.load_section(RunView.load(run_dir)) == []
+
+
+def test_the_equal_load_legend_names_only_the_models_drawn(tmp_path):
+    """A model of the run without equal-load points is not in that chart's legend, and one
+    with no latency (the iterative server starves 99 of 100 connections: no response)
+    is named as not drawn instead of looking like a line the reader cannot find."""
+    from bench.report import charts, load_charts
+
+    starved = []
+    for fraction in FRACTIONS:
+        starved += point("blocking", scenario="equal-load", reps=2, rate_fraction=fraction,
+                         offered_rps=fraction * CEILING, rps=30.0, p99_us=float("nan"),
+                         p50_us=float("nan"), achieved_share=0.01, client_ceiling_rps=CEILING,
+                         status="starved")
+    run_dir = write_run(tmp_path, frame(
+        point("native-epoll", reps=3, rps=100_000.0, client_saturated=True),
+        point("epoll", reps=3),  # persistent only
+        _equal("native-epoll", [150, 160, 200, 900]),
+        _equal("select", [190, 250, 2_500, 40_000]), starved))
+    chart = next(c for c in charts.CHARTS if c.id == "equal_load")
+    fig = load_charts.equal_load_figure(RunView.load(run_dir), chart)
+    labels = [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+    named = {label.split(" (")[0] for label in labels}
+    assert {"native-epoll", "select"} <= named
+    assert not {"epoll", "blocking"} & named
+    assert any(label.startswith("not drawn") and label.endswith(": blocking")
+               for label in labels)
