@@ -14,6 +14,7 @@ import base64
 import gzip
 import html
 import json
+import math
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -84,14 +85,26 @@ def line_chart(data, scenario: str, metric: Column, models: list[str],
              "type": "linear" if axis == "rate_fraction" else "log"}
     return {"data": traces, "layout": {
         "title": {"text": f"{metric.title} — {scenario}", "font": {"size": 14}},
-        "xaxis": xaxis, "yaxis": {"title": {"text": label}, **_y_axis(metric.log)},
+        "xaxis": xaxis, "yaxis": {"title": {"text": label}, **_y_axis(
+            metric.log, [*(data["low"] * metric.scale * unit),
+                         *(data["high"] * metric.scale * unit)])},
         "hovermode": "closest", "height": 470, "margin": {"t": 40, "r": 10},
         "legend": {"title": {"text": "click to hide:"}, "orientation": "h", "y": -0.22}}}
 
 
-def _y_axis(log: bool) -> dict:
-    """Log axes labelled at 1, 2 and 5 of each decade only (readable, never crowded)."""
-    return {"type": "log", "dtick": "D2"} if log else {"type": "linear", "rangemode": "tozero"}
+def _y_axis(log: bool, values=()) -> dict:
+    """Log axes labelled at 1, 2 and 5 of each decade, in full (Plotly's own "D2" ticks
+    write 20 as a small "2" next to "10", which reads as two); linear ones from zero."""
+    if not log:
+        return {"type": "linear", "rangemode": "tozero"}
+    shown = [float(v) for v in values if v == v and float(v) > 0]
+    if not shown:
+        return {"type": "log", "dtick": "D2"}
+    low, high = min(shown) / 1.5, max(shown) * 1.5
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)),
+                                          math.ceil(math.log10(high)) + 1)
+             for m in (1, 2, 5) if low <= m * 10.0 ** e <= high]
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:,.10g}" for t in ticks]}
 
 
 def dot_chart(view: RunView, name: str, scenario: str, count: int | None = None) -> dict | None:
@@ -122,7 +135,8 @@ def dot_chart(view: RunView, name: str, scenario: str, count: int | None = None)
     return {"data": traces, "layout": {
         "title": {"text": f"{metric.title}: every model at {count:,} connections ({scenario})",
                   "font": {"size": 14}},
-        "xaxis": {"title": {"text": metric.axis}, **_y_axis(metric.log)},
+        "xaxis": {"title": {"text": metric.axis},
+                  **_y_axis(metric.log, (*data["low"], *data["high"]))},
         "yaxis": {"automargin": True}, "height": 120 + 28 * len(traces),
         "legend": {"traceorder": "reversed", "title": {"text": "click to hide"}},
         "margin": {"t": 40, "r": 10}, "showlegend": True}}
