@@ -195,3 +195,35 @@ def exit_on_sigterm() -> None:
 def machine() -> dict:
     return {"cores": len(os.sched_getaffinity(0)), "loadavg_start": os.getloadavg(),
             "python": sys.version.split()[0], "started_unix_s": round(time.time(), 1)}
+
+
+def add_common_options(p, output: str) -> None:
+    """The options every script of the load generator's benchmarks takes: where server and
+    client run, the older revision to run beside, how quiet the machine must be, the JSON."""
+    p.add_argument("--server-cpu", type=int, default=0)
+    p.add_argument("--client-cpu", type=int, default=1)
+    p.add_argument("--baseline", default=None, metavar="REV",
+                   help="also run the load generator of this git revision, side by side")
+    p.add_argument("--quiet-pct", type=float, default=15.0,
+                   help="before each run, wait until both cores are at most this busy "
+                        "(other work on the machine; default 15)")
+    p.add_argument("--quiet-wait", type=float, default=60.0,
+                   help="but wait at most this long (seconds, default 60)")
+    p.add_argument("--noise-pct", type=float, default=10.0,
+                   help="measure a run again when other programs took more than this share "
+                        "of either core during it (default 10)")
+    p.add_argument("--retries", type=int, default=3, help="at most this many times (default 3)")
+    p.add_argument("--output", type=Path, default=REPO / "results" / "benchmarks" / output)
+
+
+def start(args) -> dict | None:
+    """Checks the machine, sets the quiet rules from `args`, makes SIGTERM unwind; the
+    run's metadata, or None (said why) where there are not two cores."""
+    exit_on_sigterm()
+    if len(os.sched_getaffinity(0)) < 2:
+        print("needs two cores: one for the server, one for the load generator")
+        return None
+    QUIET.update(cpus=[args.server_cpu, args.client_cpu], busy_pct=args.quiet_pct,
+                 max_wait_s=args.quiet_wait, noise_pct=args.noise_pct, retries=args.retries)
+    return {**machine(), "head": git_head(), "baseline": args.baseline, "args": {
+        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}

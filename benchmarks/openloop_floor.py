@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -44,14 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen_native import (  # noqa: E402
-    QUIET,
-    REPO,
+    add_common_options,
     checkout_loadgen,
-    exit_on_sigterm,
-    git_head,
-    machine,
     native_server,
     run_loadgen,
+    start,
     workdir,
 )
 
@@ -132,32 +128,13 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--connections", type=int, default=100)
-    p.add_argument("--server-cpu", type=int, default=0)
-    p.add_argument("--client-cpu", type=int, default=1)
     p.add_argument("--pipeline", type=int, default=1)
     p.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.65, 0.8, 0.9])
-    p.add_argument("--baseline", default=None, metavar="REV",
-                   help="also run the load generator of this git revision, side by side")
-    p.add_argument("--quiet-pct", type=float, default=15.0,
-                   help="before each run, wait until both cores are at most this busy "
-                        "(other work on the machine; default 15)")
-    p.add_argument("--quiet-wait", type=float, default=60.0,
-                   help="but wait at most this long (seconds, default 60)")
-    p.add_argument("--noise-pct", type=float, default=10.0,
-                   help="measure a run again when other programs took more than this share "
-                        "of either core during it (default 10)")
-    p.add_argument("--retries", type=int, default=3, help="at most this many times (default 3)")
-    p.add_argument("--output", type=Path,
-                   default=REPO / "results" / "benchmarks" / "openloop_floor.json")
+    add_common_options(p, "openloop_floor.json")
     args = p.parse_args()
-    exit_on_sigterm()
-    if len(os.sched_getaffinity(0)) < 2:
-        print("needs two cores: one for the server, one for the load generator")
+    meta = start(args)
+    if meta is None:
         return 1
-    meta = {**machine(), "head": git_head(), "baseline": args.baseline, "args": {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
-    QUIET.update(cpus=[args.server_cpu, args.client_cpu], busy_pct=args.quiet_pct,
-                 max_wait_s=args.quiet_wait, noise_pct=args.noise_pct, retries=args.retries)
     runs: list[dict] = []
     with workdir() as tmp, native_server(tmp, args.server_cpu) as server:
         paths = {"current": None}

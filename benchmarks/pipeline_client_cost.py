@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -41,14 +40,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen_native import (  # noqa: E402
-    QUIET,
-    REPO,
+    add_common_options,
     checkout_loadgen,
-    exit_on_sigterm,
-    git_head,
-    machine,
     native_server,
     run_loadgen,
+    start,
     workdir,
 )
 
@@ -62,30 +58,11 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--connections", type=int, default=100)
     p.add_argument("--depths", type=int, nargs="+", default=[1, 4, 16, 64])
-    p.add_argument("--server-cpu", type=int, default=0)
-    p.add_argument("--client-cpu", type=int, default=1)
-    p.add_argument("--baseline", default=None, metavar="REV",
-                   help="also run the load generator of this git revision at depth 1")
-    p.add_argument("--quiet-pct", type=float, default=15.0,
-                   help="before each run, wait until both cores are at most this busy "
-                        "(other work on the machine; default 15)")
-    p.add_argument("--quiet-wait", type=float, default=60.0,
-                   help="but wait at most this long (seconds, default 60)")
-    p.add_argument("--noise-pct", type=float, default=10.0,
-                   help="measure a run again when other programs took more than this share "
-                        "of either core during it (default 10)")
-    p.add_argument("--retries", type=int, default=3, help="at most this many times (default 3)")
-    p.add_argument("--output", type=Path,
-                   default=REPO / "results" / "benchmarks" / "pipeline_client_cost.json")
+    add_common_options(p, "pipeline_client_cost.json")
     args = p.parse_args()
-    exit_on_sigterm()
-    if len(os.sched_getaffinity(0)) < 2:
-        print("needs two cores: one for the server, one for the load generator")
+    meta = start(args)
+    if meta is None:
         return 1
-    meta = {**machine(), "head": git_head(), "baseline": args.baseline, "args": {
-        k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}}
-    QUIET.update(cpus=[args.server_cpu, args.client_cpu], busy_pct=args.quiet_pct,
-                 max_wait_s=args.quiet_wait, noise_pct=args.noise_pct, retries=args.retries)
     runs: list[dict] = []
     with workdir() as tmp, native_server(tmp, args.server_cpu) as server:
         points = [("current", depth) for depth in args.depths]
