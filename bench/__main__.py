@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bench import cli_checks
+from bench.cluster import reach
 from bench.lab import namespaces
 from bench.plan.profiles import PROFILES
 from bench.plan.scenarios import SCENARIO_GROUPS, SCENARIOS
@@ -23,6 +24,18 @@ from bench.plan.matrix import build_matrix
 from bench import PROJECT_ROOT
 from bench.measure.syscall_window import SYSCALL_CHOICES
 
+
+
+def scheduler_address(text: str) -> str:
+    """--cluster: tcp://HOST:PORT or tls://HOST:PORT, read by bench.cluster.reach as the
+    runner will use it. An empty one (a script's failed lookup) is refused, never taken
+    for "no cluster"; so is one without its scheme, which would hide a missing tls://."""
+    text = text.strip()
+    if "://" not in text or reach.scheme(text) not in ("tcp", "tls") \
+            or reach.host_port(text) is None:
+        raise argparse.ArgumentTypeError(f"not a scheduler address: {text!r} (accepted: "
+                                         "tcp://HOST:PORT or tls://HOST:PORT)")
+    return text
 
 def _models(text: str | None) -> list[str] | None:
     return [m.strip() for m in text.split(",") if m.strip()] if text else None
@@ -93,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "works here (default: the profile's, auto but in quick)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true", help="skip charts and REPORT.md")
-    run.add_argument("--cluster", metavar="tcp://HOST:PORT", type=cli_checks.scheduler_address,
+    run.add_argument("--cluster", metavar="tcp://HOST:PORT", type=scheduler_address,
                      help="run each point on a Dask cluster: its server on the worker with "
                           "the resource server=1, its load on the workers with loadgen=1 "
                           "(bench/README.md, 'Running across machines')")

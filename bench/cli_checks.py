@@ -44,17 +44,6 @@ def share(text: str) -> float:
     return value
 
 
-def scheduler_address(text: str) -> str:
-    """--cluster: a Dask scheduler's address, tcp://HOST:PORT or tls://HOST:PORT. An empty
-    one (a script's failed lookup) is refused, not read as "no cluster"."""
-    scheme, _, rest = text.strip().partition("://")
-    host, _, port = rest.rpartition(":")
-    if scheme not in ("tcp", "tls") or not host or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"not a scheduler address: {text!r} (accepted: "
-                                         "tcp://HOST:PORT or tls://HOST:PORT)")
-    return text.strip()
-
-
 def int_list(text: str) -> tuple[int, ...]:
     """'1,10,100': comma-separated counts, each >= 1."""
     values = tuple(positive_int(part.strip()) for part in text.split(",") if part.strip())
