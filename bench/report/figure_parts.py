@@ -63,6 +63,11 @@ def style_log_axis(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(log_minor))
 
 
+LEGEND_COLUMN_IN = 2.2  # inches per legend column under a figure
+LEGEND_LABEL_CHARS = 34  # what fits in one at fontsize 8; a longer label (a note such as
+# "not drawn: ...") would widen its column until the legend is clipped at both sides
+
+
 def legend(fig, models: list[str], statuses: set[str], note: str, extra=(),
            drawn=None) -> None:
     """The models' styles (of those `drawn`, when given: styles stay those of `models`),
@@ -97,7 +102,9 @@ def legend(fig, models: list[str], statuses: set[str], note: str, extra=(),
                               markeredgecolor=mark.get("edgecolors", "black"),
                               color=mark.get("c", "black"), label=status.BY_NAME[name].label))
     handles += list(extra)
-    columns = max(1, min(len(handles), int(fig.get_figwidth() / 2.2)))
+    for handle in handles:  # a column is LEGEND_COLUMN_IN wide: longer labels wrap
+        handle.set_label(textwrap.fill(handle.get_label(), LEGEND_LABEL_CHARS))
+    columns = max(1, min(len(handles), int(fig.get_figwidth() / LEGEND_COLUMN_IN)))
     legend = fig.legend(handles=handles, loc="outside lower center", frameon=False, fontsize=8,
                         ncols=columns, title=note, title_fontsize=8)
     legend.get_title().set_color("0.35")

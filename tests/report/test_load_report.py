@@ -121,3 +121,25 @@ def test_the_equal_load_legend_names_only_the_models_drawn(tmp_path):
     assert not {"epoll", "blocking"} & named
     assert any(label.startswith("not drawn") and label.endswith(": blocking")
                for label in labels)
+
+
+def test_legend_labels_wrap_and_the_footnote_gets_room(tmp_path):
+    """A long legend label widened its column until the legend was clipped at both sides
+    (the 'not drawn' note), and the run's subtitle, drawn with fig.text, sat on the axis
+    labels: labels wrap to a column's width, and the footnote is the figure's x label,
+    which the constrained layout makes room for."""
+    from bench.report import charts, load_charts
+    from bench.report.figure_parts import LEGEND_LABEL_CHARS
+
+    view = RunView.load(_run(tmp_path))
+    for chart_id, draw in (("equal_load", load_charts.equal_load_figure),
+                           ("capacity", load_charts.capacity_figure)):
+        fig = draw(view, next(c for c in charts.CHARTS if c.id == chart_id))
+        labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert all(len(line) <= LEGEND_LABEL_CHARS for label in labels
+                   for line in label.splitlines())
+        if chart_id == "capacity":  # (equal_load's subtitle is its legend's title)
+            assert fig.get_supxlabel().startswith(view.meta.get("started_utc", "?"))
+            # and nowhere else: no fig.text copy drawn over the axes
+            assert [t.get_text() for t in fig.texts if "profile" in t.get_text()] == [
+                fig.get_supxlabel()]
