@@ -25,6 +25,7 @@ from bench.analysis.summary import models_in_order
 from bench.plan.scenarios import SCENARIOS
 from bench.analysis import headline
 from bench.report import charts, plots
+from bench.report.figure_parts import thousands
 from bench.report.styles import model_style
 from bench.report.view import RunView
 from bench.store import status
@@ -104,7 +105,7 @@ def _y_axis(log: bool, values=()) -> dict:
     ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)),
                                           math.ceil(math.log10(high)) + 1)
              for m in (1, 2, 5) if low <= m * 10.0 ** e <= high]
-    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:,.10g}" for t in ticks]}
+    return {"type": "log", "tickvals": ticks, "ticktext": [thousands(t, None) for t in ticks]}
 
 
 def dot_chart(view: RunView, name: str, scenario: str, count: int | None = None) -> dict | None:
