@@ -381,7 +381,9 @@ def scenario_kind(point: Point) -> str:
 
 def offered_rate(rate: float) -> float:
     """An offered rate as the load generator gets it: 3 significant figures (4,080
-    req/s), at least 1."""
-    return max(1.0, slo.round_rate(rate))
+    req/s), at least 1, rounded up, so a rung is never below its share of the rate it
+    is a fraction of (80 % of a 131,505 req/s ceiling is 105,204: 105,000 would be
+    79.8 %; it is 106,000)."""
+    return max(1.0, slo.round_up_sig(float(rate), slo.RATE_DIGITS))
 
 

@@ -351,3 +351,14 @@ def test_the_open_loop_peak_comes_from_unsaturated_repetitions_only(tmp_path):
     assert point_runner.offered_rate(point.rate_fraction * peak) == 27_500
     rate, why = stored((True, True, True)).rate_basis(point, SCENARIOS["open-loop"])
     assert rate is None and "saturated" in why
+
+
+def test_an_offered_rate_is_never_below_its_share():
+    """Rounding to 3 significant figures went to the nearest: 80 % of a 131,505 req/s
+    ceiling (105,204) became 105,000, below 80 % (seen in a fresh-clone CI run). It rounds
+    up now, and stays at 3 figures."""
+    for ceiling in (131_505.0, 125_663.0, 99_999.0, 3_141.59):
+        for share in (0.025, 0.1, 0.5, 0.8):
+            rate = point_runner.offered_rate(share * ceiling)
+            assert share * ceiling <= rate < share * ceiling * 1.01
+            assert float(f"{rate:.3g}") == rate
